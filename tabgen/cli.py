@@ -1,0 +1,146 @@
+"""The ``tabgen`` command: a thin shell over the Python API.
+
+User mistakes (:class:`TabgenError`) print one line and exit with code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from .errors import TabgenError
+from .io import MODEL_SUFFIX, atomic_write, find_model, read_table, write_table
+from .synthesizer import Synthesizer
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except TabgenError as e:
+            click.echo(f"error: {e}", err=True)
+            ctx.exit(2)
+        except KeyboardInterrupt:
+            click.echo("interrupted: nothing was written", err=True)
+            ctx.exit(130)
+
+
+def parse_duration(text: str | None) -> float | None:
+    """``600``, ``90s``, ``10m``, ``1.5h`` -> seconds."""
+    if text is None:
+        return None
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", text)
+    if not m or float(m.group(1)) <= 0:
+        raise TabgenError(f"time budget {text!r} is not a positive duration such as 600, 90s, 10m or 1.5h")
+    return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2)]
+
+
+def _names(text: str | None) -> list[str]:
+    return [s.strip() for s in text.split(",") if s.strip()] if text else []
+
+
+device_option = click.option("--device", default="auto", show_default=True, help="auto (CUDA when present), cpu, cuda, cuda:N.")
+seed_option = click.option("--seed", type=int, default=0, show_default=True, help="Random seed, for reproducible runs.")
+quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+
+
+@click.group(cls=_Group)
+@click.version_option(package_name="tabgen")
+def main() -> None:
+    """Learn a table and generate synthetic rows (TabSyn: VAE + latent diffusion)."""
+
+
+@main.command()
+@click.argument("data", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help=f"Model file to write [default: DATA's name with {MODEL_SUFFIX}, in the current folder].")
+@click.option("--categorical", help="Comma-separated columns to treat as categorical.")
+@click.option("--numerical", help="Comma-separated columns to treat as numerical.")
+@click.option("--time-budget", help="Train for at most this long: 600, 90s, 10m, 1h [default: until converged].")
+@device_option
+@seed_option
+@quiet_option
+def fit(data: Path, output: Path | None, categorical: str | None, numerical: str | None,
+        time_budget: str | None, device: str, seed: int, quiet: bool) -> None:
+    """Learn DATA (a CSV file) and write a model file."""
+    output = output or Path(data.stem + MODEL_SUFFIX)
+    df = read_table(data)
+    syn = Synthesizer(categorical=_names(categorical), numerical=_names(numerical),
+                      time_budget=parse_duration(time_budget), device=device, seed=seed, progress=not quiet)
+    syn.fit(df)
+    syn.save(output)
+    if not quiet:
+        click.echo(f"Columns of {data}:\n{syn.schema_}", err=True)
+    click.echo(f"Fitted {len(df):,} rows in {syn.fit_seconds_:.0f} s on {syn.device_}; wrote {output}", err=True)
+
+
+@main.command()
+@click.option("-n", "--rows", "n", type=int, help="Rows to generate [default: as many as the training table had].")
+@click.option("-m", "--model", type=click.Path(dir_okay=False, path_type=Path),
+              help=f"Model file [default: the newest {MODEL_SUFFIX} file in the current folder].")
+@click.option("-o", "--output", default="synthetic.csv", show_default=True, help="CSV file to write, or - for standard output.")
+@device_option
+@click.option("--seed", type=int, default=None, help="Random seed [default: the one the model was fitted with].")
+@quiet_option
+def sample(n: int | None, model: Path | None, output: str, device: str, seed: int | None, quiet: bool) -> None:
+    """Generate synthetic rows from a fitted model."""
+    if n is not None and n <= 0:
+        raise TabgenError(f"-n must be a positive number of rows, got {n}")
+    model = model or find_model(".")
+    syn = Synthesizer.load(model, device=device, progress=not quiet)
+    n = n or syn.n_rows_
+    start = time.monotonic()
+    batches = syn.sample_batches(n, seed=seed)
+    if output == "-":
+        for i, batch in enumerate(batches):
+            batch.to_csv(sys.stdout, index=False, header=i == 0)
+        return
+    if Path(output).suffix.lower() in (".parquet", ".pq"):
+        import pandas as pd
+
+        write_table(pd.concat(list(batches), ignore_index=True), output)
+    else:
+        # Streamed batch by batch, so memory stays flat for any n; renamed into place only when complete.
+        with atomic_write(output, "w") as f:
+            for i, batch in enumerate(batches):
+                batch.to_csv(f, index=False, header=i == 0)
+    click.echo(f"Wrote {n:,} rows to {output} in {time.monotonic() - start:.1f} s (model {model})", err=True)
+
+
+@main.command()
+@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("tabgen-demo"), show_default=True,
+              help="Folder for the demo's files.")
+@click.option("--time-budget", default=None, help="Train for at most this long [default: until converged].")
+@device_option
+@seed_option
+@quiet_option
+def demo(out_dir: Path, time_budget: str | None, device: str, seed: int, quiet: bool) -> None:
+    """Fit the Palmer penguins table, sample as many rows, and compare them with the real ones."""
+    from palmerpenguins import load_penguins
+
+    from .compare import compare_text
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    real = load_penguins()
+    write_table(real, out_dir / "penguins.csv")
+    syn = Synthesizer(time_budget=parse_duration(time_budget), device=device, seed=seed, progress=not quiet).fit(real)
+    syn.save(out_dir / "penguins.tabgen")
+    fake = syn.sample(len(real))
+    write_table(fake, out_dir / "synthetic.csv")
+    click.echo(f"Fitted {len(real)} penguins in {syn.fit_seconds_:.0f} s; files in {out_dir}/\n")
+    click.echo(compare_text(real, fake, syn.schema_))
+
+
+def _register_evaluate() -> None:
+    try:
+        from .evaluation.command import evaluate_command
+    except ImportError:  # the evaluation extra is optional at import time of the core CLI
+        return
+    main.add_command(evaluate_command, "evaluate")
+
+
+_register_evaluate()

@@ -1,0 +1,113 @@
+"""Every default of the method, in one typed place.
+
+The values follow TabSyn (ICLR 2024) and EDM (Karras et al. 2022) unless a comment says why they
+differ. Two training profiles exist because the hardware decides what "good in minutes" means:
+a small denoiser on a laptop CPU, TabSyn's width on a GPU.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from typing import Any
+
+
+@dataclass
+class VAEConfig:
+    """The column-token VAE."""
+
+    d_token: int = 4
+    """Latent width per column: each column becomes one token of this size."""
+    n_layers: int = 2
+    """Transformer layers in the encoder and in the decoder."""
+    n_heads: int = 1
+    factor: int = 32
+    """Feed-forward width of each transformer layer, as a multiple of ``d_token``."""
+    lr: float = 1e-3
+    batch_size: int = 1024
+    max_epochs: int = 400
+    max_steps: int = 1500
+    """Upper bound on optimizer steps, so small tables (one batch per epoch) and large ones cost alike."""
+    patience: int = 30
+    """Epochs without a better validation reconstruction before training stops."""
+    beta_max: float = 1e-2
+    """KL weight at the start."""
+    beta_min: float = 1e-5
+    beta_decay: float = 0.7
+    """β is multiplied by this each time the reconstruction stalls for ``beta_patience`` epochs."""
+    beta_patience: int = 10
+
+
+@dataclass
+class DiffusionConfig:
+    """The EDM denoiser on the VAE's latents."""
+
+    width: int = 256
+    """Hidden width of the MLP denoiser (TabSyn: 1024)."""
+    lr: float = 1e-3
+    batch_size: int = 1024
+    max_epochs: int = 10_000
+    max_steps: int = 10_000
+    patience: int = 200
+    """Epochs without a better validation loss before training stops."""
+    ema_decay: float = 0.999
+    """Exponential moving average of the weights; the EMA copy is the one kept and sampled."""
+    sigma_data: float = 0.5
+    P_mean: float = -1.2
+    P_std: float = 1.2
+    latent_std: float = 1.0
+    """Latents are standardised per dimension to this std (TabSyn divides by 2; 1.0 measured better)."""
+
+
+@dataclass
+class SamplerConfig:
+    """EDM's deterministic Heun sampler."""
+
+    num_steps: int = 50
+    sigma_min: float = 0.002
+    sigma_max: float = 80.0
+    rho: float = 7.0
+    batch_size: int = 10_000
+    """Rows denoised at once; bounds memory for any ``n``."""
+
+
+@dataclass
+class SynthesizerConfig:
+    """All settings of a :class:`tabgen.Synthesizer`."""
+
+    vae: VAEConfig = field(default_factory=VAEConfig)
+    diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    validation_fraction: float = 0.1
+    """Share of the training rows held out (at most ``validation_max_rows``) to pick the best epoch."""
+    validation_max_rows: int = 5000
+
+    @classmethod
+    def for_device(cls, device: str) -> "SynthesizerConfig":
+        """CPU: a small denoiser trained for minutes. GPU: TabSyn's width and a longer run."""
+        config = cls()
+        if device.startswith("cuda"):
+            config.vae.batch_size = 4096
+            config.vae.max_steps = 20_000
+            config.diffusion.width = 1024
+            config.diffusion.batch_size = 4096
+            config.diffusion.max_steps = 100_000
+            config.diffusion.patience = 500
+        return config
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "SynthesizerConfig":
+        return _dataclass_from_dict(cls, data)
+
+
+def _dataclass_from_dict(cls: type, data: dict[str, Any]) -> Any:
+    kwargs = {}
+    for f in fields(cls):
+        if f.name not in data:
+            continue
+        value = data[f.name]
+        default = f.default_factory() if callable(f.default_factory) else None  # type: ignore[misc]
+        kwargs[f.name] = _dataclass_from_dict(type(default), value) if is_dataclass(default) else value
+    return cls(**kwargs)

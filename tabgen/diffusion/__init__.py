@@ -1,0 +1,1 @@
+"""EDM latent diffusion: preconditioning and loss (edm), the network (denoiser), sampling (sampler)."""

@@ -1,0 +1,41 @@
+"""TabSyn's MLP denoiser F(x; c_noise) with a sinusoidal noise-level embedding."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+
+class NoiseEmbedding(nn.Module):
+    """Sinusoidal embedding of the scalar c_noise (EDM's PositionalEmbedding)."""
+
+    def __init__(self, num_channels: int, max_positions: int = 10_000):
+        super().__init__()
+        half = num_channels // 2
+        self.register_buffer("freqs", (1 / max_positions) ** (torch.arange(half, dtype=torch.float32) / half))
+
+    def forward(self, c: Tensor) -> Tensor:
+        x = c.to(self.freqs.dtype).outer(self.freqs)
+        return torch.cat([x.sin(), x.cos()], dim=1)
+
+
+class MLPDenoiser(nn.Module):
+    """proj(x) + embed(c_noise) through a 4-layer SiLU MLP of widths w, 2w, 2w, w (TabSyn's MLPDiffusion)."""
+
+    def __init__(self, d_in: int, width: int):
+        super().__init__()
+        self.proj = nn.Linear(d_in, width)
+        self.noise_embedding = NoiseEmbedding(width)
+        self.time_embed = nn.Sequential(nn.Linear(width, width), nn.SiLU(), nn.Linear(width, width))
+        self.mlp = nn.Sequential(
+            nn.Linear(width, 2 * width),
+            nn.SiLU(),
+            nn.Linear(2 * width, 2 * width),
+            nn.SiLU(),
+            nn.Linear(2 * width, width),
+            nn.SiLU(),
+            nn.Linear(width, d_in),
+        )
+
+    def forward(self, x: Tensor, c_noise: Tensor) -> Tensor:
+        return self.mlp(self.proj(x) + self.time_embed(self.noise_embedding(c_noise)))

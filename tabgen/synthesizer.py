@@ -1,0 +1,262 @@
+"""The facade: ``Synthesizer(...).fit(df)``, ``.sample(n)``, ``.save(path)``, ``Synthesizer.load(path)``.
+
+Data flows one way: table → schema → transform → VAE latents → diffusion → Heun sampler →
+decoder → inverse transform → table.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from . import __version__
+from .config import SynthesizerConfig
+from .diffusion.denoiser import MLPDenoiser
+from .diffusion.edm import EDMPrecond
+from .diffusion.sampler import heun_sample, sigma_schedule
+from .errors import TabgenError
+from .io import load_model, save_model
+from .schema import Schema, infer_schema, validate_frame
+from .train import TrainResult, train_diffusion, train_vae
+from .transform import EncodedTable, TableTransform
+from .vae import VAE
+
+# Of a time budget, the VAE gets at most this share: it converges in few epochs, and every
+# second saved goes to the diffusion model, which is the bottleneck of quality.
+VAE_BUDGET_SHARE = 0.3
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``auto`` picks CUDA when present."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError:
+        raise TabgenError(f"unknown device {device!r}: use auto, cpu, cuda or cuda:N") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise TabgenError(f"device {device!r} was asked for but CUDA is not available here; use --device cpu")
+    return resolved
+
+
+@contextlib.contextmanager
+def _seeded(seed: int | None, device: torch.device) -> Iterator[None]:
+    """Seed torch inside the block only, leaving the caller's global random state as it was."""
+    devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        if seed is not None:
+            torch.manual_seed(seed)
+        yield
+
+
+class Synthesizer:
+    """Learns a table and generates synthetic rows (TabSyn: VAE + EDM latent diffusion).
+
+    Parameters
+    ----------
+    categorical, numerical:
+        Column names whose kind overrides the inferred one.
+    config:
+        Every method setting; by default :meth:`SynthesizerConfig.for_device` of the chosen device.
+    time_budget:
+        Seconds of training at most (VAE and diffusion together); ``None`` trains until early stopping
+        or the configured step limits. A budget makes the amount of training depend on the machine's
+        speed, so only runs without one are reproducible across machines.
+    device:
+        ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``...
+    seed:
+        Makes fitting and sampling reproducible; ``None`` for fresh randomness.
+    progress:
+        Show progress bars with the current losses.
+    """
+
+    def __init__(
+        self,
+        *,
+        categorical: Iterable[str] = (),
+        numerical: Iterable[str] = (),
+        config: SynthesizerConfig | None = None,
+        time_budget: float | None = None,
+        device: str = "auto",
+        seed: int | None = 0,
+        progress: bool = True,
+    ):
+        self.categorical = categorical
+        self.numerical = numerical
+        self.config = config
+        self.time_budget = time_budget
+        self.device = device
+        self.seed = seed
+        self.progress = progress
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, df: pd.DataFrame) -> "Synthesizer":
+        """Learn ``df``'s schema, its VAE and the diffusion model of the VAE's latents."""
+        if self.time_budget is not None and not self.time_budget > 0:
+            raise TabgenError(f"time_budget must be a positive number of seconds, got {self.time_budget!r}")
+        df = validate_frame(df)
+        device = resolve_device(self.device)
+        config = self.config or SynthesizerConfig.for_device(device.type)
+        start = time.monotonic()
+        self.schema_ = infer_schema(df, self.categorical, self.numerical)
+        self.config_ = config
+        self.transform_ = TableTransform(self.schema_).fit(df)
+        with _seeded(self.seed, device):
+            encoded = self.transform_.transform(df)
+            train_idx, val_idx = self._split(len(df))
+            tensors = _to_tensors(encoded, device)
+            train = tuple(t[train_idx] for t in tensors)
+            val = tuple(t[val_idx] for t in tensors)
+
+            vae_deadline = None if self.time_budget is None else start + VAE_BUDGET_SHARE * self.time_budget
+            self.vae_ = VAE(encoded.x_num.shape[1], self.transform_.cardinalities, config.vae).to(device)
+            self.vae_result_ = train_vae(self.vae_, train, val, config.vae, vae_deadline, self.progress)
+            self.vae_.eval()
+
+            with torch.no_grad():
+                latents = self.vae_.encode(tensors[0], tensors[2])[0].flatten(1)
+            c = config.diffusion
+            self.latent_mean_ = latents.mean(0)
+            self.latent_std_ = latents.std(0).clamp_min(1e-6) / c.latent_std
+            z = (latents - self.latent_mean_) / self.latent_std_
+            self.denoiser_ = EDMPrecond(MLPDenoiser(z.shape[1], c.width), c.sigma_data).to(device)
+            deadline = None if self.time_budget is None else start + self.time_budget
+            self.diffusion_result_ = train_diffusion(self.denoiser_, z[train_idx], z[val_idx], c, deadline, self.progress)
+            self.denoiser_.eval()
+        self.device_ = device
+        self.n_rows_ = len(df)
+        self.fit_seconds_ = time.monotonic() - start
+        self._sample_calls = 0
+        return self
+
+    def _split(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rows to train on and rows to validate on (a random share of the training table)."""
+        c = self.config_
+        n_val = min(int(n * c.validation_fraction), c.validation_max_rows)
+        perm = torch.randperm(n)
+        if n_val < 1:  # too few rows to hold any out: validate on the training rows themselves
+            return perm, perm
+        return perm[n_val:], perm[:n_val]
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "denoiser_"):
+            raise TabgenError("this Synthesizer is not fitted yet: call fit(df) first, or Synthesizer.load(path)")
+
+    # --------------------------------------------------------------- sample
+    def sample(self, n: int, *, seed: int | None = None, progress: bool | None = None) -> pd.DataFrame:
+        """``n`` synthetic rows with the fitted columns, order and dtypes.
+
+        Without ``seed``, successive calls continue one reproducible stream derived from the
+        Synthesizer's own seed; with it, the call is reproducible on its own.
+        """
+        self._check_fitted()
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
+            raise TabgenError(f"the number of rows must be a positive integer, got {n!r}")
+        return pd.concat(list(self.sample_batches(int(n), seed=seed, progress=progress)), ignore_index=True)
+
+    def sample_batches(self, n: int, *, seed: int | None = None, progress: bool | None = None) -> Iterator[pd.DataFrame]:
+        """Generate ``n`` rows as frames of at most ``config.sampler.batch_size`` rows each,
+        so that memory stays bounded however many rows are asked for."""
+        self._check_fitted()
+        if seed is None and self.seed is not None:
+            seed = int(np.random.SeedSequence([self.seed, self._sample_calls]).generate_state(1)[0])
+        self._sample_calls += 1
+        s = self.config_.sampler
+        sigmas = sigma_schedule(s.num_steps, s.sigma_min, s.sigma_max, s.rho, self.device_)
+        # A generator of our own, not the global state: the caller may draw random numbers between batches.
+        generator = torch.Generator(self.device_)
+        if seed is None:
+            generator.seed()
+        else:
+            generator.manual_seed(seed)
+        show = self.progress if progress is None else progress
+        with tqdm(total=n, desc="sampling", unit="row", disable=not show, leave=False, dynamic_ncols=True) as bar:
+            for start in range(0, n, s.batch_size):
+                rows = min(s.batch_size, n - start)
+                noise = torch.randn(rows, self.latent_mean_.shape[0], device=self.device_, generator=generator)
+                z = heun_sample(self.denoiser_, noise, sigmas)
+                yield self._decode(z * self.latent_std_ + self.latent_mean_)
+                bar.update(rows)
+
+    @torch.inference_mode()
+    def _decode(self, latents: torch.Tensor) -> pd.DataFrame:
+        x_num, logits = self.vae_.decode(latents.reshape(len(latents), self.vae_.n_tokens, -1))
+        x_cat = torch.stack([lg.argmax(-1) for lg in logits], 1) if logits else x_num.new_zeros((len(x_num), 0), dtype=torch.long)
+        return self.transform_.inverse_transform(x_num.cpu().numpy(), x_cat.cpu().numpy())
+
+    # ------------------------------------------------------------ save/load
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the fitted model to one file, atomically (safetensors + JSON, no pickle)."""
+        self._check_fitted()
+        header = {
+            "tabgen_version": __version__,
+            "schema": self.schema_.to_dict(),
+            "config": self.config_.to_dict(),
+            "seed": self.seed,
+            "n_rows": self.n_rows_,
+            "d_numerical": self.vae_.d_numerical,
+            "cardinalities": self.vae_.cardinalities,
+            "latent_dim": int(self.latent_mean_.shape[0]),
+        }
+        tensors = {f"vae.{k}": v for k, v in self.vae_.state_dict().items()}
+        tensors |= {f"denoiser.{k}": v for k, v in self.denoiser_.state_dict().items()}
+        tensors |= {f"transform.{k}": torch.from_numpy(v) for k, v in self.transform_.state_arrays().items()}
+        tensors |= {"latent.mean": self.latent_mean_, "latent.std": self.latent_std_}
+        save_model(path, header, tensors)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, device: str = "auto", progress: bool = True) -> "Synthesizer":
+        """Read a model written by :meth:`save`; it never executes code from the file."""
+        header, tensors = load_model(path)
+        try:
+            return cls._from_state(header, tensors, resolve_device(device), progress)
+        except TabgenError:
+            raise
+        except (KeyError, TypeError, ValueError, RuntimeError) as e:
+            raise TabgenError(f"{path} is damaged or incomplete ({type(e).__name__}: {e}); fit the model again") from None
+
+    @classmethod
+    def _from_state(cls, header: dict[str, Any], tensors: dict[str, torch.Tensor], device: torch.device, progress: bool) -> "Synthesizer":
+        def part(prefix: str) -> dict[str, torch.Tensor]:
+            return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+        self = cls(seed=header["seed"], device=str(device), progress=progress)
+        self.config_ = self.config = SynthesizerConfig.from_dict(header["config"])
+        self.schema_ = Schema.from_dict(header["schema"])
+        self.categorical = [c.name for c in self.schema_.categorical]
+        self.numerical = [c.name for c in self.schema_.numerical]
+        self.transform_ = TableTransform.from_state(
+            self.schema_, {k: v.numpy() for k, v in part("transform.").items()}
+        )
+        self.vae_ = VAE(header["d_numerical"], header["cardinalities"], self.config_.vae)
+        self.vae_.load_state_dict(part("vae."))
+        c = self.config_.diffusion
+        self.denoiser_ = EDMPrecond(MLPDenoiser(header["latent_dim"], c.width), c.sigma_data)
+        self.denoiser_.load_state_dict(part("denoiser."))
+        self.vae_.to(device).eval()
+        self.denoiser_.to(device).eval()
+        self.latent_mean_ = tensors["latent.mean"].to(device)
+        self.latent_std_ = tensors["latent.std"].to(device)
+        self.device_ = device
+        self.n_rows_ = header["n_rows"]
+        self._sample_calls = 0
+        return self
+
+    def __repr__(self) -> str:
+        state = "fitted" if hasattr(self, "denoiser_") else "not fitted"
+        return f"Synthesizer(seed={self.seed}, device={self.device!r}, {state})"
+
+
+def _to_tensors(encoded: EncodedTable, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    return (
+        torch.from_numpy(encoded.x_num).to(device, torch.float32),
+        torch.from_numpy(encoded.num_observed).to(device),
+        torch.from_numpy(encoded.x_cat).to(device),
+    )

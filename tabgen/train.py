@@ -1,0 +1,166 @@
+"""The two training loops: the VAE on the encoded table, then the EDM denoiser on its latents.
+
+Both validate on rows held out of the training table (never a test split), keep the best epoch
+rather than the last, stop early when validation stops improving, and respect a wall-clock deadline.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from .config import DiffusionConfig, VAEConfig
+from .diffusion.edm import EDMPrecond, edm_loss, sample_sigma
+from .vae import VAE, BetaSchedule, vae_loss
+
+# On a tiny table one pass is a single step; validating after every step would cost more than
+# training and make patience meaninglessly short, so an "epoch" is at least this many steps.
+MIN_STEPS_PER_EPOCH = 20
+# Validation of the denoiser averages over random noise levels; a few thousand draws make the
+# comparison between epochs stable even when the held-out rows are few.
+MIN_DIFFUSION_VALIDATION_ROWS = 4096
+
+
+@dataclass
+class TrainResult:
+    best_loss: float = math.inf
+    best_epoch: int = 0
+    epochs: int = 0
+    steps: int = 0
+    seconds: float = 0.0
+    stopped_by: str = ""
+    history: list[float] = field(default_factory=list)
+    """Validation loss after each epoch."""
+
+
+class _Loop:
+    """Epoch bookkeeping shared by both trainings: batches, best state, stopping rules, progress."""
+
+    def __init__(self, name: str, n_rows: int, batch_size: int, max_epochs: int, max_steps: int, patience: int,
+                 deadline: float | None, device: torch.device, progress: bool):
+        self.batch_size = min(batch_size, n_rows)
+        self.n_rows = n_rows
+        self.steps_per_epoch = max(math.ceil(n_rows / self.batch_size), MIN_STEPS_PER_EPOCH)
+        self.max_epochs = max(1, min(max_epochs, math.ceil(max_steps / self.steps_per_epoch)))
+        self.patience = patience
+        self.deadline = deadline
+        self.device = device
+        self.result = TrainResult()
+        self.best_state: dict[str, Tensor] | None = None
+        self._start = time.monotonic()
+        self.bar = tqdm(total=self.max_epochs, desc=name, unit="epoch", disable=not progress, leave=False, dynamic_ncols=True)
+
+    def batches(self):
+        """Index tensors for one epoch: reshuffled passes over the rows, ``steps_per_epoch`` batches."""
+        order = torch.empty(0, dtype=torch.long, device=self.device)
+        for _ in range(self.steps_per_epoch):
+            if len(order) < self.batch_size:
+                order = torch.cat([order, torch.randperm(self.n_rows, device=self.device)])
+            yield order[: self.batch_size]
+            order = order[self.batch_size :]
+
+    def end_epoch(self, val_loss: float, module: nn.Module, **shown: float) -> bool:
+        """Record the epoch; keep the module's weights if best. Returns True when training should stop."""
+        r = self.result
+        r.epochs += 1
+        r.steps += self.steps_per_epoch
+        r.history.append(val_loss)
+        if val_loss < r.best_loss:
+            r.best_loss, r.best_epoch = val_loss, r.epochs
+            self.best_state = copy.deepcopy(module.state_dict())
+        self.bar.update(1)
+        self.bar.set_postfix(val=f"{val_loss:.4f}", best=f"{r.best_loss:.4f}", **{k: f"{v:.4g}" for k, v in shown.items()})
+        if r.epochs >= self.max_epochs:
+            r.stopped_by = "max steps"
+        elif r.epochs - r.best_epoch >= self.patience:
+            r.stopped_by = "no improvement"
+        elif self.deadline is not None and time.monotonic() >= self.deadline:
+            r.stopped_by = "time budget"
+        return bool(r.stopped_by)
+
+    def finish(self, module: nn.Module) -> TrainResult:
+        self.bar.close()
+        if self.best_state is not None:
+            module.load_state_dict(self.best_state)
+        self.result.seconds = time.monotonic() - self._start
+        return self.result
+
+
+def train_vae(
+    vae: VAE,
+    train: tuple[Tensor, Tensor, Tensor],
+    val: tuple[Tensor, Tensor, Tensor],
+    config: VAEConfig,
+    deadline: float | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Fit the VAE on ``(x_num, num_observed, x_cat)``; the best validation reconstruction is kept."""
+    x_num, observed, x_cat = train
+    loop = _Loop("VAE", len(x_num), config.batch_size, config.max_epochs, config.max_steps, config.patience,
+                 deadline, x_num.device, progress)
+    optimizer = torch.optim.Adam(vae.parameters(), lr=config.lr)
+    beta = BetaSchedule(config.beta_max, config.beta_min, config.beta_decay, config.beta_patience)
+    while True:
+        vae.train()
+        for idx in loop.batches():
+            out = vae(x_num[idx], x_cat[idx])
+            loss = vae_loss(x_num[idx], observed[idx], x_cat[idx], *out).total(beta.beta)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        vae.eval()
+        with torch.no_grad():
+            mu, logvar = vae.encode(val[0], val[2])
+            val_loss = vae_loss(val[0], val[1], val[2], *vae.decode(mu), mu, logvar)
+        recon = float(val_loss.reconstruction)
+        if loop.end_epoch(recon, vae, beta=beta.beta, kl=float(val_loss.kl)):
+            break
+        beta.step(recon)
+    return loop.finish(vae)
+
+
+def train_diffusion(
+    D: EDMPrecond,
+    z_train: Tensor,
+    z_val: Tensor,
+    config: DiffusionConfig,
+    deadline: float | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Fit the denoiser with EDM's loss; ``D`` ends holding the best EMA weights."""
+    loop = _Loop("diffusion", len(z_train), config.batch_size, config.max_epochs, config.max_steps,
+                 config.patience, deadline, z_train.device, progress)
+    ema = copy.deepcopy(D).requires_grad_(False)
+    optimizer = torch.optim.Adam(D.parameters(), lr=config.lr)
+    reps = math.ceil(MIN_DIFFUSION_VALIDATION_ROWS / len(z_val))
+    z_val = z_val.repeat(reps, 1)
+    val_sigma = sample_sigma(len(z_val), config.P_mean, config.P_std, z_val.device)
+    val_noise = torch.randn_like(z_val)
+    params, ema_params = list(D.parameters()), list(ema.parameters())
+    step = 0
+    while True:
+        D.train()
+        for idx in loop.batches():
+            x = z_train[idx]
+            sigma = sample_sigma(len(x), config.P_mean, config.P_std, x.device)
+            loss = edm_loss(D, x, sigma, torch.randn_like(x), config.sigma_data)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            step += 1
+            # Averaging from the start would drag in the random initial weights for thousands of steps.
+            decay = min(config.ema_decay, (1 + step) / (10 + step))
+            torch._foreach_lerp_(ema_params, params, 1 - decay)
+        with torch.no_grad():
+            val_loss = float(edm_loss(ema, z_val, val_sigma, val_noise, config.sigma_data))
+        if loop.end_epoch(val_loss, ema, train=loss.item()):
+            break
+    result = loop.finish(ema)
+    D.load_state_dict(ema.state_dict())
+    return result

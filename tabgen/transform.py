@@ -1,0 +1,170 @@
+"""Reversible per-column transforms between a table and the arrays the VAE reads.
+
+Numerical columns go through a quantile transform to a standard normal (as TabSyn); categorical
+columns become integer codes. Missing values are data: a numerical column with gaps gets a
+two-class "missing" indicator that the model learns jointly with everything else, and a
+categorical column's missing value is one more category.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.special import ndtr, ndtri
+
+from .errors import TabgenError
+from .schema import ColumnSpec, Schema, json_scalar, restore_dtype
+
+# Keeps the normal scores finite at the ends of the observed range (sklearn uses the same bound).
+_CLIP = 1e-7
+
+
+class QuantileNumeric:
+    """Maps a numerical column to N(0, 1) through its empirical quantiles, and back."""
+
+    def __init__(self, n_quantiles: int = 1000):
+        self.n_quantiles = n_quantiles
+
+    def fit(self, values: np.ndarray) -> "QuantileNumeric":
+        values = np.asarray(values, dtype=np.float64)
+        n_q = max(2, min(self.n_quantiles, len(values)))
+        self.quantiles_ = np.quantile(values, np.linspace(0, 1, n_q))
+        return self
+
+    @property
+    def references_(self) -> np.ndarray:
+        return np.linspace(0, 1, len(self.quantiles_))
+
+    def transform(self, values: np.ndarray) -> np.ndarray:
+        q, ref = self.quantiles_, self.references_
+        x = np.asarray(values, dtype=np.float64)
+        # Averaging the interpolation from both ends puts a repeated value (a spike such as
+        # capital.gain = 0) in the middle of its quantile range rather than at one edge.
+        p = 0.5 * (np.interp(x, q, ref) - np.interp(-x, -q[::-1], -ref[::-1]))
+        return ndtri(np.clip(p, _CLIP, 1 - _CLIP))
+
+    def inverse_transform(self, z: np.ndarray) -> np.ndarray:
+        p = ndtr(np.asarray(z, dtype=np.float64))
+        # Scores at the clipping bound stand for the observed extremes exactly, not 1e-7 inside them.
+        p[p < 2 * _CLIP] = 0
+        p[p > 1 - 2 * _CLIP] = 1
+        return np.interp(p, self.references_, self.quantiles_)
+
+
+class CategoricalCodes:
+    """Maps the seen categories (and, if any, the missing value) to 0..K-1, and back."""
+
+    def __init__(self, categories: list, has_missing: bool):
+        self.categories = list(categories)
+        self.has_missing = has_missing
+        self._index = pd.Index(self.categories, dtype=object)
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.categories) + int(self.has_missing)
+
+    def transform(self, series: pd.Series, name: str) -> np.ndarray:
+        missing = series.isna().to_numpy()
+        values = pd.Series(series.to_numpy(dtype=object)).map(json_scalar)
+        codes = self._index.get_indexer(values)
+        codes[missing] = len(self.categories)
+        unseen = (codes < 0) | (missing & (not self.has_missing))
+        if unseen.any():
+            bad = series[unseen].iloc[0]
+            raise TabgenError(f"column {name!r} holds {bad!r}, which the model never saw")
+        return codes
+
+    def inverse_transform(self, codes: np.ndarray) -> np.ndarray:
+        lookup = np.array(self.categories + [np.nan], dtype=object)
+        return lookup[codes]
+
+
+@dataclass
+class EncodedTable:
+    """A table as the VAE reads it."""
+
+    x_num: np.ndarray
+    """float64 (rows, numerical columns), normal scores; 0 where the cell is missing.
+    Kept in double precision so the round trip is exact; the model reads it as float32."""
+    num_observed: np.ndarray
+    """bool (rows, numerical columns): which numerical cells hold a value (the loss ignores the rest)."""
+    x_cat: np.ndarray
+    """int64 (rows, categorical heads): categorical codes, then one 0/1 missing indicator per
+    numerical column that has gaps."""
+
+
+class TableTransform:
+    """All columns' transforms, fitted from a schema and a frame."""
+
+    def __init__(self, schema: Schema):
+        self.schema = schema
+
+    @property
+    def gappy_numerical(self) -> list[ColumnSpec]:
+        """Numerical columns that need a missing indicator."""
+        return [c for c in self.schema.numerical if c.has_missing]
+
+    def fit(self, df: pd.DataFrame) -> "TableTransform":
+        self.numeric_ = {}
+        for spec in self.schema.numerical:
+            observed = pd.to_numeric(df[spec.name], errors="coerce").dropna().to_numpy(dtype=np.float64)
+            self.numeric_[spec.name] = QuantileNumeric().fit(observed)
+        self._build_codes()
+        return self
+
+    def _build_codes(self) -> None:
+        self.codes_ = {c.name: CategoricalCodes(c.categories or [], c.has_missing) for c in self.schema.categorical}
+
+    @property
+    def cardinalities(self) -> list[int]:
+        """Number of classes of each categorical head, in ``x_cat`` order."""
+        return [self.codes_[c.name].n_classes for c in self.schema.categorical] + [2] * len(self.gappy_numerical)
+
+    def transform(self, df: pd.DataFrame) -> EncodedTable:
+        n = len(df)
+        num = self.schema.numerical
+        x_num = np.zeros((n, len(num)), dtype=np.float64)
+        observed = np.ones((n, len(num)), dtype=bool)
+        for j, spec in enumerate(num):
+            values = pd.to_numeric(df[spec.name], errors="coerce").to_numpy(dtype=np.float64)
+            observed[:, j] = ~np.isnan(values)
+            x_num[observed[:, j], j] = self.numeric_[spec.name].transform(values[observed[:, j]])
+        cat_codes = [self.codes_[c.name].transform(df[c.name], c.name) for c in self.schema.categorical]
+        indicators = [(~observed[:, num.index(c)]).astype(np.int64) for c in self.gappy_numerical]
+        columns = cat_codes + indicators
+        x_cat = np.stack(columns, axis=1).astype(np.int64) if columns else np.zeros((n, 0), dtype=np.int64)
+        return EncodedTable(x_num, observed, x_cat)
+
+    def inverse_transform(self, x_num: np.ndarray, x_cat: np.ndarray) -> pd.DataFrame:
+        """Rebuild a frame with the fitted columns, order, dtypes and value ranges."""
+        num = self.schema.numerical
+        cats = self.schema.categorical
+        out: dict[str, pd.Series] = {}
+        for j, spec in enumerate(num):
+            values = np.clip(self.numeric_[spec.name].inverse_transform(x_num[:, j]), spec.min, spec.max)
+            if spec.decimals is not None:
+                values = np.round(values, spec.decimals)
+            if spec.has_missing:
+                indicator = x_cat[:, len(cats) + self.gappy_numerical.index(spec)]
+                values[indicator == 1] = np.nan
+            out[spec.name] = restore_dtype(pd.Series(values), spec)
+        for j, spec in enumerate(cats):
+            out[spec.name] = restore_dtype(pd.Series(self.codes_[spec.name].inverse_transform(x_cat[:, j])), spec)
+        return pd.DataFrame({name: out[name] for name in self.schema.names})
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """The learned arrays, for the model file (the rest lives in the schema)."""
+        return {f"quantiles/{name}": qt.quantiles_ for name, qt in self.numeric_.items()}
+
+    @classmethod
+    def from_state(cls, schema: Schema, arrays: dict[str, np.ndarray]) -> "TableTransform":
+        self = cls(schema)
+        self.numeric_ = {}
+        for spec in schema.numerical:
+            qt = QuantileNumeric()
+            qt.quantiles_ = np.asarray(arrays[f"quantiles/{spec.name}"], dtype=np.float64)
+            self.numeric_[spec.name] = qt
+        self._build_codes()
+        return self

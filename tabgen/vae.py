@@ -1,0 +1,166 @@
+"""TabSyn's VAE: each column becomes a token, a small transformer encodes and decodes them.
+
+The encoder's mean latents (one ``d_token`` vector per column) are what the diffusion model learns.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .config import VAEConfig
+
+
+class Tokenizer(nn.Module):
+    """Numerical column j -> x_j·w_j + b_j; categorical column -> its category's embedding + b_j."""
+
+    def __init__(self, d_numerical: int, cardinalities: list[int], d_token: int):
+        super().__init__()
+        self.d_numerical = d_numerical
+        self.weight = nn.Parameter(torch.empty(d_numerical, d_token))
+        self.bias = nn.Parameter(torch.empty(d_numerical + len(cardinalities), d_token))
+        self.embeddings = nn.Embedding(max(sum(cardinalities), 1), d_token)
+        self.register_buffer("offsets", torch.tensor([0] + cardinalities[:-1], dtype=torch.long).cumsum(0)[: len(cardinalities)])
+        for p in (self.weight, self.bias, self.embeddings.weight):
+            if p.numel():
+                nn.init.kaiming_uniform_(p, a=math.sqrt(5))
+
+    def forward(self, x_num: Tensor, x_cat: Tensor) -> Tensor:
+        tokens = [self.weight[None] * x_num[:, :, None]]
+        if x_cat.shape[1]:
+            tokens.append(self.embeddings(x_cat + self.offsets[None]))
+        return torch.cat(tokens, dim=1) + self.bias[None]
+
+
+class TransformerLayer(nn.Module):
+    """Pre-norm self-attention and ReLU feed-forward, each with a residual (TabSyn's layout)."""
+
+    def __init__(self, d_token: int, n_heads: int, factor: int, first: bool):
+        super().__init__()
+        self.n_heads = n_heads
+        self.qkv = nn.Linear(d_token, 3 * d_token)
+        self.out = nn.Linear(d_token, d_token) if n_heads > 1 else nn.Identity()
+        self.ffn = nn.Sequential(nn.Linear(d_token, d_token * factor), nn.ReLU(), nn.Linear(d_token * factor, d_token))
+        # As in TabSyn (after FT-Transformer), the first layer reads the raw tokens unnormalised.
+        self.norm0 = nn.Identity() if first else nn.LayerNorm(d_token)
+        self.norm1 = nn.LayerNorm(d_token)
+
+    def forward(self, x: Tensor) -> Tensor:
+        b, t, d = x.shape
+        q, k, v = self.qkv(self.norm0(x)).view(b, t, 3, self.n_heads, d // self.n_heads).permute(2, 0, 3, 1, 4)
+        attn = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, t, d)
+        x = x + self.out(attn)
+        return x + self.ffn(self.norm1(x))
+
+
+class Transformer(nn.Module):
+    def __init__(self, d_token: int, n_layers: int, n_heads: int, factor: int):
+        super().__init__()
+        self.layers = nn.Sequential(*[TransformerLayer(d_token, n_heads, factor, first=i == 0) for i in range(n_layers)])
+        self.head = nn.Linear(d_token, d_token)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.layers(x))
+
+
+class Reconstructor(nn.Module):
+    """Decoded tokens -> numerical values (a per-column projection) and categorical logits."""
+
+    def __init__(self, d_numerical: int, cardinalities: list[int], d_token: int):
+        super().__init__()
+        self.d_numerical = d_numerical
+        self.weight = nn.Parameter(torch.empty(d_numerical, d_token))
+        if d_numerical:
+            nn.init.xavier_uniform_(self.weight)
+        self.heads = nn.ModuleList(nn.Linear(d_token, k) for k in cardinalities)
+
+    def forward(self, h: Tensor) -> tuple[Tensor, list[Tensor]]:
+        x_num = (h[:, : self.d_numerical] * self.weight[None]).sum(-1)
+        logits = [head(h[:, self.d_numerical + i]) for i, head in enumerate(self.heads)]
+        return x_num, logits
+
+
+class VAE(nn.Module):
+    """Tokenizer, mean and log-variance encoders, decoder, reconstructor."""
+
+    def __init__(self, d_numerical: int, cardinalities: list[int], config: VAEConfig):
+        super().__init__()
+        c = config
+        self.d_numerical = d_numerical
+        self.cardinalities = list(cardinalities)
+        self.d_token = c.d_token
+        self.tokenizer = Tokenizer(d_numerical, self.cardinalities, c.d_token)
+        self.encoder_mu = Transformer(c.d_token, c.n_layers, c.n_heads, c.factor)
+        self.encoder_logvar = Transformer(c.d_token, c.n_layers, c.n_heads, c.factor)
+        self.decoder = Transformer(c.d_token, c.n_layers, c.n_heads, c.factor)
+        self.reconstructor = Reconstructor(d_numerical, self.cardinalities, c.d_token)
+
+    @property
+    def n_tokens(self) -> int:
+        return self.d_numerical + len(self.cardinalities)
+
+    def encode(self, x_num: Tensor, x_cat: Tensor) -> tuple[Tensor, Tensor]:
+        tokens = self.tokenizer(x_num, x_cat)
+        return self.encoder_mu(tokens), self.encoder_logvar(tokens)
+
+    def decode(self, z: Tensor) -> tuple[Tensor, list[Tensor]]:
+        return self.reconstructor(self.decoder(z))
+
+    def forward(self, x_num: Tensor, x_cat: Tensor) -> tuple[Tensor, list[Tensor], Tensor, Tensor]:
+        mu, logvar = self.encode(x_num, x_cat)
+        z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
+        x_num_hat, logits = self.decode(z)
+        return x_num_hat, logits, mu, logvar
+
+
+@dataclass
+class VAELoss:
+    mse: Tensor
+    ce: Tensor
+    kl: Tensor
+
+    @property
+    def reconstruction(self) -> Tensor:
+        return self.mse + self.ce
+
+    def total(self, beta: float) -> Tensor:
+        return self.reconstruction + beta * self.kl
+
+
+def vae_loss(
+    x_num: Tensor, num_observed: Tensor, x_cat: Tensor, x_num_hat: Tensor, logits: list[Tensor], mu: Tensor, logvar: Tensor
+) -> VAELoss:
+    """MSE on observed numerical cells, mean cross-entropy over categorical heads, KL to N(0, I)."""
+    observed = num_observed.float()
+    mse = ((x_num_hat - x_num) ** 2 * observed).sum() / observed.sum().clamp_min(1)
+    ce = torch.stack([F.cross_entropy(lg, x_cat[:, i]) for i, lg in enumerate(logits)]).mean() if logits else mse.new_zeros(())
+    kl = -0.5 * (1 + logvar - mu**2 - logvar.exp()).mean()
+    return VAELoss(mse, ce, kl)
+
+
+class BetaSchedule:
+    """β starts at ``beta_max`` and is multiplied by ``decay`` each time the validation
+    reconstruction has not improved for ``patience`` epochs, down to ``beta_min`` (TabSyn)."""
+
+    def __init__(self, beta_max: float, beta_min: float, decay: float, patience: int):
+        self.beta = beta_max
+        self.beta_min = beta_min
+        self.decay = decay
+        self.patience = patience
+        self._best = math.inf
+        self._stalled = 0
+
+    def step(self, reconstruction: float) -> float:
+        if reconstruction < self._best:
+            self._best = reconstruction
+            self._stalled = 0
+        else:
+            self._stalled += 1
+            if self._stalled >= self.patience:
+                self.beta = max(self.beta * self.decay, self.beta_min)
+                self._stalled = 0
+        return self.beta

@@ -1,0 +1,72 @@
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from tabgen.cli import main, parse_duration
+from tabgen import TabgenError
+from conftest import make_mixed_frame
+
+
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    make_mixed_frame(200).to_csv("data.csv", index=False)
+    return tmp_path
+
+
+def run(*args):
+    return CliRunner().invoke(main, list(args))
+
+
+def test_fit_then_sample_in_the_same_folder(in_tmp):
+    r = run("fit", "data.csv", "--time-budget", "3s", "-q")
+    assert r.exit_code == 0, r.output
+    assert (in_tmp / "data.tabgen").exists()
+    r = run("sample", "-n", "25", "-q")
+    assert r.exit_code == 0, r.output
+    fake = pd.read_csv(in_tmp / "synthetic.csv")
+    real = pd.read_csv(in_tmp / "data.csv")
+    assert len(fake) == 25 and list(fake.columns) == list(real.columns)
+    assert (fake.dtypes == real.dtypes).all()
+
+    r = run("sample", "-n", "5", "-o", "-", "-q", "--seed", "1")
+    assert r.exit_code == 0
+    assert r.stdout.splitlines()[0] == ",".join(real.columns) and len(r.stdout.splitlines()) == 6
+
+
+def test_overrides_and_output_path(in_tmp):
+    r = run("fit", "data.csv", "-o", "m.tabgen", "--categorical", "count", "--time-budget", "2", "-q")
+    assert r.exit_code == 0, r.output
+    r = run("sample", "-m", "m.tabgen", "-n", "10", "-o", "out.csv", "-q")
+    assert r.exit_code == 0 and len(pd.read_csv("out.csv")) == 10
+
+
+@pytest.mark.parametrize(
+    "args, setup, message",
+    [
+        (["fit", "missing.csv"], None, "no such file"),
+        (["fit", "empty.csv"], ("empty.csv", ""), "empty"),
+        (["fit", "header.csv"], ("header.csv", "a,b\n"), "no rows"),
+        (["fit", "blank.csv"], ("blank.csv", "a,b\n1,\n2,\n"), "'b'.*entirely empty"),
+        (["fit", "data.csv", "--categorical", "nope"], None, "'nope'"),
+        (["fit", "data.csv", "--time-budget", "soon"], None, "time budget"),
+        (["sample", "-n", "10"], None, "no model"),
+        (["sample", "-n", "0", "-m", "data.csv"], None, "positive"),
+        (["sample", "-m", "fake.tabgen"], ("fake.tabgen", "not a model"), "not a tabgen model"),
+    ],
+)
+def test_bad_input_exits_2_with_a_message_and_writes_nothing(in_tmp, args, setup, message):
+    if setup:
+        (in_tmp / setup[0]).write_text(setup[1])
+    before = set(p.name for p in in_tmp.iterdir())
+    r = run(*args)
+    assert r.exit_code == 2, r.output
+    assert "Traceback" not in r.output
+    assert pd.Series([r.output]).str.contains(message, regex=True).all(), r.output
+    assert set(p.name for p in in_tmp.iterdir()) == before
+
+
+def test_parse_duration():
+    assert parse_duration("90") == 90 and parse_duration("10m") == 600 and parse_duration("1.5h") == 5400
+    with pytest.raises(TabgenError):
+        parse_duration("-3")

@@ -1,0 +1,125 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from tabgen import Synthesizer, TabgenError
+from conftest import fast_config
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    from conftest import make_mixed_frame
+
+    df = make_mixed_frame()
+    return df, Synthesizer(config=fast_config(), progress=False).fit(df)
+
+
+def test_sample_has_same_columns_dtypes_and_only_seen_values(fitted):
+    df, syn = fitted
+    fake = syn.sample(500)
+    assert len(fake) == 500
+    assert list(fake.columns) == list(df.columns)
+    assert (fake.dtypes == df.dtypes).all()
+    assert set(fake["group"]) <= set(df["group"])
+    assert set(fake["city"].dropna()) <= set(df["city"].dropna())
+    assert (fake["count"] == fake["count"].round()).all()
+    assert fake["x"].between(df["x"].min(), df["x"].max()).all()
+    assert (fake["x"] == fake["x"].round(2)).all()
+    assert syn.schema_["income"].has_missing
+
+
+def test_learned_state_is_underscored_and_params_unchanged(fitted):
+    _, syn = fitted
+    assert syn.seed == 0 and syn.time_budget is None
+    for attr in ("schema_", "transform_", "vae_", "denoiser_", "latent_mean_", "fit_seconds_", "n_rows_"):
+        assert hasattr(syn, attr)
+
+
+def test_sampling_is_reproducible_and_batched(fitted):
+    _, syn = fitted
+    a = syn.sample(50, seed=3)
+    pd.testing.assert_frame_equal(a, syn.sample(50, seed=3))
+    assert not syn.sample(50, seed=4).equals(a)
+    syn.config_.sampler.batch_size = 7
+    try:
+        batches = list(syn.sample_batches(20, seed=1))
+    finally:
+        syn.config_.sampler.batch_size = 10_000
+    assert [len(x) for x in batches] == [7, 7, 6]
+
+
+def test_fit_is_reproducible_with_a_seed():
+    from conftest import make_mixed_frame
+
+    df = make_mixed_frame(120)
+    a = Synthesizer(config=fast_config(), progress=False, seed=5).fit(df).sample(30)
+    b = Synthesizer(config=fast_config(), progress=False, seed=5).fit(df).sample(30)
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_fit_leaves_global_random_state_alone():
+    from conftest import make_mixed_frame
+
+    torch.manual_seed(123)
+    expected = torch.rand(1)
+    torch.manual_seed(123)
+    Synthesizer(config=fast_config(), progress=False).fit(make_mixed_frame(60))
+    assert torch.equal(torch.rand(1), expected)
+
+
+def test_save_and_load_give_the_same_rows(fitted, tmp_path):
+    _, syn = fitted
+    path = tmp_path / "m.tabgen"
+    syn.save(path)
+    loaded = Synthesizer.load(path, progress=False)
+    pd.testing.assert_frame_equal(loaded.sample(40, seed=9), syn.sample(40, seed=9))
+    assert loaded.schema_ == syn.schema_
+    assert loaded.n_rows_ == syn.n_rows_
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        pd.DataFrame({"a": np.random.default_rng(0).choice(list("xyz"), 80), "b": np.random.default_rng(1).choice(list("pq"), 80)}),
+        pd.DataFrame({"u": np.random.default_rng(0).normal(size=80), "v": np.random.default_rng(1).gamma(2.0, size=80)}),
+        pd.DataFrame({"only": np.random.default_rng(0).normal(size=5)}),
+    ],
+    ids=["categorical-only", "numerical-only", "one-column-five-rows"],
+)
+def test_degenerate_tables_work(frame):
+    fake = Synthesizer(config=fast_config(), progress=False).fit(frame).sample(10)
+    assert list(fake.columns) == list(frame.columns) and len(fake) == 10
+
+
+def test_time_budget_limits_training():
+    from conftest import make_mixed_frame
+
+    config = fast_config()
+    config.vae.max_steps = config.diffusion.max_steps = 10**6
+    syn = Synthesizer(config=config, time_budget=2, progress=False).fit(make_mixed_frame(100))
+    assert syn.vae_result_.stopped_by in ("time budget", "no improvement")
+    assert syn.diffusion_result_.stopped_by in ("time budget", "no improvement")
+
+
+def test_best_epoch_is_kept():
+    from conftest import make_mixed_frame
+
+    syn = Synthesizer(config=fast_config(), progress=False).fit(make_mixed_frame(100))
+    r = syn.diffusion_result_
+    assert r.best_loss == min(r.history)
+
+
+@pytest.mark.parametrize("n", [0, -5, 2.5, "10", True])
+def test_bad_row_counts_are_refused(fitted, n):
+    with pytest.raises(TabgenError, match="positive integer"):
+        fitted[1].sample(n)
+
+
+def test_unfitted_and_bad_arguments():
+    with pytest.raises(TabgenError, match="not fitted"):
+        Synthesizer().sample(3)
+    with pytest.raises(TabgenError, match="time_budget"):
+        Synthesizer(time_budget=0).fit(pd.DataFrame({"a": [1.0, 2.0]}))
+    with pytest.raises(TabgenError, match="CUDA is not available|unknown device"):
+        Synthesizer(device="cuda" if not torch.cuda.is_available() else "nonsense").fit(pd.DataFrame({"a": [1.0, 2.0]}))

@@ -1,0 +1,40 @@
+import pytest
+import torch
+
+from tabgen.config import VAEConfig
+from tabgen.vae import VAE, BetaSchedule, vae_loss
+
+
+@pytest.mark.parametrize("d_num, cards", [(3, [2, 5]), (0, [3, 4]), (4, [])])
+def test_shapes_for_mixed_categorical_only_and_numerical_only(d_num, cards):
+    torch.manual_seed(0)
+    vae = VAE(d_num, cards, VAEConfig())
+    x_num = torch.randn(7, d_num)
+    x_cat = torch.stack([torch.randint(k, (7,)) for k in cards], 1) if cards else torch.zeros(7, 0, dtype=torch.long)
+    x_hat, logits, mu, logvar = vae(x_num, x_cat)
+    assert x_hat.shape == (7, d_num)
+    assert [lg.shape for lg in logits] == [(7, k) for k in cards]
+    assert mu.shape == logvar.shape == (7, d_num + len(cards), 4)
+    loss = vae_loss(x_num, torch.ones_like(x_num, dtype=torch.bool), x_cat, x_hat, logits, mu, logvar)
+    loss.total(1e-2).backward()
+    assert torch.isfinite(loss.total(1e-2))
+
+
+def test_missing_numerical_cells_do_not_count():
+    x = torch.zeros(2, 1)
+    x_hat = torch.tensor([[0.0], [100.0]])
+    observed = torch.tensor([[True], [False]])
+    mu = logvar = torch.zeros(2, 1, 4)
+    loss = vae_loss(x, observed, torch.zeros(2, 0, dtype=torch.long), x_hat, [], mu, logvar)
+    assert float(loss.mse) == 0 and float(loss.kl) == 0
+
+
+def test_beta_decays_when_reconstruction_stalls_and_stops_at_the_floor():
+    s = BetaSchedule(beta_max=1e-2, beta_min=1e-5, decay=0.7, patience=2)
+    assert s.step(1.0) == 1e-2
+    s.step(1.0)
+    assert s.step(1.0) == pytest.approx(7e-3)
+    assert s.step(0.5) == pytest.approx(7e-3)  # improvement resets the count
+    for _ in range(200):
+        s.step(1.0)
+    assert s.beta == 1e-5
