@@ -9,6 +9,7 @@ from .synthesizer import Synthesizer  # noqa: E402
 
 __all__ = [
     "ColumnSpec",
+    "EvaluationResult",
     "DiffusionConfig",
     "SamplerConfig",
     "Schema",
@@ -16,5 +17,16 @@ __all__ = [
     "SynthesizerConfig",
     "TabgenError",
     "VAEConfig",
+    "evaluate",
     "infer_schema",
+    "write_report",
 ]
+
+
+def __getattr__(name: str):
+    # The evaluation pulls in sdmetrics, xgboost and matplotlib (a second to import): only on use.
+    if name in ("evaluate", "write_report", "EvaluationResult"):
+        from . import evaluation
+
+        return getattr(evaluation, name)
+    raise AttributeError(f"module 'tabgen' has no attribute {name!r}")

@@ -5,6 +5,7 @@ User mistakes (:class:`TabgenError`) print one line and exit with code 2, never 
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 import time
@@ -114,12 +115,12 @@ def sample(n: int | None, model: Path | None, output: str, device: str, seed: in
 @main.command()
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("tabgen-demo"), show_default=True,
               help="Folder for the demo's files.")
-@click.option("--time-budget", default=None, help="Train for at most this long [default: until converged].")
+@click.option("--time-budget", default="2m", show_default=True, help="Train for at most this long.")
 @device_option
 @seed_option
 @quiet_option
 def demo(out_dir: Path, time_budget: str | None, device: str, seed: int, quiet: bool) -> None:
-    """Fit the Palmer penguins table, sample as many rows, and compare them with the real ones."""
+    """Fit the Palmer penguins table, sample as many rows, and evaluate them against the real ones."""
     from palmerpenguins import load_penguins
 
     from .compare import compare_text
@@ -133,14 +134,56 @@ def demo(out_dir: Path, time_budget: str | None, device: str, seed: int, quiet: 
     write_table(fake, out_dir / "synthetic.csv")
     click.echo(f"Fitted {len(real)} penguins in {syn.fit_seconds_:.0f} s; files in {out_dir}/\n")
     click.echo(compare_text(real, fake, syn.schema_))
+    from .evaluation import evaluate
+
+    click.echo("\n" + evaluate(real, fake, schema=syn.schema_, seed=seed, progress=not quiet).to_table())
 
 
-def _register_evaluate() -> None:
-    try:
-        from .evaluation.command import evaluate_command
-    except ImportError:  # the evaluation extra is optional at import time of the core CLI
-        return
-    main.add_command(evaluate_command, "evaluate")
 
+@main.command()
+@click.argument("real", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("synthetic", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--holdout", type=click.Path(dir_okay=False, path_type=Path), help="Real rows not used for training (CSV).")
+@click.option("--target", help="Column to predict for ML efficiency.")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), help="Write an HTML report here.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the scores as JSON here.")
+@click.option("--categorical", help="Comma-separated columns to treat as categorical.")
+@click.option("--numerical", help="Comma-separated columns to treat as numerical.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed for every sample, fold and model.")
+@click.option("--max-rows", type=click.IntRange(min=10), default=10_000, show_default=True,
+              help="Rows drawn at most from each table per metric.")
+@click.option("--floor", is_flag=True, help="Also score the holdout itself: the values real data reaches.")
+@quiet_option
+def evaluate(real: Path, synthetic: Path, holdout: Path | None, target: str | None, report_path: Path | None,
+             json_path: Path | None, categorical: str | None, numerical: str | None, seed: int, max_rows: int,
+             floor: bool, quiet: bool) -> None:
+    """Score SYNTHETIC (CSV) against REAL (CSV), the table the generator was fitted on."""
+    # Imported here: sdmetrics, xgboost and matplotlib take a second to load, which `tabgen --help`
+    # and the other commands should not pay.
+    from .evaluation import evaluate as evaluate_tables
+    from .evaluation import write_report
+    from .schema import infer_schema
 
-_register_evaluate()
+    for path in (report_path, json_path):
+        # Refuse before the minutes of scoring, not after.
+        if path and not path.absolute().parent.is_dir():
+            raise TabgenError(f"cannot write {path}: folder {path.parent} does not exist")
+    real_df, synthetic_df = read_table(real), read_table(synthetic)
+    holdout_df = read_table(holdout) if holdout else None
+    if target is not None:
+        for role, df, path in (("real", real_df, real), ("holdout", holdout_df, holdout)):
+            if df is not None and target not in df.columns:
+                raise TabgenError(f"target column {target!r} is not in the {role} file {path}")
+    schema = infer_schema(real_df, categorical=_names(categorical), numerical=_names(numerical))
+    result = evaluate_tables(real_df, synthetic_df, holdout=holdout_df, target=target, schema=schema,
+                             seed=seed, max_rows=max_rows, floor=floor, progress=not quiet)
+    if json_path:
+        with atomic_write(json_path, "w") as f:
+            json.dump(result.to_dict(), f, indent=2)
+            f.write("\n")
+    if report_path:
+        write_report(result, real_df, synthetic_df, report_path, schema)
+    click.echo(result.to_table())
+    for label, path in (("report", report_path), ("scores", json_path)):
+        if path:
+            click.echo(f"{label} written to {path}")

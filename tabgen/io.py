@@ -41,6 +41,10 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]
     except OSError as e:
         raise TabgenError(f"cannot write {path}: {e.strerror}") from None
     try:
+        # mkstemp creates the file private (0600); the result should have the usual permissions.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         with os.fdopen(fd, mode) as f:
             yield f
             f.flush()

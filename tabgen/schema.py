@@ -128,6 +128,9 @@ def validate_frame(df: Any) -> pd.DataFrame:
         raise TabgenError("the table has no columns")
     if len(df) == 0:
         raise TabgenError("the table has no rows (only a header?): tabgen needs data to learn from")
+    if not all(isinstance(c, str) for c in df.columns):
+        # Names are stored as JSON text in the model, so they are text from the start.
+        df = df.rename(columns=str)
     duplicated = df.columns[df.columns.duplicated()].tolist()
     if duplicated:
         raise TabgenError(f"duplicate column names: {duplicated}; rename them so each is unique")
