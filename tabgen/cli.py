@@ -25,9 +25,16 @@ class _Group(click.Group):
         except TabgenError as e:
             click.echo(f"error: {e}", err=True)
             ctx.exit(2)
+        except TabgenInterrupt as e:
+            click.echo(str(e), err=True)
+            ctx.exit(130)
         except KeyboardInterrupt:
             click.echo("interrupted: nothing was written", err=True)
             ctx.exit(130)
+
+
+class TabgenInterrupt(Exception):
+    """Ctrl-C, after what could be kept was kept; the message says what and how to go on."""
 
 
 def parse_duration(text: str | None) -> float | None:
@@ -62,17 +69,30 @@ def main() -> None:
 @click.option("--categorical", help="Comma-separated columns to treat as categorical.")
 @click.option("--numerical", help="Comma-separated columns to treat as numerical.")
 @click.option("--time-budget", help="Train for at most this long: 600, 90s, 10m, 1h [default: until converged].")
+@click.option("--resume", is_flag=True, help="Continue an interrupted fit from its checkpoint (MODEL.ckpt).")
 @device_option
 @seed_option
 @quiet_option
 def fit(data: Path, output: Path | None, categorical: str | None, numerical: str | None,
-        time_budget: str | None, device: str, seed: int, quiet: bool) -> None:
-    """Learn DATA (a CSV file) and write a model file."""
+        time_budget: str | None, resume: bool, device: str, seed: int, quiet: bool) -> None:
+    """Learn DATA (a CSV file) and write a model file.
+
+    The training state is saved to MODEL.ckpt every minute and on Ctrl-C; `--resume` continues from it.
+    """
     output = output or Path(data.stem + MODEL_SUFFIX)
+    checkpoint = output.with_name(output.name + ".ckpt")
     df = read_table(data)
     syn = Synthesizer(categorical=_names(categorical), numerical=_names(numerical),
-                      time_budget=parse_duration(time_budget), device=device, seed=seed, progress=not quiet)
-    syn.fit(df)
+                      time_budget=parse_duration(time_budget), device=device, seed=seed, progress=not quiet,
+                      checkpoint=checkpoint)
+    try:
+        syn.fit(df, resume=resume)
+    except KeyboardInterrupt:
+        again = f"continue with: tabgen fit {data} -o {output} --resume"
+        if hasattr(syn, "denoiser_"):
+            syn.save(output)
+            raise TabgenInterrupt(f"interrupted: wrote the best model so far to {output}; {again}") from None
+        raise TabgenInterrupt(f"interrupted during the VAE phase, before any model existed; {again}") from None
     syn.save(output)
     if not quiet:
         click.echo(f"Columns of {data}:\n{syn.schema_}", err=True)

@@ -7,8 +7,11 @@ decoder → inverse transform → table.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import time
+from dataclasses import asdict
+from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 import numpy as np
@@ -17,6 +20,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import __version__
+from .checkpoint import Checkpointer, load_checkpoint
 from .config import SynthesizerConfig
 from .diffusion.denoiser import MLPDenoiser
 from .diffusion.edm import EDMPrecond
@@ -75,6 +79,9 @@ class Synthesizer:
         Makes fitting and sampling reproducible; ``None`` for fresh randomness.
     progress:
         Show progress bars with the current losses.
+    checkpoint, checkpoint_every:
+        Where to save the training state, and how often (seconds), so that an interrupted fit can
+        continue with ``fit(df, resume=True)``. The file is removed when the fit completes.
     """
 
     def __init__(
@@ -87,6 +94,8 @@ class Synthesizer:
         device: str = "auto",
         seed: int | None = 0,
         progress: bool = True,
+        checkpoint: str | os.PathLike | None = None,
+        checkpoint_every: float = 60.0,
     ):
         self.categorical = categorical
         self.numerical = numerical
@@ -95,30 +104,57 @@ class Synthesizer:
         self.device = device
         self.seed = seed
         self.progress = progress
+        self.checkpoint = checkpoint
+        self.checkpoint_every = checkpoint_every
 
     # ------------------------------------------------------------------ fit
-    def fit(self, df: pd.DataFrame) -> "Synthesizer":
-        """Learn ``df``'s schema, its VAE and the diffusion model of the VAE's latents."""
+    def fit(self, df: pd.DataFrame, *, resume: bool = False) -> "Synthesizer":
+        """Learn ``df``'s schema, its VAE and the diffusion model of the VAE's latents.
+
+        With ``checkpoint`` set, the training state is written there every ``checkpoint_every``
+        seconds and on Ctrl-C, and ``resume=True`` continues from it (on the same table). Ctrl-C
+        raises ``KeyboardInterrupt``; if it came during the diffusion phase, the Synthesizer is left
+        usable with the best weights so far.
+        """
         if self.time_budget is not None and not self.time_budget > 0:
             raise TabgenError(f"time_budget must be a positive number of seconds, got {self.time_budget!r}")
         df = validate_frame(df)
         device = resolve_device(self.device)
-        config = self.config or SynthesizerConfig.for_device(device.type)
-        start = time.monotonic()
+        fingerprint = _fingerprint(df)
+        state = self._resume_state(fingerprint) if resume else None
+        if state is not None:
+            config = SynthesizerConfig.from_dict(state["config"])
+        else:
+            config = self.config or SynthesizerConfig.for_device(device.type)
+        start = time.monotonic() - (state["elapsed"] if state else 0.0)
         self.schema_ = infer_schema(df, self.categorical, self.numerical)
         self.config_ = config
         self.transform_ = TableTransform(self.schema_).fit(df)
         with _seeded(self.seed, device):
             encoded = self.transform_.transform(df)
-            train_idx, val_idx = self._split(len(df))
+            perm = state["split"] if state else torch.randperm(len(df))
+            train_idx, val_idx = self._split(perm)
             tensors = _to_tensors(encoded, device)
             train = tuple(t[train_idx] for t in tensors)
             val = tuple(t[val_idx] for t in tensors)
+            checkpoint = None
+            if self.checkpoint is not None:
+                checkpoint = Checkpointer(self.checkpoint, self.checkpoint_every, lambda: {
+                    "config": config.to_dict(), "fingerprint": fingerprint, "split": perm,
+                    "elapsed": time.monotonic() - start,
+                })
 
             vae_deadline = None if self.time_budget is None else start + VAE_BUDGET_SHARE * self.time_budget
             self.vae_ = VAE(encoded.x_num.shape[1], self.transform_.cardinalities, config.vae).to(device)
-            self.vae_result_ = train_vae(self.vae_, train, val, config.vae, vae_deadline, self.progress)
+            if state is not None and "vae_done" in state:
+                self.vae_.load_state_dict(state["vae_done"]["model"])
+                self.vae_result_ = TrainResult(**state["vae_done"]["result"])
+            else:
+                self.vae_result_ = train_vae(self.vae_, train, val, config.vae, vae_deadline, self.progress,
+                                             checkpoint, state and state.get("vae"))
             self.vae_.eval()
+            if checkpoint is not None:
+                checkpoint.done["vae_done"] = {"model": self.vae_.state_dict(), "result": asdict(self.vae_result_)}
 
             with torch.no_grad():
                 latents = self.vae_.encode(tensors[0], tensors[2])[0].flatten(1)
@@ -127,20 +163,35 @@ class Synthesizer:
             self.latent_std_ = latents.std(0).clamp_min(1e-6) / c.latent_std
             z = (latents - self.latent_mean_) / self.latent_std_
             self.denoiser_ = EDMPrecond(MLPDenoiser(z.shape[1], c.width), c.sigma_data).to(device)
+            self.device_ = device
+            self.n_rows_ = len(df)
+            self._sample_calls = 0
             deadline = None if self.time_budget is None else start + self.time_budget
-            self.diffusion_result_ = train_diffusion(self.denoiser_, z[train_idx], z[val_idx], c, deadline, self.progress)
-            self.denoiser_.eval()
-        self.device_ = device
-        self.n_rows_ = len(df)
-        self.fit_seconds_ = time.monotonic() - start
-        self._sample_calls = 0
+            try:
+                self.diffusion_result_ = train_diffusion(self.denoiser_, z[train_idx], z[val_idx], c, deadline,
+                                                         self.progress, checkpoint, state and state.get("diffusion"))
+            finally:
+                self.denoiser_.eval()
+                self.fit_seconds_ = time.monotonic() - start
+        if self.checkpoint is not None:
+            Path(self.checkpoint).unlink(missing_ok=True)  # finished: nothing left to resume
         return self
 
-    def _split(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def _resume_state(self, fingerprint: str) -> dict[str, Any]:
+        if self.checkpoint is None:
+            raise TabgenError("resume=True needs the checkpoint path the interrupted fit used (checkpoint=...)")
+        state = load_checkpoint(self.checkpoint)
+        if state["fingerprint"] != fingerprint:
+            raise TabgenError(
+                f"the checkpoint {self.checkpoint} was made from a different table; resume with the same "
+                "data, or start afresh without --resume"
+            )
+        return state
+
+    def _split(self, perm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Rows to train on and rows to validate on (a random share of the training table)."""
         c = self.config_
-        n_val = min(int(n * c.validation_fraction), c.validation_max_rows)
-        perm = torch.randperm(n)
+        n_val = min(int(len(perm) * c.validation_fraction), c.validation_max_rows)
         if n_val < 1:  # too few rows to hold any out: validate on the training rows themselves
             return perm, perm
         return perm[n_val:], perm[:n_val]
@@ -252,6 +303,13 @@ class Synthesizer:
     def __repr__(self) -> str:
         state = "fitted" if hasattr(self, "denoiser_") else "not fitted"
         return f"Synthesizer(seed={self.seed}, device={self.device!r}, {state})"
+
+
+def _fingerprint(df: pd.DataFrame) -> str:
+    """Identifies a table's content, so a checkpoint is never resumed on other data."""
+    digest = hashlib.sha256(pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes())
+    digest.update(",".join(map(str, df.columns)).encode())
+    return digest.hexdigest()
 
 
 def _to_tensors(encoded: EncodedTable, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import copy
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
 
 import torch
 from torch import Tensor, nn
@@ -39,11 +40,17 @@ class TrainResult:
     """Validation loss after each epoch."""
 
 
+#: Called after each epoch with the phase's name and a function returning its resumable state;
+#: ``force`` asks for a save now (on interruption) rather than when the interval has passed.
+Checkpoint = Callable[..., None]
+
+
 class _Loop:
     """Epoch bookkeeping shared by both trainings: batches, best state, stopping rules, progress."""
 
     def __init__(self, name: str, n_rows: int, batch_size: int, max_epochs: int, max_steps: int, patience: int,
-                 deadline: float | None, device: torch.device, progress: bool):
+                 deadline: float | None, device: torch.device, progress: bool, resume: dict[str, Any] | None = None):
+        self.name = name
         self.batch_size = min(batch_size, n_rows)
         self.n_rows = n_rows
         self.steps_per_epoch = max(math.ceil(n_rows / self.batch_size), MIN_STEPS_PER_EPOCH)
@@ -51,10 +58,16 @@ class _Loop:
         self.patience = patience
         self.deadline = deadline
         self.device = device
-        self.result = TrainResult()
-        self.best_state: dict[str, Tensor] | None = None
-        self._start = time.monotonic()
-        self.bar = tqdm(total=self.max_epochs, desc=name, unit="epoch", disable=not progress, leave=False, dynamic_ncols=True)
+        self.result = TrainResult(**resume["result"]) if resume else TrainResult()
+        self.result.stopped_by = ""
+        self.best_state: dict[str, Tensor] | None = resume["best_state"] if resume else None
+        self._start = time.monotonic() - self.result.seconds
+        self.bar = tqdm(total=self.max_epochs, initial=self.result.epochs, desc=name, unit="epoch",
+                        disable=not progress, leave=False, dynamic_ncols=True)
+
+    def snapshot(self) -> dict[str, Any]:
+        self.result.seconds = time.monotonic() - self._start
+        return {"result": asdict(self.result), "best_state": self.best_state}
 
     def batches(self):
         """Index tensors for one epoch: reshuffled passes over the rows, ``steps_per_epoch`` batches."""
@@ -84,6 +97,22 @@ class _Loop:
             r.stopped_by = "time budget"
         return bool(r.stopped_by)
 
+    def run(self, epoch: Callable[[], bool], phase: str, snapshot: Callable[[], dict[str, Any]],
+            checkpoint: Checkpoint | None) -> None:
+        """Run epochs until one says stop; on Ctrl-C save a checkpoint and re-raise."""
+        try:
+            while True:
+                stop = epoch()
+                if checkpoint is not None:
+                    checkpoint(phase, snapshot)
+                if stop:
+                    return
+        except KeyboardInterrupt:
+            if checkpoint is not None:
+                checkpoint(phase, snapshot, force=True)
+            self.result.stopped_by = "interrupted"
+            raise
+
     def finish(self, module: nn.Module) -> TrainResult:
         self.bar.close()
         if self.best_state is not None:
@@ -99,14 +128,24 @@ def train_vae(
     config: VAEConfig,
     deadline: float | None = None,
     progress: bool = True,
+    checkpoint: Checkpoint | None = None,
+    resume: dict[str, Any] | None = None,
 ) -> TrainResult:
-    """Fit the VAE on ``(x_num, num_observed, x_cat)``; the best validation reconstruction is kept."""
+    """Fit the VAE on ``(x_num, num_observed, x_cat)``; the best validation reconstruction is kept.
+
+    On Ctrl-C the module holds the best weights so far and ``KeyboardInterrupt`` propagates.
+    """
     x_num, observed, x_cat = train
     loop = _Loop("VAE", len(x_num), config.batch_size, config.max_epochs, config.max_steps, config.patience,
-                 deadline, x_num.device, progress)
+                 deadline, x_num.device, progress, resume and resume["loop"])
     optimizer = torch.optim.Adam(vae.parameters(), lr=config.lr)
     beta = BetaSchedule(config.beta_max, config.beta_min, config.beta_decay, config.beta_patience)
-    while True:
+    if resume:
+        vae.load_state_dict(resume["model"])
+        optimizer.load_state_dict(resume["optimizer"])
+        vars(beta).update(resume["beta"])
+
+    def epoch() -> bool:
         vae.train()
         for idx in loop.batches():
             out = vae(x_num[idx], x_cat[idx])
@@ -119,10 +158,18 @@ def train_vae(
             mu, logvar = vae.encode(val[0], val[2])
             val_loss = vae_loss(val[0], val[1], val[2], *vae.decode(mu), mu, logvar)
         recon = float(val_loss.reconstruction)
-        if loop.end_epoch(recon, vae, beta=beta.beta, kl=float(val_loss.kl)):
-            break
+        stop = loop.end_epoch(recon, vae, beta=beta.beta, kl=float(val_loss.kl))
         beta.step(recon)
-    return loop.finish(vae)
+        return stop
+
+    def snapshot() -> dict[str, Any]:
+        return {"loop": loop.snapshot(), "model": vae.state_dict(), "optimizer": optimizer.state_dict(), "beta": dict(vars(beta))}
+
+    try:
+        loop.run(epoch, "vae", snapshot, checkpoint)
+    finally:
+        result = loop.finish(vae)
+    return result
 
 
 def train_diffusion(
@@ -132,19 +179,25 @@ def train_diffusion(
     config: DiffusionConfig,
     deadline: float | None = None,
     progress: bool = True,
+    checkpoint: Checkpoint | None = None,
+    resume: dict[str, Any] | None = None,
 ) -> TrainResult:
-    """Fit the denoiser with EDM's loss; ``D`` ends holding the best EMA weights."""
+    """Fit the denoiser with EDM's loss; ``D`` ends holding the best EMA weights (also on Ctrl-C)."""
     loop = _Loop("diffusion", len(z_train), config.batch_size, config.max_epochs, config.max_steps,
-                 config.patience, deadline, z_train.device, progress)
+                 config.patience, deadline, z_train.device, progress, resume and resume["loop"])
     ema = copy.deepcopy(D).requires_grad_(False)
     optimizer = torch.optim.Adam(D.parameters(), lr=config.lr)
+    if resume:
+        D.load_state_dict(resume["model"])
+        ema.load_state_dict(resume["ema"])
+        optimizer.load_state_dict(resume["optimizer"])
     reps = math.ceil(MIN_DIFFUSION_VALIDATION_ROWS / len(z_val))
     z_val = z_val.repeat(reps, 1)
     val_sigma = sample_sigma(len(z_val), config.P_mean, config.P_std, z_val.device)
     val_noise = torch.randn_like(z_val)
     params, ema_params = list(D.parameters()), list(ema.parameters())
-    step = 0
-    while True:
+
+    def epoch() -> bool:
         D.train()
         for idx in loop.batches():
             x = z_train[idx]
@@ -153,14 +206,20 @@ def train_diffusion(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            step += 1
+            step = optimizer.state[params[0]]["step"]
             # Averaging from the start would drag in the random initial weights for thousands of steps.
-            decay = min(config.ema_decay, (1 + step) / (10 + step))
+            decay = min(config.ema_decay, (1 + float(step)) / (10 + float(step)))
             torch._foreach_lerp_(ema_params, params, 1 - decay)
         with torch.no_grad():
             val_loss = float(edm_loss(ema, z_val, val_sigma, val_noise, config.sigma_data))
-        if loop.end_epoch(val_loss, ema, train=loss.item()):
-            break
-    result = loop.finish(ema)
-    D.load_state_dict(ema.state_dict())
+        return loop.end_epoch(val_loss, ema, train=loss.item())
+
+    def snapshot() -> dict[str, Any]:
+        return {"loop": loop.snapshot(), "model": D.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict()}
+
+    try:
+        loop.run(epoch, "diffusion", snapshot, checkpoint)
+    finally:
+        result = loop.finish(ema)
+        D.load_state_dict(ema.state_dict())
     return result

@@ -23,14 +23,16 @@ N = 2000
 def correlated(n: int = N, seed: int = 0) -> pd.DataFrame:
     """Strongly dependent columns of both kinds: every pair carries a trend."""
     rng = np.random.default_rng(seed)
-    x = rng.normal(size=n)
-    y = x + 0.3 * rng.normal(size=n)
+    # Clipped, so that every sample shares the same range: sdmetrics' QualityReport bins each table on
+    # its own range, and unequal ranges alone would cost a fresh sample several points of Trend.
+    x = np.clip(rng.normal(size=n), -2.5, 2.5)
+    y = np.clip(x + 0.3 * rng.normal(size=n), -2.5, 2.5)
     return pd.DataFrame({
         "x": x,
         "y": y,
         "group": np.where(x + 0.4 * rng.normal(size=n) > 0, "high", "low"),
         "level": np.select([y < -0.6, y < 0.6], ["a", "b"], "c"),
-        "count": rng.poisson(np.exp(0.6 * x + 1.5)).astype(float),
+        "count": np.clip(rng.poisson(np.exp(0.6 * x + 1.5)), 0, 12).astype(float),
     })
 
 
@@ -103,31 +105,21 @@ def test_an_auc_far_below_chance_is_reported_not_hidden():
     assert any("far below 0.5" in note for note in result.notes)
 
 
-def test_shape_is_sdmetrics_column_shapes_and_trend_matches_it_when_ranges_agree():
-    real = correlated(800)
-    # Rows of the real table, relationships scrambled: each column keeps its exact range, so the
-    # QualityReport's per-table binning and our real-table binning coincide.
-    synthetic = real.copy()
-    rng = np.random.default_rng(0)
-    for column in ("group", "count"):
-        synthetic[column] = rng.permutation(synthetic[column].to_numpy())
-    synthetic.loc[: 400, "y"] = rng.permutation(synthetic.loc[: 400, "y"].to_numpy())
-    for column in ("x", "y"):  # keep both extremes in place
-        for extreme in (real[column].idxmin(), real[column].idxmax()):
-            synthetic.loc[extreme, column] = real.loc[extreme, column]
+def test_shape_and_trend_are_the_quality_report_of_tabsyn():
+    real, synthetic = correlated(800), correlated(800, seed=1)
+    synthetic["count"] = np.random.default_rng(0).permutation(synthetic["count"].to_numpy())
     schema = resolve_schema(real, None)
-    ours = shape_and_trend(normalise(real, schema, "real"), normalise(synthetic, schema, "synthetic"), schema)
+    real, synthetic = normalise(real, schema, "real"), normalise(synthetic, schema, "synthetic")
+    ours = shape_and_trend(real, synthetic, schema)
 
     report = QualityReport()
-    report.real_correlation_threshold = report.real_association_threshold = 0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        report.generate({"t": normalise(real, schema, "real")}, {"t": normalise(synthetic, schema, "synthetic")},
-                        {"tables": {"t": sdmetrics_metadata(schema)}}, verbose=False)
+        report.generate({"t": real}, {"t": synthetic}, {"tables": {"t": sdmetrics_metadata(schema)}}, verbose=False)
     scores = report.get_properties().set_index("Property")["Score"]
     assert ours.shape_error == pytest.approx(100 * (1 - scores["Column Shapes"]))
-    # Not exactly: the report's closed last bin edge puts a column's maximum in a bin of its own.
-    assert ours.trend_error == pytest.approx(100 * (1 - scores["Column Pair Trends"]), abs=0.1)
+    assert ours.trend_error == pytest.approx(100 * (1 - scores["Column Pair Trends"]))
+    assert len(ours.pair_trends) == 10  # every pair, for the heat map
 
 
 def test_alpha_precision_and_beta_recall_are_high_for_the_same_distribution_and_low_for_a_shifted_one():
@@ -159,7 +151,7 @@ def test_privacy_sees_copies_and_fresh_samples_land_near_half():
     real, holdout = correlated(1000), correlated(1000, seed=9)
     fresh = fast(real, correlated(1000, seed=10), holdout=holdout, metrics=["privacy"])
     assert 0.4 < fresh.dcr_share < 0.6
-    assert fresh.exact_copy_rate == 0.0
+    assert fresh.exact_copy_rate < 0.01  # only rows at the clipped extremes can coincide
     copied = fast(real, real.sample(500, random_state=0), holdout=holdout, metrics=["privacy"])
     assert copied.exact_copy_rate == 1.0
     assert copied.dcr_share > 0.95
