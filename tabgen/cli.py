@@ -5,23 +5,27 @@ User mistakes (:class:`TabgenError`) print one line and exit with code 2, never 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
 import click
 
 from .errors import TabgenError
-from .io import MODEL_SUFFIX, atomic_write, find_model, read_table, write_table
+from .io import MODEL_SUFFIX, PARQUET_SUFFIXES, atomic_write, find_model, read_table, write_table
 from .synthesizer import Synthesizer
 
 
 class _Group(click.Group):
     def invoke(self, ctx: click.Context):
         try:
-            return super().invoke(ctx)
+            with _stop_signals_as_interrupts():
+                return super().invoke(ctx)
         except TabgenError as e:
             click.echo(f"error: {e}", err=True)
             ctx.exit(2)
@@ -37,6 +41,33 @@ class TabgenInterrupt(Exception):
     """Ctrl-C, after what could be kept was kept; the message says what and how to go on."""
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _stop_signals_as_interrupts():
+    """SIGTERM (kill, a job scheduler's time limit) and SIGHUP (a closed terminal) act as Ctrl-C.
+
+    By default they end the process without running any cleanup, which would leave a half-written
+    temporary file; as a KeyboardInterrupt they unwind through ``atomic_write``, which removes it and
+    keeps the previous file. A signal someone chose to ignore (``nohup``) stays ignored.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers (e.g. under a test runner's thread)
+        return
+    previous = {}
+    for name in ("SIGTERM", "SIGHUP"):
+        signum = getattr(signal, name, None)  # Windows has no SIGHUP
+        if signum is not None and signal.getsignal(signum) is signal.SIG_DFL:
+            previous[signum] = signal.signal(signum, _interrupt)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def parse_duration(text: str | None) -> float | None:
     """``600``, ``90s``, ``10m``, ``1.5h`` -> seconds."""
     if text is None:
@@ -47,6 +78,16 @@ def parse_duration(text: str | None) -> float | None:
     return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2)]
 
 
+def parse_separator(text: str | None) -> str | None:
+    """``;``, ``|``, ``tab`` (or ``\\t``) -> the one character that separates fields."""
+    if text is None:
+        return None
+    sep = {"tab": "\t", "\\t": "\t"}.get(text.lower(), text)
+    if len(sep) != 1 or sep in "\"\r\n":
+        raise TabgenError(f"--sep {text!r} is not one separator character such as , ; | or tab")
+    return sep
+
+
 def _names(text: str | None) -> list[str]:
     return [s.strip() for s in text.split(",") if s.strip()] if text else []
 
@@ -54,6 +95,8 @@ def _names(text: str | None) -> list[str]:
 device_option = click.option("--device", default="auto", show_default=True, help="auto (CUDA when present), cpu, cuda, cuda:N.")
 seed_option = click.option("--seed", type=int, default=0, show_default=True, help="Random seed, for reproducible runs.")
 quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+sep_option = click.option("--sep", metavar="CHAR", help="Field separator of the input: , ; | or tab [default: sniffed from the first lines].")
+encoding_option = click.option("--encoding", metavar="NAME", help="Text encoding of the input, e.g. cp1252 [default: UTF-8, or UTF-16 with a BOM].")
 
 
 @click.group(cls=_Group)
@@ -69,19 +112,22 @@ def main() -> None:
 @click.option("--categorical", help="Comma-separated columns to treat as categorical.")
 @click.option("--numerical", help="Comma-separated columns to treat as numerical.")
 @click.option("--time-budget", help="Train for at most this long: 600, 90s, 10m, 1h [default: until converged].")
+@sep_option
+@encoding_option
 @click.option("--resume", is_flag=True, help="Continue an interrupted fit from its checkpoint (MODEL.ckpt).")
 @device_option
 @seed_option
 @quiet_option
 def fit(data: Path, output: Path | None, categorical: str | None, numerical: str | None,
-        time_budget: str | None, resume: bool, device: str, seed: int, quiet: bool) -> None:
-    """Learn DATA (a CSV file) and write a model file.
+        time_budget: str | None, sep: str | None, encoding: str | None, resume: bool, device: str, seed: int,
+        quiet: bool) -> None:
+    """Learn DATA (CSV, TSV or Parquet) and write a model file.
 
     The training state is saved to MODEL.ckpt every minute and on Ctrl-C; `--resume` continues from it.
     """
     output = output or Path(data.stem + MODEL_SUFFIX)
     checkpoint = output.with_name(output.name + ".ckpt")
-    df = read_table(data)
+    df = read_table(data, sep=parse_separator(sep), encoding=encoding)
     syn = Synthesizer(categorical=_names(categorical), numerical=_names(numerical),
                       time_budget=parse_duration(time_budget), device=device, seed=seed, progress=not quiet,
                       checkpoint=checkpoint)
@@ -103,7 +149,8 @@ def fit(data: Path, output: Path | None, categorical: str | None, numerical: str
 @click.option("-n", "--rows", "n", type=int, help="Rows to generate [default: as many as the training table had].")
 @click.option("-m", "--model", type=click.Path(dir_okay=False, path_type=Path),
               help=f"Model file [default: the newest {MODEL_SUFFIX} file in the current folder].")
-@click.option("-o", "--output", default="synthetic.csv", show_default=True, help="CSV file to write, or - for standard output.")
+@click.option("-o", "--output", default="synthetic.csv", show_default=True,
+              help="File to write: CSV, or Parquet if it ends in .parquet or .pq; - writes CSV to standard output.")
 @device_option
 @click.option("--seed", type=int, default=None, help="Random seed [default: the one the model was fitted with].")
 @quiet_option
@@ -120,7 +167,7 @@ def sample(n: int | None, model: Path | None, output: str, device: str, seed: in
         for i, batch in enumerate(batches):
             batch.to_csv(sys.stdout, index=False, header=i == 0)
         return
-    if Path(output).suffix.lower() in (".parquet", ".pq"):
+    if Path(output).suffix.lower() in PARQUET_SUFFIXES:
         import pandas as pd
 
         write_table(pd.concat(list(batches), ignore_index=True), output)
@@ -163,7 +210,7 @@ def demo(out_dir: Path, time_budget: str | None, device: str, seed: int, quiet: 
 @main.command()
 @click.argument("real", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("synthetic", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--holdout", type=click.Path(dir_okay=False, path_type=Path), help="Real rows not used for training (CSV).")
+@click.option("--holdout", type=click.Path(dir_okay=False, path_type=Path), help="Real rows not used for training (CSV or Parquet).")
 @click.option("--target", help="Column to predict for ML efficiency.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), help="Write an HTML report here.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the scores as JSON here.")
@@ -173,11 +220,16 @@ def demo(out_dir: Path, time_budget: str | None, device: str, seed: int, quiet: 
 @click.option("--max-rows", type=click.IntRange(min=10), default=10_000, show_default=True,
               help="Rows drawn at most from each table per metric.")
 @click.option("--floor", is_flag=True, help="Also score the holdout itself: the values real data reaches.")
+@click.option("--sep", metavar="CHAR", help="Field separator of REAL and HOLDOUT: , ; | or tab [default: sniffed from the first lines].")
+@click.option("--encoding", metavar="NAME", help="Text encoding of REAL and HOLDOUT, e.g. cp1252 [default: UTF-8, or UTF-16 with a BOM].")
 @quiet_option
 def evaluate(real: Path, synthetic: Path, holdout: Path | None, target: str | None, report_path: Path | None,
              json_path: Path | None, categorical: str | None, numerical: str | None, seed: int, max_rows: int,
-             floor: bool, quiet: bool) -> None:
-    """Score SYNTHETIC (CSV) against REAL (CSV), the table the generator was fitted on."""
+             floor: bool, sep: str | None, encoding: str | None, quiet: bool) -> None:
+    """Score SYNTHETIC against REAL, the table the generator was fitted on (CSV or Parquet files).
+
+    SYNTHETIC's separator is always sniffed: `tabgen sample` writes commas whatever REAL used.
+    """
     # Imported here: sdmetrics, xgboost and matplotlib take a second to load, which `tabgen --help`
     # and the other commands should not pay.
     from .evaluation import evaluate as evaluate_tables
@@ -188,8 +240,9 @@ def evaluate(real: Path, synthetic: Path, holdout: Path | None, target: str | No
         # Refuse before the minutes of scoring, not after.
         if path and not path.absolute().parent.is_dir():
             raise TabgenError(f"cannot write {path}: folder {path.parent} does not exist")
-    real_df, synthetic_df = read_table(real), read_table(synthetic)
-    holdout_df = read_table(holdout) if holdout else None
+    sep = parse_separator(sep)
+    real_df, synthetic_df = read_table(real, sep=sep, encoding=encoding), read_table(synthetic)
+    holdout_df = read_table(holdout, sep=sep, encoding=encoding) if holdout else None
     if target is not None:
         for role, df, path in (("real", real_df, real), ("holdout", holdout_df, holdout)):
             if df is not None and target not in df.columns:

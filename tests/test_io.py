@@ -1,7 +1,6 @@
 import os
 import pickle
 
-import pandas as pd
 import pytest
 import torch
 

@@ -31,7 +31,7 @@ READING_GUIDE = (
 
 METRIC_MEANINGS = {
     "Shape error": "per-column distribution distance (KS / total variation), averaged",
-    "Trend error": "per-pair difference of correlation or contingency table, averaged over all pairs",
+    "Trend error": "per-pair difference of correlation or contingency table, averaged over associated pairs",
     "C2ST logistic": "1 − 2·max(AUC − 0.5, 0) of a logistic regression telling real from synthetic",
     "C2ST xgboost": "the same with gradient-boosted trees, which also see interactions",
     "alpha-precision": "synthetic rows falling in the real data's α-supports (fidelity)",
