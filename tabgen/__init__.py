@@ -3,7 +3,7 @@
 __version__ = "0.1.0"
 
 from .config import DiffusionConfig, SamplerConfig, SynthesizerConfig, VAEConfig  # noqa: E402
-from .errors import TabgenError  # noqa: E402
+from .errors import TabgenError, TabgenWarning  # noqa: E402
 from .schema import ColumnSpec, Schema, infer_schema  # noqa: E402
 from .synthesizer import Synthesizer  # noqa: E402
 
@@ -16,6 +16,7 @@ __all__ = [
     "Synthesizer",
     "SynthesizerConfig",
     "TabgenError",
+    "TabgenWarning",
     "VAEConfig",
     "evaluate",
     "infer_schema",

@@ -12,11 +12,12 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from pathlib import Path
 
 import click
 
-from .errors import TabgenError
+from .errors import TabgenError, TabgenWarning
 from .io import MODEL_SUFFIX, PARQUET_SUFFIXES, atomic_write, find_model, read_table, write_table
 from .synthesizer import Synthesizer
 
@@ -24,7 +25,8 @@ from .synthesizer import Synthesizer
 class _Group(click.Group):
     def invoke(self, ctx: click.Context):
         try:
-            with _stop_signals_as_interrupts():
+            with _stop_signals_as_interrupts(), warnings.catch_warnings():
+                warnings.showwarning = _show_warning
                 return super().invoke(ctx)
         except TabgenError as e:
             click.echo(f"error: {e}", err=True)
@@ -35,6 +37,17 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted: nothing was written", err=True)
             ctx.exit(130)
+
+
+_default_showwarning = warnings.showwarning
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    # A user-facing warning is one plain line; Python's default adds a file path and a source line.
+    if issubclass(category, TabgenWarning):
+        click.echo(f"warning: {message}", err=True)
+    else:
+        _default_showwarning(message, category, filename, lineno, file, line)
 
 
 class TabgenInterrupt(Exception):
@@ -111,6 +124,7 @@ def main() -> None:
               help=f"Model file to write [default: DATA's name with {MODEL_SUFFIX}, in the current folder].")
 @click.option("--categorical", help="Comma-separated columns to treat as categorical.")
 @click.option("--numerical", help="Comma-separated columns to treat as numerical.")
+@click.option("--id", "identifiers", help="Comma-separated identifier columns: not learned, generated fresh.")
 @click.option("--time-budget", help="Train for at most this long: 600, 90s, 10m, 1h [default: until converged].")
 @sep_option
 @encoding_option
@@ -118,7 +132,7 @@ def main() -> None:
 @device_option
 @seed_option
 @quiet_option
-def fit(data: Path, output: Path | None, categorical: str | None, numerical: str | None,
+def fit(data: Path, output: Path | None, categorical: str | None, numerical: str | None, identifiers: str | None,
         time_budget: str | None, sep: str | None, encoding: str | None, resume: bool, device: str, seed: int,
         quiet: bool) -> None:
     """Learn DATA (CSV, TSV or Parquet) and write a model file.
@@ -128,7 +142,7 @@ def fit(data: Path, output: Path | None, categorical: str | None, numerical: str
     output = output or Path(data.stem + MODEL_SUFFIX)
     checkpoint = output.with_name(output.name + ".ckpt")
     df = read_table(data, sep=parse_separator(sep), encoding=encoding)
-    syn = Synthesizer(categorical=_names(categorical), numerical=_names(numerical),
+    syn = Synthesizer(categorical=_names(categorical), numerical=_names(numerical), identifiers=_names(identifiers),
                       time_budget=parse_duration(time_budget), device=device, seed=seed, progress=not quiet,
                       checkpoint=checkpoint)
     try:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
-from .schema import Schema
+from .schema import ColumnSpec, Schema, as_numbers, from_numbers
 
 
 def compare_text(real: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema) -> str:
@@ -13,9 +14,7 @@ def compare_text(real: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema) ->
     for spec in schema.columns:
         r, s = real[spec.name], synthetic[spec.name]
         if spec.kind == "numerical":
-            r_num, s_num = pd.to_numeric(r), pd.to_numeric(s)
-            real_text = f"{r_num.mean():.4g} ± {r_num.std():.3g}"
-            syn_text = f"{s_num.mean():.4g} ± {s_num.std():.3g}"
+            real_text, syn_text = _spread(r, spec), _spread(s, spec)
         else:
             top = r.astype(str).value_counts(normalize=True, dropna=False)
             value = top.index[0]
@@ -27,3 +26,14 @@ def compare_text(real: pd.DataFrame, synthetic: pd.DataFrame, schema: Schema) ->
     widths = [max(len(str(x[i])) for x in rows + [header]) for i in range(len(header))]
     line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths))  # noqa: E731
     return "\n".join([line(header), line("-" * w for w in widths)] + [line(r) for r in rows])
+
+
+def _spread(values: pd.Series, spec: ColumnSpec) -> str:
+    numbers = pd.Series(as_numbers(values, spec))
+    if numbers.isna().all():
+        return "all missing"
+    if spec.datetime_unit is None:
+        return f"{numbers.mean():.4g} ± {numbers.std():.3g}"
+    mean = from_numbers(np.array([round(numbers.mean())]), spec).iloc[0]
+    unit = "days" if spec.datetime_unit == "D" else spec.datetime_unit
+    return f"{mean} ± {numbers.std():.3g} {unit}"

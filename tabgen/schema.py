@@ -2,11 +2,16 @@
 
 The schema is plain data (a list of :class:`ColumnSpec`), shown to the user, saved with the model as
 JSON, and used by every later stage: the transform, the evaluation and the output's dtypes.
+
+Three kinds of column exist. ``numerical`` columns (numbers, and dates and times, which are learned
+as numbers) and ``categorical`` ones are modelled; ``id`` columns, whose values name rows rather
+than describe them, are not, and get fresh unique values of the same format in the output.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Literal, Sequence
 
@@ -14,9 +19,17 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
-from .errors import TabgenError
+from .datetimes import (
+    datetime_unit,
+    datetimes_to_numbers,
+    is_datetime_dtype,
+    numbers_to_datetimes,
+    text_datetime_format,
+)
+from .errors import TabgenError, TabgenWarning
+from .identifiers import IdFormat, learn_format, looks_like_identifier
 
-Kind = Literal["numerical", "categorical"]
+Kind = Literal["numerical", "categorical", "id"]
 
 #: Integer columns with at most this many distinct values are treated as categorical
 #: (codes such as ``year`` or ``SEX=1/2``): the model then reproduces them exactly.
@@ -43,10 +56,43 @@ class ColumnSpec:
     missing_rate: float = 0.0
     decimals: int | None = None
     """Decimal places the observed numbers are written with (None: more than ``MAX_DECIMALS``)."""
+    datetime_unit: str | None = None
+    """Set for a numerical column of dates and times, learned as a count of this unit since 1970-01-01
+    (``D``, ``h``, ``min``, ``s``, ``ms`` or ``us``); ``min`` and ``max`` are counted in it too."""
+    datetime_format: str | None = None
+    """The strftime format of a datetime column that is text (as read from a CSV file)."""
+    id_format: IdFormat | None = None
+    """How an ``id`` column's fresh values are written."""
 
     @property
     def has_missing(self) -> bool:
         return self.missing_rate > 0
+
+    @property
+    def is_constant(self) -> bool:
+        if self.kind == "categorical":
+            return len(self.categories or []) == 1
+        return self.kind == "numerical" and self.min == self.max
+
+    def describe(self) -> str:
+        """One line for a person: kind, dtype, range or categories, and flags."""
+        if self.kind == "id":
+            detail = f"not modelled: fresh values such as {self.id_format.example()!r}"
+        elif self.kind == "categorical":
+            n = len(self.categories or [])
+            detail = f"constant {self.categories[0]!r}" if n == 1 else f"{n} categories"
+        elif self.datetime_unit is not None:
+            low, high = numbers_to_datetimes(np.array([self.min, self.max]), self.datetime_unit, None, "datetime64[us]")
+            show = (lambda t: str(t.date())) if self.datetime_unit == "D" else str
+            written = f" as text {self.datetime_format!r}" if self.datetime_format else ""
+            zone = " UTC" if getattr(pd.api.types.pandas_dtype(self.dtype), "tz", None) else ""  # zoned: counted in UTC
+            detail = f"datetime [{show(low)}, {show(high)}]{zone}{written}"
+        elif self.is_constant:
+            detail = f"constant {self.min:g}"
+        else:
+            detail = f"[{self.min:g}, {self.max:g}]{' integer' if self.is_integer else ''}"
+        missing = f", {100 * self.missing_rate:.1f}% missing" if self.has_missing else ""
+        return f"{self.name}: {self.kind} ({self.dtype}) {detail}{missing}"
 
 
 @dataclass
@@ -67,6 +113,11 @@ class Schema:
     def categorical(self) -> list[ColumnSpec]:
         return [c for c in self.columns if c.kind == "categorical"]
 
+    @property
+    def identifiers(self) -> list[ColumnSpec]:
+        """Columns left out of the model and regenerated as fresh unique values."""
+        return [c for c in self.columns if c.kind == "id"]
+
     def __getitem__(self, name: str) -> ColumnSpec:
         for c in self.columns:
             if c.name == name:
@@ -78,19 +129,17 @@ class Schema:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Schema":
-        return cls([ColumnSpec(**c) for c in data["columns"]])
+        # Fields added later have defaults, so model files written before them still load.
+        columns = []
+        for c in data["columns"]:
+            c = dict(c)
+            if c.get("id_format") is not None:
+                c["id_format"] = IdFormat(**c["id_format"])
+            columns.append(ColumnSpec(**c))
+        return cls(columns)
 
     def __str__(self) -> str:
-        lines = []
-        for c in self.columns:
-            detail = (
-                f"{len(c.categories or [])} categories"
-                if c.kind == "categorical"
-                else f"[{c.min:g}, {c.max:g}]{' integer' if c.is_integer else ''}"
-            )
-            missing = f", {100 * c.missing_rate:.1f}% missing" if c.has_missing else ""
-            lines.append(f"  {c.name}: {c.kind} ({c.dtype}) {detail}{missing}")
-        return "\n".join(lines)
+        return "\n".join(f"  {c.describe()}" for c in self.columns)
 
 
 def json_scalar(value: Any) -> Any:
@@ -111,7 +160,13 @@ def _is_integer_valued(values: pd.Series) -> bool:
     return bool(np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)))
 
 
-def _default_kind(series: pd.Series, observed: pd.Series) -> Kind:
+def _default_kind(series: pd.Series, observed: pd.Series, temporal: bool) -> Kind:
+    if temporal:
+        # A handful of dates (snapshots, report days) is reproduced exactly as categories.
+        few = observed.nunique() <= MAX_INTEGER_LEVELS_AS_CATEGORICAL
+        return "categorical" if few else "numerical"
+    if looks_like_identifier(series, observed):
+        return "id"
     if ptypes.is_bool_dtype(series) or not ptypes.is_numeric_dtype(series):
         return "categorical"
     if ptypes.is_integer_dtype(series) or _is_integer_valued(observed):
@@ -146,34 +201,50 @@ def infer_schema(
     df: pd.DataFrame,
     categorical: Iterable[str] = (),
     numerical: Iterable[str] = (),
+    identifiers: Iterable[str] = (),
 ) -> Schema:
-    """Infer each column's kind, with the user's overrides taking precedence."""
+    """Infer each column's kind, with the user's overrides taking precedence.
+
+    A column detected as an identifier (integer or text, nearly every value distinct) becomes kind
+    ``id`` with a :class:`TabgenWarning`; naming it in ``categorical`` models it instead.
+    """
     df = validate_frame(df)
-    categorical, numerical = list(categorical), list(numerical)
-    for name in categorical + numerical:
+    overrides = {"categorical": set(categorical), "numerical": set(numerical), "id": set(identifiers)}
+    named = [name for names in overrides.values() for name in names]
+    for name in named:
         if name not in df.columns:
             raise TabgenError(
                 f"column {name!r} named as an override is not in the table; columns are {list(map(str, df.columns))}"
             )
-    both = sorted(set(categorical) & set(numerical))
-    if both:
-        raise TabgenError(f"column(s) {both} are named both categorical and numerical")
+    twice = sorted({name for name in named if named.count(name) > 1})
+    if twice:
+        raise TabgenError(f"column(s) {twice} are named in more than one of categorical, numerical and identifiers")
 
     columns = []
     for name in df.columns:
         series = df[name]
         observed = series.dropna()
-        if name in categorical:
-            kind: Kind = "categorical"
-        elif name in numerical:
-            kind = "numerical"
-        else:
-            kind = _default_kind(series, observed)
-        columns.append(_describe(str(name), series, observed, kind))
+        forced = next((kind for kind, names in overrides.items() if name in names), None)
+        fmt = text_datetime_format(observed) if forced in (None, "numerical") else None
+        temporal = fmt is not None or is_datetime_dtype(series)
+        kind: Kind = forced or _default_kind(series, observed, temporal)
+        spec = _describe(str(name), series, observed, kind, fmt, temporal)
+        if kind == "id" and forced is None:
+            warnings.warn(
+                f"column {spec.name!r} looks like an identifier ({observed.nunique():,} distinct values in "
+                f"{len(observed):,}): a model cannot learn an identifier, and as a category it would only "
+                f"reproduce the values it saw. tabgen leaves it out of the model and writes fresh unique "
+                f"values such as {spec.id_format.example()!r}; name it categorical to model it anyway.",
+                TabgenWarning,
+                stacklevel=2,
+            )
+        columns.append(spec)
     return Schema(columns)
 
 
-def _describe(name: str, series: pd.Series, observed: pd.Series, kind: Kind) -> ColumnSpec:
+def _describe(
+    name: str, series: pd.Series, observed: pd.Series, kind: Kind, fmt: str | None, temporal: bool
+) -> ColumnSpec:
     spec = ColumnSpec(
         name=name,
         kind=kind,
@@ -183,27 +254,54 @@ def _describe(name: str, series: pd.Series, observed: pd.Series, kind: Kind) -> 
     if kind == "categorical":
         spec.categories = sorted({json_scalar(v) for v in observed.unique()}, key=lambda v: (str(type(v)), v))
         return spec
-    values = pd.to_numeric(observed, errors="coerce")
-    bad = observed[values.isna()]
-    if len(bad):
+    if kind == "id":
+        spec.id_format = learn_format(name, observed)
+        spec.is_integer = spec.id_format.style == "integer"
+        return spec
+    if temporal:
+        spec.datetime_unit = datetime_unit(observed, fmt, name)
+        spec.datetime_format = fmt
+    values = as_numbers(observed, spec)
+    infinite = int(np.isinf(values).sum())
+    if infinite:
         raise TabgenError(
-            f"column {name!r} was asked to be numerical but holds text such as {bad.iloc[0]!r}; "
-            "mark it categorical or clean it"
+            f"column {name!r} holds {infinite:,} infinite value(s) (inf or -inf), which tabgen does not learn: "
+            f"replace them with a number, or leave those cells empty (df[{name!r}].replace([np.inf, -np.inf], np.nan)) "
+            "to have them learned as missing"
         )
-    finite = values[np.isfinite(values.to_numpy(dtype=float))]
-    if len(finite) < len(values):
-        raise TabgenError(f"column {name!r} holds infinite values; replace them with a number or leave the cell empty")
-    spec.is_integer = _is_integer_valued(finite)
-    spec.min, spec.max = float(finite.min()), float(finite.max())
-    spec.decimals = _decimals(finite.to_numpy(dtype=float))
+    spec.is_integer = _is_integer_valued(pd.Series(values))
+    spec.min, spec.max = float(values.min()), float(values.max())
+    spec.decimals = _decimals(values)
     return spec
 
 
+def as_numbers(series: pd.Series, spec: ColumnSpec) -> np.ndarray:
+    """A numerical column's values as float64, NaN where missing (datetimes as counts of their unit)."""
+    if spec.datetime_unit is not None:
+        return datetimes_to_numbers(series, spec.datetime_unit, spec.datetime_format, spec.name)
+    numbers = pd.to_numeric(series, errors="coerce")
+    bad = series[numbers.isna() & series.notna()]
+    if len(bad):
+        raise TabgenError(
+            f"column {spec.name!r} was asked to be numerical but holds text such as {bad.iloc[0]!r}; "
+            "mark it categorical or clean it"
+        )
+    return numbers.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def from_numbers(values: np.ndarray, spec: ColumnSpec) -> pd.Series:
+    """The inverse of :func:`as_numbers`: a column in the dtype (or date format) it was fitted with."""
+    if spec.datetime_unit is not None:
+        return numbers_to_datetimes(values, spec.datetime_unit, spec.datetime_format, spec.dtype)
+    return restore_dtype(pd.Series(values), spec)
+
+
 def _decimals(values: np.ndarray) -> int | None:
-    for d in range(MAX_DECIMALS + 1):
-        scaled = values * 10**d
-        if np.all(np.abs(scaled - np.round(scaled)) <= 1e-9 * np.maximum(1, np.abs(scaled))):
-            return d
+    with np.errstate(over="ignore", invalid="ignore"):  # beyond ~1e302, scaling overflows: no fixed decimals
+        for d in range(MAX_DECIMALS + 1):
+            scaled = values * 10**d
+            if np.all(np.abs(scaled - np.round(scaled)) <= 1e-9 * np.maximum(1, np.abs(scaled))):
+                return d
     return None
 
 

@@ -65,8 +65,9 @@ class Synthesizer:
 
     Parameters
     ----------
-    categorical, numerical:
-        Column names whose kind overrides the inferred one.
+    categorical, numerical, identifiers:
+        Column names whose kind overrides the inferred one. Identifiers are not modelled; the output
+        gets fresh unique values in their format.
     config:
         Every method setting; by default :meth:`SynthesizerConfig.for_device` of the chosen device.
     time_budget:
@@ -89,6 +90,7 @@ class Synthesizer:
         *,
         categorical: Iterable[str] = (),
         numerical: Iterable[str] = (),
+        identifiers: Iterable[str] = (),
         config: SynthesizerConfig | None = None,
         time_budget: float | None = None,
         device: str = "auto",
@@ -99,6 +101,7 @@ class Synthesizer:
     ):
         self.categorical = categorical
         self.numerical = numerical
+        self.identifiers = identifiers
         self.config = config
         self.time_budget = time_budget
         self.device = device
@@ -127,7 +130,7 @@ class Synthesizer:
         else:
             config = self.config or SynthesizerConfig.for_device(device.type)
         start = time.monotonic() - (state["elapsed"] if state else 0.0)
-        self.schema_ = infer_schema(df, self.categorical, self.numerical)
+        self.schema_ = infer_schema(df, self.categorical, self.numerical, self.identifiers)
         self.config_ = config
         self.transform_ = TableTransform(self.schema_).fit(df)
         with _seeded(self.seed, device):
@@ -160,7 +163,8 @@ class Synthesizer:
                 latents = self.vae_.encode(tensors[0], tensors[2])[0].flatten(1)
             c = config.diffusion
             self.latent_mean_ = latents.mean(0)
-            self.latent_std_ = latents.std(0).clamp_min(1e-6) / c.latent_std
+            # One row has no spread (std is NaN): treat it as unit spread.
+            self.latent_std_ = latents.std(0).nan_to_num(1.0).clamp_min(1e-6) / c.latent_std
             z = (latents - self.latent_mean_) / self.latent_std_
             self.denoiser_ = EDMPrecond(MLPDenoiser(z.shape[1], c.width), c.sigma_data).to(device)
             self.device_ = device
@@ -233,14 +237,14 @@ class Synthesizer:
                 rows = min(s.batch_size, n - start)
                 noise = torch.randn(rows, self.latent_mean_.shape[0], device=self.device_, generator=generator)
                 z = heun_sample(self.denoiser_, noise, sigmas)
-                yield self._decode(z * self.latent_std_ + self.latent_mean_)
+                yield self._decode(z * self.latent_std_ + self.latent_mean_, start)
                 bar.update(rows)
 
     @torch.inference_mode()
-    def _decode(self, latents: torch.Tensor) -> pd.DataFrame:
+    def _decode(self, latents: torch.Tensor, row_offset: int = 0) -> pd.DataFrame:
         x_num, logits = self.vae_.decode(latents.reshape(len(latents), self.vae_.n_tokens, -1))
         x_cat = torch.stack([lg.argmax(-1) for lg in logits], 1) if logits else x_num.new_zeros((len(x_num), 0), dtype=torch.long)
-        return self.transform_.inverse_transform(x_num.cpu().numpy(), x_cat.cpu().numpy())
+        return self.transform_.inverse_transform(x_num.cpu().numpy(), x_cat.cpu().numpy(), row_offset)
 
     # ------------------------------------------------------------ save/load
     def save(self, path: str | os.PathLike) -> None:
@@ -283,6 +287,7 @@ class Synthesizer:
         self.schema_ = Schema.from_dict(header["schema"])
         self.categorical = [c.name for c in self.schema_.categorical]
         self.numerical = [c.name for c in self.schema_.numerical]
+        self.identifiers = [c.name for c in self.schema_.identifiers]
         self.transform_ = TableTransform.from_state(
             self.schema_, {k: v.numpy() for k, v in part("transform.").items()}
         )

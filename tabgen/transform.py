@@ -3,22 +3,27 @@
 Numerical columns go through a quantile transform to a standard normal (as TabSyn); categorical
 columns become integer codes. Missing values are data: a numerical column with gaps gets a
 two-class "missing" indicator that the model learns jointly with everything else, and a
-categorical column's missing value is one more category.
+categorical column's missing value is one more category. Dates and times are numerical columns,
+counted in a unit since 1970-01-01. Identifier columns are not modelled: the inverse transform
+writes fresh ones.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy.special import ndtr, ndtri
 
-from .errors import TabgenError
-from .schema import ColumnSpec, Schema, json_scalar, restore_dtype
+from .errors import TabgenError, TabgenWarning
+from .schema import ColumnSpec, Schema, as_numbers, from_numbers, json_scalar, restore_dtype
 
 # Keeps the normal scores finite at the ends of the observed range (sklearn uses the same bound).
 _CLIP = 1e-7
+#: Below this many rows tabgen still fits, but warns that the synthetic rows will be rough.
+MIN_ROWS_FOR_QUALITY = 100
 
 
 class QuantileNumeric:
@@ -107,10 +112,23 @@ class TableTransform:
         return [c for c in self.schema.numerical if c.has_missing]
 
     def fit(self, df: pd.DataFrame) -> "TableTransform":
+        if not self.schema.numerical and not self.schema.categorical:
+            names = [c.name for c in self.schema.identifiers]
+            raise TabgenError(
+                f"nothing to learn: every column ({names}) is an identifier; name the ones that carry "
+                "information categorical or numerical"
+            )
+        if len(df) < MIN_ROWS_FOR_QUALITY:
+            warnings.warn(
+                f"the table has only {len(df)} rows: tabgen fits it, but a model learned from so few rows "
+                f"gives rough synthetic data (a few hundred rows or more are advised)",
+                TabgenWarning,
+                stacklevel=2,
+            )
         self.numeric_ = {}
         for spec in self.schema.numerical:
-            observed = pd.to_numeric(df[spec.name], errors="coerce").dropna().to_numpy(dtype=np.float64)
-            self.numeric_[spec.name] = QuantileNumeric().fit(observed)
+            values = as_numbers(df[spec.name], spec)
+            self.numeric_[spec.name] = QuantileNumeric().fit(values[~np.isnan(values)])
         self._build_codes()
         return self
 
@@ -128,7 +146,7 @@ class TableTransform:
         x_num = np.zeros((n, len(num)), dtype=np.float64)
         observed = np.ones((n, len(num)), dtype=bool)
         for j, spec in enumerate(num):
-            values = pd.to_numeric(df[spec.name], errors="coerce").to_numpy(dtype=np.float64)
+            values = as_numbers(df[spec.name], spec)
             observed[:, j] = ~np.isnan(values)
             x_num[observed[:, j], j] = self.numeric_[spec.name].transform(values[observed[:, j]])
         cat_codes = [self.codes_[c.name].transform(df[c.name], c.name) for c in self.schema.categorical]
@@ -137,8 +155,13 @@ class TableTransform:
         x_cat = np.stack(columns, axis=1).astype(np.int64) if columns else np.zeros((n, 0), dtype=np.int64)
         return EncodedTable(x_num, observed, x_cat)
 
-    def inverse_transform(self, x_num: np.ndarray, x_cat: np.ndarray) -> pd.DataFrame:
-        """Rebuild a frame with the fitted columns, order, dtypes and value ranges."""
+    def inverse_transform(self, x_num: np.ndarray, x_cat: np.ndarray, row_offset: int = 0) -> pd.DataFrame:
+        """Rebuild a frame with the fitted columns, order, dtypes and value ranges.
+
+        ``row_offset`` is the position of the first row in the whole sample: identifier columns
+        number their fresh values from it, so that batches of one sample never repeat one.
+        """
+        n = len(x_num)
         num = self.schema.numerical
         cats = self.schema.categorical
         out: dict[str, pd.Series] = {}
@@ -149,9 +172,11 @@ class TableTransform:
             if spec.has_missing:
                 indicator = x_cat[:, len(cats) + self.gappy_numerical.index(spec)]
                 values[indicator == 1] = np.nan
-            out[spec.name] = restore_dtype(pd.Series(values), spec)
+            out[spec.name] = from_numbers(values, spec)
         for j, spec in enumerate(cats):
             out[spec.name] = restore_dtype(pd.Series(self.codes_[spec.name].inverse_transform(x_cat[:, j])), spec)
+        for spec in self.schema.identifiers:
+            out[spec.name] = restore_dtype(pd.Series(spec.id_format.generate(n, row_offset)), spec)
         return pd.DataFrame({name: out[name] for name in self.schema.names})
 
     def state_arrays(self) -> dict[str, np.ndarray]:

@@ -16,12 +16,14 @@ import pandas as pd
 from pandas.api import types as ptypes
 
 from ..errors import TabgenError
-from ..schema import Schema, infer_schema
+from ..schema import Schema, as_numbers, infer_schema
 
 
 def resolve_schema(real: pd.DataFrame, schema: Schema | None) -> Schema:
-    """The user's schema, or one inferred from the real table."""
-    return schema if schema is not None else infer_schema(real)
+    """The user's schema, or one inferred from the real table, without its identifier columns:
+    synthetic identifiers are fresh by design, so comparing them with the real ones measures nothing."""
+    schema = schema if schema is not None else infer_schema(real)
+    return Schema([spec for spec in schema.columns if spec.kind != "id"])
 
 
 def normalise(df: pd.DataFrame, schema: Schema, label: str) -> pd.DataFrame:
@@ -38,7 +40,9 @@ def normalise(df: pd.DataFrame, schema: Schema, label: str) -> pd.DataFrame:
     columns = {}
     for spec in schema.columns:
         values = df[spec.name]
-        if spec.kind == "numerical":
+        if spec.datetime_unit is not None:  # dates compare as the counts tabgen learned them as
+            columns[spec.name] = pd.Series(as_numbers(values, spec))
+        elif spec.kind == "numerical":
             columns[spec.name] = _as_float(values, spec.name, label)
         else:
             columns[spec.name] = _as_text(values)
