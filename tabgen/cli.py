@@ -19,7 +19,8 @@ import click
 
 from .errors import TabgenError, TabgenWarning
 from .io import MODEL_SUFFIX, PARQUET_SUFFIXES, atomic_write, find_model, read_table, write_table
-from .synthesizer import Synthesizer
+from .config import SynthesizerConfig
+from .synthesizer import Synthesizer, resolve_device
 
 
 class _Group(click.Group):
@@ -99,6 +100,15 @@ def parse_separator(text: str | None) -> str | None:
     if len(sep) != 1 or sep in "\"\r\n":
         raise TabgenError(f"--sep {text!r} is not one separator character such as , ; | or tab")
     return sep
+
+
+def demo_config(device: str) -> SynthesizerConfig:
+    """Fewer steps than the defaults, so the demo takes a couple of minutes on a laptop; a step
+    count rather than a time budget, so it gives the same result on a slow or busy machine."""
+    config = SynthesizerConfig.for_device(str(resolve_device(device)))
+    config.vae.max_steps = 800
+    config.diffusion.max_steps = 4000
+    return config
 
 
 def _names(text: str | None) -> list[str]:
@@ -196,7 +206,7 @@ def sample(n: int | None, model: Path | None, output: str, device: str, seed: in
 @main.command()
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("tabgen-demo"), show_default=True,
               help="Folder for the demo's files.")
-@click.option("--time-budget", default="2m", show_default=True, help="Train for at most this long.")
+@click.option("--time-budget", default=None, help="Train for at most this long [default: a fixed number of steps].")
 @device_option
 @seed_option
 @quiet_option
@@ -209,7 +219,8 @@ def demo(out_dir: Path, time_budget: str | None, device: str, seed: int, quiet: 
     out_dir.mkdir(parents=True, exist_ok=True)
     real = load_penguins()
     write_table(real, out_dir / "penguins.csv")
-    syn = Synthesizer(time_budget=parse_duration(time_budget), device=device, seed=seed, progress=not quiet).fit(real)
+    syn = Synthesizer(config=demo_config(device), time_budget=parse_duration(time_budget), device=device, seed=seed,
+                      progress=not quiet).fit(real)
     syn.save(out_dir / "penguins.tabgen")
     fake = syn.sample(len(real))
     write_table(fake, out_dir / "synthetic.csv")

@@ -10,6 +10,7 @@ import contextlib
 import hashlib
 import os
 import time
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -25,7 +26,7 @@ from .config import SynthesizerConfig
 from .diffusion.denoiser import MLPDenoiser
 from .diffusion.edm import EDMPrecond
 from .diffusion.sampler import heun_sample, sigma_schedule
-from .errors import TabgenError
+from .errors import TabgenError, TabgenWarning
 from .io import load_model, save_model
 from .schema import Schema, infer_schema, validate_frame
 from .train import TrainResult, train_diffusion, train_vae
@@ -35,6 +36,8 @@ from .vae import VAE
 # Of a time budget, the VAE gets at most this share: it converges in few epochs, and every
 # second saved goes to the diffusion model, which is the bottleneck of quality.
 VAE_BUDGET_SHARE = 0.3
+#: Fewer epochs than this, cut by a time budget, earn a warning that the model is undertrained.
+MIN_EPOCHS_BEFORE_WARNING = 10
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -179,7 +182,19 @@ class Synthesizer:
                 self.fit_seconds_ = time.monotonic() - start
         if self.checkpoint is not None:
             Path(self.checkpoint).unlink(missing_ok=True)  # finished: nothing left to resume
+        self._warn_if_cut_short()
         return self
+
+    def _warn_if_cut_short(self) -> None:
+        """A time budget on a slow or busy machine can leave too little training for usable rows."""
+        for phase, result in (("VAE", self.vae_result_), ("diffusion", self.diffusion_result_)):
+            if result.stopped_by == "time budget" and result.epochs < MIN_EPOCHS_BEFORE_WARNING:
+                warnings.warn(
+                    f"the time budget allowed only {result.epochs} epoch(s) of {phase} training "
+                    f"({result.steps} steps): expect poor synthetic data; give a larger --time-budget",
+                    TabgenWarning,
+                    stacklevel=3,
+                )
 
     def _resume_state(self, fingerprint: str) -> dict[str, Any]:
         if self.checkpoint is None:

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 import torch
 
-from tabgen import Synthesizer, TabgenError
+from tabgen import Synthesizer, TabgenError, TabgenWarning
 from conftest import fast_config
 
 
@@ -97,7 +97,8 @@ def test_time_budget_limits_training():
 
     config = fast_config()
     config.vae.max_steps = config.diffusion.max_steps = 10**6
-    syn = Synthesizer(config=config, time_budget=2, progress=False).fit(make_mixed_frame(100))
+    with pytest.warns(TabgenWarning, match="time budget allowed only"):
+        syn = Synthesizer(config=config, time_budget=2, progress=False).fit(make_mixed_frame(100))
     assert syn.vae_result_.stopped_by in ("time budget", "no improvement")
     assert syn.diffusion_result_.stopped_by in ("time budget", "no improvement")
 
