@@ -36,6 +36,8 @@ from .vae import VAE
 # Of a time budget, the VAE gets at most this share: it converges in few epochs, and every
 # second saved goes to the diffusion model, which is the bottleneck of quality.
 VAE_BUDGET_SHARE = 0.3
+#: Column tokens encoded at once when computing the latents of the whole table.
+ENCODE_TOKENS_PER_CHUNK = 2**19
 #: Fewer epochs than this, cut by a time budget, earn a warning that the model is undertrained.
 MIN_EPOCHS_BEFORE_WARNING = 10
 
@@ -162,8 +164,7 @@ class Synthesizer:
             if checkpoint is not None:
                 checkpoint.done["vae_done"] = {"model": self.vae_.state_dict(), "result": asdict(self.vae_result_)}
 
-            with torch.no_grad():
-                latents = self.vae_.encode(tensors[0], tensors[2])[0].flatten(1)
+            latents = _encode_means(self.vae_, tensors[0], tensors[2])
             c = config.diffusion
             self.latent_mean_ = latents.mean(0)
             # One row has no spread (std is NaN): treat it as unit spread.
@@ -323,6 +324,14 @@ class Synthesizer:
     def __repr__(self) -> str:
         state = "fitted" if hasattr(self, "denoiser_") else "not fitted"
         return f"Synthesizer(seed={self.seed}, device={self.device!r}, {state})"
+
+
+@torch.no_grad()
+def _encode_means(vae: VAE, x_num: torch.Tensor, x_cat: torch.Tensor) -> torch.Tensor:
+    """The encoder's mean latents of every row, flattened, in chunks: the transformer's feed-forward
+    activations of a whole large table at once would need gigabytes."""
+    rows = max(1, ENCODE_TOKENS_PER_CHUNK // vae.n_tokens)
+    return torch.cat([vae.encode(x_num[i : i + rows], x_cat[i : i + rows])[0].flatten(1) for i in range(0, len(x_num), rows)])
 
 
 def _fingerprint(df: pd.DataFrame) -> str:

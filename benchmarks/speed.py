@@ -1,0 +1,394 @@
+"""Speed benchmark: fidelity per CPU-second, sampling speed, hardware efficiency and memory.
+
+    python benchmarks/speed.py --dataset adult                       # every part: about two hours on 2 cores
+    python benchmarks/speed.py --dataset adult --parts hardware,sampling
+
+Parts (each writes its section of ``results/speed/<dataset>.json`` as soon as it is done, so a run can
+be continued part by part; the Markdown summary ``results/speed/README.md`` is rebuilt every time):
+
+* ``hardware``: this machine's float32 matmul throughput (the peak), the FLOPs of one training step of
+  the VAE and of the denoiser (counted by torch's FlopCounterMode), and the FLOP rate each reaches
+  over a few dozen steps: achieved/peak.
+* ``default``: ``Synthesizer()`` with its defaults, one fit per seed: fit seconds, peak RSS, and
+  Shape/Trend/tree C2ST of as many rows as the training table, averaged over the seeds.
+* ``sampling``: seconds for 10,000 rows at the default number of Heun steps and at 50, with their
+  Shape/Trend/tree C2ST, beside TabularARGN's sampling rows per second.
+* ``duel``: TabularARGN fitted here (its own fit seconds S), then tabgen with ``time_budget=S``, per seed.
+* ``curve``: tabgen at budgets of 1, 3, 5, 10 and 15 minutes; a PNG of Trend and tree C2ST against fit
+  seconds with each peer of ``results/<dataset>/`` as a point and the real-data floor as a line.
+* ``memory``: peak RSS of fitting a 1,000,000-row table (adult's rows resampled) with a short budget, and
+  of sampling 100,000 and 1,000,000 rows to CSV: memory must not grow with the rows sampled.
+
+Figures are ratios measured in one run on one machine; the machine is named in the JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import run as bench  # noqa: E402  (the benchmark harness beside this file: datasets, peers, round trip)
+
+PARTS = ("hardware", "default", "sampling", "duel", "curve", "memory")
+CURVE_BUDGETS = (60, 180, 300, 600, 900)
+SAMPLE_ROWS = 10_000
+STEPS_TIMED = 30
+
+
+# ------------------------------------------------------------------------------------------ helpers
+def peak_rss_mib() -> float:
+    # ru_maxrss is in KiB on Linux: the high-water mark of this process.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _child(queue: mp.Queue, fn: Callable[..., dict[str, Any]], kwargs: dict[str, Any]) -> None:
+    try:
+        result = fn(**kwargs)
+        result["peak_rss_mib"] = peak_rss_mib()
+        queue.put(result)
+    except BaseException as error:  # reported, not raised: the parent writes it down
+        queue.put({"error": f"{type(error).__name__}: {error}"})
+
+
+def in_fresh_process(fn: Callable[..., dict[str, Any]], **kwargs: Any) -> dict[str, Any]:
+    """Run ``fn`` in a new process, so its peak memory is its own and not this process's history."""
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    process = ctx.Process(target=_child, args=(queue, fn, kwargs))
+    process.start()
+    result = queue.get()
+    process.join()
+    return result
+
+
+def score(ds: bench.Dataset, schema: Any, frame: pd.DataFrame, seed: int) -> dict[str, float]:
+    from tabgen.evaluation import evaluate
+
+    synthetic = bench.round_trip(frame, ds, None, "tabgen")
+    real = bench.canonical(ds.train, ds.categorical)
+    result = evaluate(real, synthetic, schema=schema, seed=seed, metrics=["fidelity", "detection"], progress=False)
+    return {"shape": result.shape_error, "trend": result.trend_error, "c2st_tree": result.c2st_xgboost.score}
+
+
+def mean_scores(runs: list[dict[str, Any]]) -> dict[str, float]:
+    keys = [k for k in ("shape", "trend", "c2st_tree", "fit_seconds", "peak_rss_mib") if all(k in r for r in runs)]
+    return {k: float(np.mean([r[k] for r in runs])) for k in keys}
+
+
+def fit_tabgen(ds: bench.Dataset, seed: int, time_budget: float | None = None, **config_changes: Any):
+    from tabgen import Synthesizer, SynthesizerConfig
+
+    config = SynthesizerConfig.for_device("cpu")
+    for dotted, value in config_changes.items():
+        section, name = dotted.split("__")
+        setattr(getattr(config, section), name, value)
+    syn = Synthesizer(seed=seed, categorical=ds.categorical, numerical=ds.numerical, time_budget=time_budget,
+                      config=config, progress=False)
+    start = time.perf_counter()
+    syn.fit(ds.train)
+    return syn, time.perf_counter() - start
+
+
+# -------------------------------------------------------------------------------------------- parts
+def part_hardware(ds: bench.Dataset, args: argparse.Namespace) -> dict[str, Any]:
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from tabgen import SynthesizerConfig
+    from tabgen.diffusion.denoiser import MLPDenoiser
+    from tabgen.diffusion.edm import EDMPrecond, edm_loss, sample_sigma
+    from tabgen.schema import infer_schema
+    from tabgen.synthesizer import _to_tensors
+    from tabgen.transform import TableTransform
+    from tabgen.vae import VAE, vae_loss
+
+    n = 2048
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    for _ in range(3):
+        a @ b
+    start, reps = time.perf_counter(), 0
+    while time.perf_counter() - start < 3:
+        a @ b
+        reps += 1
+    peak = 2 * n**3 * reps / (time.perf_counter() - start)
+
+    config = SynthesizerConfig.for_device("cpu")
+    schema = infer_schema(ds.train, ds.categorical, ds.numerical)
+    transform = TableTransform(schema).fit(ds.train)
+    x_num, observed, x_cat = _to_tensors(transform.transform(ds.train.iloc[: config.vae.batch_size]), torch.device("cpu"))
+    vae = VAE(x_num.shape[1], transform.cardinalities, config.vae)
+    vae_optimizer = torch.optim.Adam(vae.parameters())
+
+    def vae_step() -> None:
+        loss = vae_loss(x_num, observed, x_cat, *vae(x_num, x_cat)).total(1e-2)
+        vae_optimizer.zero_grad()
+        loss.backward()
+        vae_optimizer.step()
+
+    d = vae.n_tokens * config.vae.d_token
+    c = config.diffusion
+    D = EDMPrecond(MLPDenoiser(d, c.width), c.sigma_data)
+    z = torch.randn(c.batch_size, d)
+    d_optimizer = torch.optim.Adam(D.parameters())
+
+    def denoiser_step() -> None:
+        loss = edm_loss(D, z, sample_sigma(len(z), c.P_mean, c.P_std), torch.randn_like(z), c.sigma_data)
+        d_optimizer.zero_grad()
+        loss.backward()
+        d_optimizer.step()
+
+    out: dict[str, Any] = {"threads": torch.get_num_threads(), "matmul_peak_gflops": peak / 1e9}
+    for name, step, batch in (("vae", vae_step, len(x_num)), ("denoiser", denoiser_step, len(z))):
+        with FlopCounterMode(display=False) as counter:
+            step()
+        flops = counter.get_total_flops()
+        for _ in range(3):
+            step()
+        start = time.perf_counter()
+        for _ in range(STEPS_TIMED):
+            step()
+        seconds = (time.perf_counter() - start) / STEPS_TIMED
+        out[name] = {"batch": batch, "gflop_per_step": flops / 1e9, "seconds_per_step": seconds,
+                     "achieved_gflops": flops / seconds / 1e9, "achieved_over_peak": flops / seconds / peak}
+    return out
+
+
+def _default_fit(dataset_dir: str, seed: int) -> dict[str, Any]:
+    ds = bench.load_dataset(Path(dataset_dir), None)
+    syn, fit_s = fit_tabgen(ds, seed)
+    fake = syn.sample(len(ds.train))
+    schema = syn.schema_
+    return {"seed": seed, "fit_seconds": fit_s, "vae_epochs": syn.vae_result_.epochs,
+            "diffusion_epochs": syn.diffusion_result_.epochs, **score(ds, schema, fake, seed)}
+
+
+def part_default(ds: bench.Dataset, args: argparse.Namespace) -> dict[str, Any]:
+    runs = [in_fresh_process(_default_fit, dataset_dir=str(args.dataset_dir), seed=s) for s in args.seeds]
+    return {"runs": runs, "mean": mean_scores([r for r in runs if "error" not in r])}
+
+
+def part_sampling(ds: bench.Dataset, args: argparse.Namespace) -> dict[str, Any]:
+    syn, _ = fit_tabgen(ds, args.seeds[0])
+    out: dict[str, Any] = {"rows": SAMPLE_ROWS, "tabgen": {}}
+    default_steps = syn.config_.sampler.num_steps
+    for steps in sorted({default_steps, 50}):
+        syn.config_.sampler.num_steps = steps
+        syn.sample(100)  # warm-up
+        start = time.perf_counter()
+        fake = syn.sample(SAMPLE_ROWS)
+        seconds = time.perf_counter() - start
+        full = syn.sample(len(ds.train), seed=1)
+        out["tabgen"][str(steps)] = {"seconds": seconds, "rows_per_second": SAMPLE_ROWS / seconds,
+                                     "default": steps == default_steps, **score(ds, syn.schema_, full, args.seeds[0])}
+        del fake
+    argn = _read_peer(args, "tabular_argn")
+    if argn and argn.get("sample_seconds"):
+        n = argn["data"]["n_train"]
+        out["tabular_argn_rows_per_second"] = n / argn["sample_seconds"]
+    return out
+
+
+def part_duel(ds: bench.Dataset, args: argparse.Namespace) -> dict[str, Any]:
+    from tabgen.schema import infer_schema
+
+    schema = infer_schema(ds.train, ds.categorical, ds.numerical)
+    runs = []
+    for seed in args.seeds:
+        outcome = bench.run_tabular_argn(ds, len(ds.train), bench.Options(seed=seed, quick=False))
+        argn = {"fit_seconds": outcome.fit_seconds, **score(ds, schema, outcome.frame, seed)}
+        syn, fit_s = fit_tabgen(ds, seed, time_budget=outcome.fit_seconds)
+        tabgen = {"fit_seconds": fit_s, **score(ds, schema, syn.sample(len(ds.train)), seed)}
+        runs.append({"seed": seed, "tabular_argn": argn, "tabgen": tabgen})
+        print(f"  duel seed {seed}: TabularARGN {argn}  tabgen {tabgen}", flush=True)
+    return {
+        "runs": runs,
+        "mean": {who: mean_scores([r[who] for r in runs]) for who in ("tabular_argn", "tabgen")},
+    }
+
+
+def part_curve(ds: bench.Dataset, args: argparse.Namespace) -> dict[str, Any]:
+    points = []
+    for budget in args.budgets:
+        syn, fit_s = fit_tabgen(ds, args.seeds[0], time_budget=budget)
+        points.append({"budget": budget, "fit_seconds": fit_s, **score(ds, syn.schema_, syn.sample(len(ds.train)), args.seeds[0])})
+        print(f"  curve {budget} s: {points[-1]}", flush=True)
+    return {"points": points}
+
+
+def _memory_fit(dataset_dir: str, rows: int, budget: float) -> dict[str, Any]:
+    ds = bench.load_dataset(Path(dataset_dir), None)
+    big = ds.train.sample(n=rows, replace=True, random_state=0).reset_index(drop=True)
+    del ds
+    syn, fit_s = fit_tabgen(bench.Dataset("big", {}, big, None, "", [], []), 0, time_budget=budget)
+    return {"rows": rows, "fit_seconds": fit_s}
+
+
+def _memory_sample(model: str, rows: int) -> dict[str, Any]:
+    from tabgen import Synthesizer
+    from tabgen.io import atomic_write
+
+    syn = Synthesizer.load(model, progress=False)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp, atomic_write(Path(tmp) / "out.csv", "w") as f:
+        for i, batch in enumerate(syn.sample_batches(rows)):
+            batch.to_csv(f, index=False, header=i == 0)
+    return {"rows": rows, "seconds": time.perf_counter() - start}
+
+
+def part_memory(ds: bench.Dataset, args: argparse.Namespace) -> dict[str, Any]:
+    out: dict[str, Any] = {"fit_1m": in_fresh_process(_memory_fit, dataset_dir=str(args.dataset_dir), rows=1_000_000, budget=120.0)}
+    syn, _ = fit_tabgen(ds, args.seeds[0], time_budget=60)
+    with tempfile.TemporaryDirectory() as tmp:
+        model = str(Path(tmp) / "m.tabgen")
+        syn.save(model)
+        out["sample"] = [in_fresh_process(_memory_sample, model=model, rows=n) for n in (100_000, 1_000_000)]
+    return out
+
+
+PART_FUNCTIONS = {
+    "hardware": part_hardware, "default": part_default, "sampling": part_sampling,
+    "duel": part_duel, "curve": part_curve, "memory": part_memory,
+}
+
+
+# ------------------------------------------------------------------------------------------ reports
+def _read_peer(args: argparse.Namespace, model: str) -> dict[str, Any] | None:
+    path = args.results_dir / args.dataset / f"{model}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def plot_curve(results: dict[str, Any], args: argparse.Namespace, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = results["curve"]["points"]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for ax, key, label in ((axes[0], "trend", "Trend error (%)"), (axes[1], "c2st_tree", "tree C2ST (1 = indistinguishable)")):
+        ax.plot([p["fit_seconds"] for p in points], [p[key] for p in points], "o-", color="C0", label="tabgen (time budget)")
+        for model in ("tabular_argn", "tvae", "ctgan", "gaussian_copula"):
+            peer = _read_peer(args, model)
+            if not peer or "metrics" not in peer or not peer.get("fit_seconds"):
+                continue
+            m = peer["metrics"]
+            value = m["trend_error"] if key == "trend" else (m.get("c2st_xgboost") or {}).get("score")
+            if value is not None:
+                ax.scatter([peer["fit_seconds"]], [value], marker="s", s=40, label=bench.MODEL_LABELS[model])
+        floor = _read_peer(args, "real_holdout")
+        if floor and "metrics" in floor:
+            m = floor["metrics"]
+            value = m["trend_error"] if key == "trend" else m["c2st_xgboost"]["score"]
+            ax.axhline(value, color="grey", linestyle="--", label="real held-out rows (floor)")
+        ax.set_xscale("log")
+        ax.set_xlabel("fit seconds (log scale), this 2-core CPU")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    axes[1].legend(fontsize=7, loc="best")
+    fig.suptitle(f"{args.dataset}: fidelity against training time")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def render_markdown(all_results: dict[str, dict[str, Any]]) -> str:
+    lines = ["# Speed benchmark", "", "Generated by `benchmarks/speed.py`; see its docstring for what each part measures.", ""]
+    for dataset, r in sorted(all_results.items()):
+        lines += [f"## {dataset}", ""]
+        if "hardware" in r:
+            h = r["hardware"]
+            lines += [f"Matmul peak {h['matmul_peak_gflops']:.0f} GFLOP/s ({h['threads']} threads).", "",
+                      "| network | batch | GFLOP/step | s/step | achieved GFLOP/s | achieved/peak |", "|---|---:|---:|---:|---:|---:|"]
+            for name in ("vae", "denoiser"):
+                s = h[name]
+                lines.append(f"| {name} | {s['batch']} | {s['gflop_per_step']:.2f} | {s['seconds_per_step']:.4f} | "
+                             f"{s['achieved_gflops']:.1f} | {100 * s['achieved_over_peak']:.0f} % |")
+            lines.append("")
+        if "default" in r:
+            m = r["default"]["mean"]
+            lines += [f"Default fit, mean of {len(r['default']['runs'])} seed(s): {m.get('fit_seconds', float('nan')):.0f} s, "
+                      f"peak RSS {m.get('peak_rss_mib', float('nan')):.0f} MiB, Shape {m.get('shape', float('nan')):.2f} %, "
+                      f"Trend {m.get('trend', float('nan')):.2f} %, tree C2ST {m.get('c2st_tree', float('nan')):.3f}.", ""]
+        if "sampling" in r:
+            s = r["sampling"]
+            lines += ["| sampler | 10k rows s | rows/s | Shape % | Trend % | tree C2ST |", "|---|---:|---:|---:|---:|---:|"]
+            for steps, v in s["tabgen"].items():
+                lines.append(f"| tabgen, {steps} Heun steps{' (default)' if v['default'] else ''} | {v['seconds']:.2f} | "
+                             f"{v['rows_per_second']:.0f} | {v['shape']:.2f} | {v['trend']:.2f} | {v['c2st_tree']:.3f} |")
+            if "tabular_argn_rows_per_second" in s:
+                lines.append(f"| TabularARGN | — | {s['tabular_argn_rows_per_second']:.0f} | | | |")
+            lines.append("")
+        if "duel" in r:
+            lines += ["| same-time duel (mean over seeds) | fit s | Shape % | Trend % | tree C2ST |", "|---|---:|---:|---:|---:|"]
+            for who, label in (("tabular_argn", "TabularARGN (defaults)"), ("tabgen", "tabgen, time_budget = TabularARGN's fit s")):
+                m = r["duel"]["mean"][who]
+                lines.append(f"| {label} | {m['fit_seconds']:.0f} | {m['shape']:.2f} | {m['trend']:.2f} | {m['c2st_tree']:.3f} |")
+            lines.append("")
+        if "curve" in r:
+            lines += [f"![fidelity against fit seconds]({dataset}_curve.png)", ""]
+        if "memory" in r:
+            mem = r["memory"]
+            fit = mem["fit_1m"]
+            lines.append(f"Fitting 1,000,000 rows (120 s budget): peak RSS {fit.get('peak_rss_mib', float('nan')):.0f} MiB. "
+                         + " ".join(f"Sampling {s['rows']:,} rows to CSV: peak RSS {s.get('peak_rss_mib', float('nan')):.0f} MiB."
+                                    for s in mem["sample"]))
+            lines.append("")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------- main
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="adult")
+    parser.add_argument("--datasets-dir", type=Path, default=bench.DEFAULT_DATASETS_DIR)
+    parser.add_argument("--results-dir", type=Path, default=bench.DEFAULT_RESULTS_DIR)
+    parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, from {', '.join(PARTS)}")
+    parser.add_argument("--seeds", default="0,1,2", help="fits per measurement, averaged")
+    parser.add_argument("--budgets", default=",".join(map(str, CURVE_BUDGETS)), help="seconds, for the curve")
+    parser.add_argument("--force", action="store_true", help="re-run parts already in the JSON")
+    args = parser.parse_args(argv)
+    args.seeds = [int(s) for s in args.seeds.split(",")]
+    args.budgets = [float(b) for b in args.budgets.split(",")]
+    args.dataset_dir = args.datasets_dir / args.dataset
+    parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    unknown = sorted(set(parts) - set(PARTS))
+    if unknown:
+        parser.error(f"unknown part(s) {unknown}; choose from {list(PARTS)}")
+
+    out_dir = args.results_dir / "speed"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    json_path = out_dir / f"{args.dataset}.json"
+    results = json.loads(json_path.read_text()) if json_path.exists() else {}
+    results["machine"] = {"cpu_count": os.cpu_count(), "usable_cores": bench.usable_cores()}
+    ds = bench.load_dataset(args.dataset_dir, None)
+    for part in parts:
+        if part in results and not args.force:
+            print(f"[{args.dataset}] {part}: in {json_path} already (--force to re-run)", flush=True)
+            continue
+        print(f"[{args.dataset}] {part}: running...", flush=True)
+        start = time.perf_counter()
+        results[part] = PART_FUNCTIONS[part](ds, args)
+        results[part]["wall_seconds"] = time.perf_counter() - start
+        bench.write_json(json_path, results)
+        print(f"[{args.dataset}] {part}: {time.perf_counter() - start:.0f} s", flush=True)
+    if "curve" in results:
+        plot_curve(results, args, out_dir / f"{args.dataset}_curve.png")
+    everything = {p.stem: json.loads(p.read_text()) for p in out_dir.glob("*.json")}
+    (out_dir / "README.md").write_text(render_markdown(everything))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
