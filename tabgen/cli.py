@@ -215,6 +215,7 @@ def demo(out_dir: Path, time_budget: str | None, device: str, seed: int, quiet: 
     from palmerpenguins import load_penguins
 
     from .compare import compare_text
+    from .evaluation import evaluate as evaluate_tables
 
     out_dir.mkdir(parents=True, exist_ok=True)
     real = load_penguins()
@@ -226,10 +227,7 @@ def demo(out_dir: Path, time_budget: str | None, device: str, seed: int, quiet: 
     write_table(fake, out_dir / "synthetic.csv")
     click.echo(f"Fitted {len(real)} penguins in {syn.fit_seconds_:.0f} s; files in {out_dir}/\n")
     click.echo(compare_text(real, fake, syn.schema_))
-    from .evaluation import evaluate
-
-    click.echo("\n" + evaluate(real, fake, schema=syn.schema_, seed=seed, progress=not quiet).to_table())
-
+    click.echo("\n" + evaluate_tables(real, fake, schema=syn.schema_, seed=seed, progress=not quiet).to_table())
 
 
 @main.command()
