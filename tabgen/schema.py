@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable, Literal, Sequence
+from typing import Any, Iterable, Literal
 
 import numpy as np
 import pandas as pd
@@ -314,7 +314,3 @@ def restore_dtype(values: pd.Series, spec: ColumnSpec) -> pd.Series:
     except (TypeError, ValueError):
         # e.g. an int64 column generated with a NaN cannot exist; keep the nearest faithful dtype.
         return values
-
-
-def columns_missing_from(df: pd.DataFrame, names: Sequence[str]) -> list[str]:
-    return [n for n in names if n not in df.columns]
