@@ -109,20 +109,21 @@ def part_hardware(ds: bench.Dataset, args: argparse.Namespace) -> dict[str, Any]
     from tabgen import SynthesizerConfig
     from tabgen.diffusion.denoiser import MLPDenoiser
     from tabgen.diffusion.edm import EDMPrecond, edm_loss, sample_sigma
+    from tabgen.precision import autocast_dtype, mixed_precision
     from tabgen.schema import infer_schema
     from tabgen.synthesizer import _to_tensors
     from tabgen.transform import TableTransform
     from tabgen.vae import VAE, vae_loss
 
-    n = 2048
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    for _ in range(3):
-        a @ b
-    start, reps = time.perf_counter(), 0
-    while time.perf_counter() - start < 3:
-        a @ b
-        reps += 1
-    peak = 2 * n**3 * reps / (time.perf_counter() - start)
+    def matmul_peak(dtype: torch.dtype, n: int = 2048) -> float:
+        a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+        for _ in range(3):
+            a @ b
+        start, reps = time.perf_counter(), 0
+        while time.perf_counter() - start < 3:
+            a @ b
+            reps += 1
+        return 2 * n**3 * reps / (time.perf_counter() - start)
 
     config = SynthesizerConfig.for_device("cpu")
     schema = infer_schema(ds.train, ds.categorical, ds.numerical)
@@ -144,13 +145,20 @@ def part_hardware(ds: bench.Dataset, args: argparse.Namespace) -> dict[str, Any]
     d_optimizer = torch.optim.Adam(D.parameters())
 
     def denoiser_step() -> None:
-        loss = edm_loss(D, z, sample_sigma(len(z), c.P_mean, c.P_std), torch.randn_like(z), c.sigma_data)
+        with mixed_precision(torch.device("cpu"), c.precision):
+            loss = edm_loss(D, z, sample_sigma(len(z), c.P_mean, c.P_std), torch.randn_like(z), c.sigma_data)
         d_optimizer.zero_grad()
         loss.backward()
         d_optimizer.step()
 
-    out: dict[str, Any] = {"threads": torch.get_num_threads(), "matmul_peak_gflops": peak / 1e9}
-    for name, step, batch in (("vae", vae_step, len(x_num)), ("denoiser", denoiser_step, len(z))):
+    # Each step is held to the peak of the float type its matrix products run in.
+    peak32 = matmul_peak(torch.float32)
+    dtype = autocast_dtype(torch.device("cpu"), c.precision)
+    peak_denoiser = peak32 if dtype is None else matmul_peak(dtype)
+    out: dict[str, Any] = {"threads": torch.get_num_threads(), "matmul_peak_gflops": peak32 / 1e9,
+                           "denoiser_precision": str(dtype or torch.float32).removeprefix("torch."),
+                           "denoiser_matmul_peak_gflops": peak_denoiser / 1e9}
+    for name, step, batch, peak in (("vae", vae_step, len(x_num), peak32), ("denoiser", denoiser_step, len(z), peak_denoiser)):
         with FlopCounterMode(display=False) as counter:
             step()
         flops = counter.get_total_flops()
@@ -309,11 +317,15 @@ def render_markdown(all_results: dict[str, dict[str, Any]]) -> str:
         lines += [f"## {dataset}", ""]
         if "hardware" in r:
             h = r["hardware"]
-            lines += [f"Matmul peak {h['matmul_peak_gflops']:.0f} GFLOP/s ({h['threads']} threads).", "",
-                      "| network | batch | GFLOP/step | s/step | achieved GFLOP/s | achieved/peak |", "|---|---:|---:|---:|---:|---:|"]
-            for name in ("vae", "denoiser"):
+            precision = h.get("denoiser_precision", "float32")
+            lines += [f"Matmul peak ({h['threads']} threads): float32 {h['matmul_peak_gflops']:.0f} GFLOP/s"
+                      + (f", {precision} {h['denoiser_matmul_peak_gflops']:.0f} GFLOP/s" if precision != "float32" else "")
+                      + ". Each network is held to the peak of the float type its products run in.", "",
+                      "| network | products in | batch | GFLOP/step | s/step | achieved GFLOP/s | achieved/peak |",
+                      "|---|---|---:|---:|---:|---:|---:|"]
+            for name, dtype in (("vae", "float32"), ("denoiser", precision)):
                 s = h[name]
-                lines.append(f"| {name} | {s['batch']} | {s['gflop_per_step']:.2f} | {s['seconds_per_step']:.4f} | "
+                lines.append(f"| {name} | {dtype} | {s['batch']} | {s['gflop_per_step']:.2f} | {s['seconds_per_step']:.4f} | "
                              f"{s['achieved_gflops']:.1f} | {100 * s['achieved_over_peak']:.0f} % |")
             lines.append("")
         if "default" in r:

@@ -28,6 +28,7 @@ from .diffusion.edm import EDMPrecond
 from .diffusion.sampler import heun_sample, sigma_schedule
 from .errors import TabgenError, TabgenWarning
 from .io import load_model, save_model
+from .precision import PRECISIONS, mixed_precision
 from .schema import Schema, infer_schema, validate_frame
 from .train import TrainResult, train_diffusion, train_vae
 from .transform import EncodedTable, TableTransform
@@ -134,6 +135,8 @@ class Synthesizer:
             config = SynthesizerConfig.from_dict(state["config"])
         else:
             config = self.config or SynthesizerConfig.for_device(device.type)
+        if config.diffusion.precision not in PRECISIONS:
+            raise TabgenError(f"config.diffusion.precision must be one of {PRECISIONS}, got {config.diffusion.precision!r}")
         start = time.monotonic() - (state["elapsed"] if state else 0.0)
         self.schema_ = infer_schema(df, self.categorical, self.numerical, self.identifiers)
         self.config_ = config
@@ -252,7 +255,8 @@ class Synthesizer:
             for start in range(0, n, s.batch_size):
                 rows = min(s.batch_size, n - start)
                 noise = torch.randn(rows, self.latent_mean_.shape[0], device=self.device_, generator=generator)
-                z = heun_sample(self.denoiser_, noise, sigmas)
+                with mixed_precision(self.device_, self.config_.diffusion.precision):
+                    z = heun_sample(self.denoiser_, noise, sigmas)
                 yield self._decode(z * self.latent_std_ + self.latent_mean_, start)
                 bar.update(rows)
 

@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 
 from .config import DiffusionConfig, VAEConfig
 from .diffusion.edm import EDMPrecond, edm_loss, sample_sigma
+from .precision import mixed_precision
 from .vae import VAE, BetaSchedule, vae_loss
 
 # On a tiny table one pass is a single step; validating after every step would cost more than
@@ -26,6 +27,19 @@ MIN_STEPS_PER_EPOCH = 20
 # Validation of the denoiser averages over random noise levels; a few thousand draws make the
 # comparison between epochs stable even when the held-out rows are few.
 MIN_DIFFUSION_VALIDATION_ROWS = 4096
+
+
+def learning_rate(peak: float, step: int, progress: float, warmup_steps: int, decay: bool) -> float:
+    """Linear warm-up to ``peak`` over ``warmup_steps``, then (with ``decay``) a cosine down to zero as
+    ``progress`` (the share of the step limit or of the time left, whichever is further along) reaches 1.
+
+    Annealing to zero at the end of a fixed budget buys more than any constant rate: the last steps
+    average out the gradient noise instead of adding to it.
+    """
+    rate = peak * min(1.0, (step + 1) / max(warmup_steps, 1))
+    if decay:
+        rate *= 0.5 * (1 + math.cos(math.pi * min(max(progress, 0.0), 1.0)))
+    return rate
 
 
 @dataclass
@@ -196,21 +210,31 @@ def train_diffusion(
     val_sigma = sample_sigma(len(z_val), config.P_mean, config.P_std, z_val.device)
     val_noise = torch.randn_like(z_val)
     params, ema_params = list(D.parameters()), list(ema.parameters())
+    # The phase's share of the budget: its seconds so far (a resumed run has some) plus those left.
+    t0, done = time.monotonic(), loop.result.seconds
+    phase_seconds = None if deadline is None else max(done + deadline - t0, 1e-9)
+    total_steps = loop.max_epochs * loop.steps_per_epoch
 
     def epoch() -> bool:
         D.train()
         for idx in loop.batches():
+            step = int(optimizer.state[params[0]]["step"]) if optimizer.state else 0
+            progress = step / total_steps
+            if phase_seconds is not None:
+                progress = max(progress, (done + time.monotonic() - t0) / phase_seconds)
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(config.lr, step, progress, config.warmup_steps, config.lr_decay)
             x = z_train[idx]
             sigma = sample_sigma(len(x), config.P_mean, config.P_std, x.device)
-            loss = edm_loss(D, x, sigma, torch.randn_like(x), config.sigma_data)
+            with mixed_precision(x.device, config.precision):
+                loss = edm_loss(D, x, sigma, torch.randn_like(x), config.sigma_data)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            step = optimizer.state[params[0]]["step"]
             # Averaging from the start would drag in the random initial weights for thousands of steps.
-            decay = min(config.ema_decay, (1 + float(step)) / (10 + float(step)))
+            decay = min(config.ema_decay, (2 + step) / (11 + step))
             torch._foreach_lerp_(ema_params, params, 1 - decay)
-        with torch.no_grad():
+        with torch.no_grad(), mixed_precision(z_val.device, config.precision):
             val_loss = float(edm_loss(ema, z_val, val_sigma, val_noise, config.sigma_data))
         return loop.end_epoch(val_loss, ema, train=loss.item())
 

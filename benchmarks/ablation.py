@@ -1,0 +1,174 @@
+"""Ablation of the diffusion phase: which training settings buy fidelity per step.
+
+    python benchmarks/ablation.py --dataset adult --variants baseline,cosine --steps 10000 --jobs 2
+
+One VAE is fitted (and cached) per VAE setting; every variant then trains only the denoiser on that
+VAE's latents for the same number of steps, samples as many rows as the training table, and is scored
+on Shape, Trend and tree C2ST. Equal steps, not equal seconds, make variants comparable when ``--jobs``
+runs them side by side (one torch thread each); the seconds are recorded but only mean something
+with ``--jobs 1``. Results go to ``results/ablation/<dataset>.json`` and a Markdown table beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import multiprocessing as mp
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import run as bench  # noqa: E402
+from speed import score  # noqa: E402
+
+#: Named changes to the CPU defaults, as ``section__field: value``.
+VARIANTS: dict[str, dict[str, Any]] = {
+    "constant_lr": {"diffusion__lr_decay": False},
+    "defaults": {},
+    "float32": {"diffusion__precision": "float32"},
+    "heun_50": {"sampler__num_steps": 50},
+    "heun_12": {"sampler__num_steps": 12},
+    "width_512": {"diffusion__width": 512},
+    "lr_2e-3": {"diffusion__lr": 2e-3},
+    "lr_4e-3": {"diffusion__lr": 4e-3},
+    "sigma_data_1": {"diffusion__sigma_data": 1.0},
+    "P_mean_-0.5": {"diffusion__P_mean": -0.5},
+    "P_std_1.6": {"diffusion__P_std": 1.6},
+    "batch_512": {"diffusion__batch_size": 512},
+    "batch_2048": {"diffusion__batch_size": 2048},
+    "ema_0.9995": {"diffusion__ema_decay": 0.9995},
+    "vae_factor_32": {"vae__factor": 32},
+    "vae_factor_8": {"vae__factor": 8},
+}
+
+
+def make_config(changes: dict[str, Any], steps: int):
+    from tabgen import SynthesizerConfig
+
+    config = SynthesizerConfig.for_device("cpu")
+    for dotted, value in changes.items():
+        section, name = dotted.split("__")
+        setattr(getattr(config, section), name, value)
+    config.diffusion.max_steps = steps
+    config.diffusion.max_epochs = 10**9
+    config.diffusion.patience = 10**9  # a fixed number of steps for every variant
+    return config
+
+
+def fitted_vae(ds: bench.Dataset, changes: dict[str, Any], cache: Path, seed: int):
+    """A Synthesizer whose VAE has the variant's VAE settings, fitted once and cached on disk."""
+    from tabgen import Synthesizer
+
+    vae_changes = {k: v for k, v in sorted(changes.items()) if k.startswith("vae__")}
+    path = cache / f"{ds.name}-seed{seed}-{'-'.join(f'{k}={v}' for k, v in vae_changes.items()) or 'vae'}.tabgen"
+    if not path.exists():
+        syn = Synthesizer(seed=seed, categorical=ds.categorical, numerical=ds.numerical,
+                          config=make_config(vae_changes, steps=20), progress=False)
+        syn.fit(ds.train)
+        cache.mkdir(parents=True, exist_ok=True)
+        syn.save(path)
+    return Synthesizer.load(path, device="cpu", progress=False)
+
+
+def run_variant(dataset_dir: str, name: str, steps: int, seed: int, threads: int, cache: str) -> dict[str, Any]:
+    import torch
+
+    from tabgen.diffusion.denoiser import MLPDenoiser
+    from tabgen.diffusion.edm import EDMPrecond
+    from tabgen.synthesizer import _encode_means, _to_tensors
+    from tabgen.train import train_diffusion
+
+    torch.set_num_threads(threads)
+    ds = bench.load_dataset(Path(dataset_dir), None)
+    changes = VARIANTS[name]
+    syn = fitted_vae(ds, changes, Path(cache), seed)
+    config = make_config(changes, steps)
+    c = config.diffusion
+    torch.manual_seed(seed)
+    x_num, _, x_cat = _to_tensors(syn.transform_.transform(ds.train), torch.device("cpu"))
+    latents = _encode_means(syn.vae_, x_num, x_cat)
+    syn.latent_mean_ = latents.mean(0)
+    syn.latent_std_ = latents.std(0).clamp_min(1e-6) / c.latent_std
+    z = (latents - syn.latent_mean_) / syn.latent_std_
+    perm = torch.randperm(len(z))
+    n_val = min(int(len(z) * config.validation_fraction), config.validation_max_rows)
+    syn.denoiser_ = EDMPrecond(MLPDenoiser(z.shape[1], c.width), c.sigma_data)
+    start = time.perf_counter()
+    result = train_diffusion(syn.denoiser_, z[perm[n_val:]], z[perm[:n_val]], c, progress=False)
+    fit_seconds = time.perf_counter() - start
+    syn.denoiser_.eval()
+    syn.config_ = config
+    start = time.perf_counter()
+    fake = syn.sample(len(ds.train), seed=seed)
+    sample_seconds = time.perf_counter() - start
+    scores = score(ds, syn.schema_, fake, seed)
+    out = {"variant": name, "changes": changes, "steps": result.steps, "best_epoch": result.best_epoch,
+           "epochs": result.epochs, "best_val_loss": result.best_loss, "diffusion_seconds": fit_seconds,
+           "sample_seconds": sample_seconds, "threads": threads, **scores}
+    print(f"  {name}: {json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in out.items()})}", flush=True)
+    return out
+
+
+def render(results: dict[str, Any]) -> str:
+    lines = [f"# Ablation on {results['dataset']}", "",
+             f"Diffusion trained for {results['steps']} steps per variant on the same VAE; "
+             f"{results['jobs']} variant(s) at a time. Errors in %, C2ST 1 = indistinguishable.", "",
+             "| variant | changes | Shape % | Trend % | tree C2ST | best val loss | diffusion s | sample s |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in results["variants"].values():
+        if "error" in r:
+            lines.append(f"| {r['variant']} | error: {r['error']} |||||||")
+            continue
+        lines.append(f"| {r['variant']} | {r['changes'] or '—'} | {r['shape']:.2f} | {r['trend']:.2f} | "
+                     f"{r['c2st_tree']:.3f} | {r['best_val_loss']:.4f} | {r['diffusion_seconds']:.0f} | {r['sample_seconds']:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="adult")
+    parser.add_argument("--datasets-dir", type=Path, default=bench.DEFAULT_DATASETS_DIR)
+    parser.add_argument("--results-dir", type=Path, default=bench.DEFAULT_RESULTS_DIR)
+    parser.add_argument("--variants", default="defaults", help=f"comma-separated, from {', '.join(VARIANTS)}")
+    parser.add_argument("--steps", type=int, default=10_000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--jobs", type=int, default=1, help="variants trained side by side, one thread each")
+    parser.add_argument("--cache", type=Path, default=Path(__file__).resolve().parent / "cache")
+    args = parser.parse_args(argv)
+    names = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = sorted(set(names) - set(VARIANTS))
+    if unknown:
+        parser.error(f"unknown variant(s) {unknown}; choose from {list(VARIANTS)}")
+    threads = 1 if args.jobs > 1 else bench.usable_cores()
+    # VAEs first, one at a time, so that parallel variants never fit the same VAE twice.
+    ds = bench.load_dataset(args.datasets_dir / args.dataset, None)
+    for name in names:
+        fitted_vae(ds, VARIANTS[name], args.cache, args.seed)
+
+    out_dir = args.results_dir / "ablation"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    json_path = out_dir / f"{args.dataset}.json"
+    results = json.loads(json_path.read_text()) if json_path.exists() else {"variants": {}}
+    if results.get("steps") not in (None, args.steps) or results.get("seed") not in (None, args.seed):
+        results = {"variants": {}}  # other settings: start a fresh table
+    results.update(dataset=args.dataset, steps=args.steps, seed=args.seed, jobs=args.jobs)
+    # spawn, not fork: this process has already started torch's thread pools.
+    with ProcessPoolExecutor(args.jobs, mp_context=mp.get_context("spawn")) as pool:
+        futures = {name: pool.submit(run_variant, str(args.datasets_dir / args.dataset), name, args.steps,
+                                     args.seed, threads, str(args.cache)) for name in names}
+        for name, future in futures.items():
+            try:
+                results["variants"][name] = future.result()
+            except Exception as error:  # one broken variant must not lose the others
+                results["variants"][name] = {"variant": name, "error": f"{type(error).__name__}: {error}"}
+            bench.write_json(json_path, results)
+            (out_dir / f"{args.dataset}.md").write_text(render(results))
+    print((out_dir / f"{args.dataset}.md").read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,39 @@
+"""The float type of the denoiser's matrix products: bfloat16 where the hardware multiplies it natively.
+
+The weights, the optimizer and the sampler's ODE stay in float32 (autocast); only the products run in
+bfloat16. On a CPU with AMX or AVX512-BF16 a denoiser training step is about 2.6 times faster that way;
+on a CPU without them bfloat16 is emulated and slower, so ``auto`` keeps float32 there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+import torch
+
+PRECISIONS = ("auto", "float32", "bfloat16")
+
+
+def native_bfloat16(device: torch.device) -> bool:
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    # Private probes, so guarded: a torch without them is treated as a CPU without the instructions.
+    probes = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
+
+
+def autocast_dtype(device: torch.device, precision: str) -> torch.dtype | None:
+    """``None`` for float32, else the dtype to autocast to."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision == "bfloat16" or (precision == "auto" and native_bfloat16(device)):
+        return torch.bfloat16
+    return None
+
+
+@contextlib.contextmanager
+def mixed_precision(device: torch.device, precision: str) -> Iterator[None]:
+    dtype = autocast_dtype(device, precision)
+    with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+        yield

@@ -1,0 +1,56 @@
+import math
+
+import pytest
+import torch
+
+from tabgen import Synthesizer
+from tabgen.errors import TabgenError
+from tabgen.precision import autocast_dtype, mixed_precision
+from tabgen.train import learning_rate
+
+from conftest import fast_config
+
+
+def test_learning_rate_warms_up_linearly_then_holds_without_decay():
+    assert math.isclose(learning_rate(1e-3, 0, 0.0, 100, decay=False), 1e-5)
+    assert math.isclose(learning_rate(1e-3, 49, 0.0, 100, decay=False), 5e-4)
+    assert learning_rate(1e-3, 99, 0.9, 100, decay=False) == 1e-3
+    assert learning_rate(1e-3, 5000, 1.0, 100, decay=False) == 1e-3
+
+
+def test_learning_rate_anneals_to_zero_along_a_cosine():
+    rates = [learning_rate(1e-3, 1000, p / 10, 100, decay=True) for p in range(11)]
+    assert rates[0] == 1e-3
+    assert math.isclose(rates[5], 5e-4)
+    assert rates[-1] < 1e-12
+    assert all(a > b for a, b in zip(rates, rates[1:]))
+    assert learning_rate(1e-3, 1000, 1.7, 100, decay=True) == rates[-1]  # past the end: stays at zero
+
+
+def test_precision_choices():
+    cpu = torch.device("cpu")
+    assert autocast_dtype(cpu, "float32") is None
+    assert autocast_dtype(cpu, "bfloat16") is torch.bfloat16
+    assert autocast_dtype(cpu, "auto") in (None, torch.bfloat16)
+    with pytest.raises(ValueError):
+        autocast_dtype(cpu, "half")
+    with mixed_precision(cpu, "bfloat16"):
+        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype is torch.bfloat16
+    with mixed_precision(cpu, "float32"):
+        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype is torch.float32
+
+
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_both_precisions_fit_and_sample(mixed_frame, precision):
+    config = fast_config()
+    config.diffusion.precision = precision
+    out = Synthesizer(config=config, progress=False).fit(mixed_frame).sample(50)
+    assert list(out.columns) == list(mixed_frame.columns)
+    assert out["x"].notna().any()
+
+
+def test_unknown_precision_is_refused(mixed_frame):
+    config = fast_config()
+    config.diffusion.precision = "fp8"
+    with pytest.raises(TabgenError, match="precision"):
+        Synthesizer(config=config, progress=False).fit(mixed_frame)
