@@ -70,7 +70,8 @@ class DiffusionConfig:
 class SamplerConfig:
     """EDM's deterministic Heun sampler."""
 
-    num_steps: int = 50
+    num_steps: int = 20
+    """Noise levels visited (2·N − 1 denoiser calls). On adult 20 scored as 50 does at 2.5 times the speed."""
     sigma_min: float = 0.002
     sigma_max: float = 80.0
     rho: float = 7.0

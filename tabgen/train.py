@@ -102,7 +102,10 @@ class _Loop:
             r.best_loss, r.best_epoch = val_loss, r.epochs
             self.best_state = copy.deepcopy(module.state_dict())
         self.bar.update(1)
-        self.bar.set_postfix(val=f"{val_loss:.4f}", best=f"{r.best_loss:.4f}", **{k: f"{v:.4g}" for k, v in shown.items()})
+        postfix = {"val": f"{val_loss:.4f}", "best": f"{r.best_loss:.4f}", **{k: f"{v:.4g}" for k, v in shown.items()}}
+        if self.deadline is not None:
+            postfix["budget left"] = f"{max(self.deadline - time.monotonic(), 0):.0f}s"
+        self.bar.set_postfix(postfix)
         if r.epochs >= self.max_epochs:
             r.stopped_by = "max steps"
         elif r.epochs - r.best_epoch >= self.patience:
