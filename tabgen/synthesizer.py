@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections import Counter
 import os
 import time
 import warnings
+from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping

@@ -3,11 +3,11 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from conftest import fast_config, make_mixed_frame
 from tabgen import Synthesizer, TabgenError
 from tabgen.cli import main
 from tabgen.conditions import allocate, parse_given_option, parse_rebalance_option
 from tabgen.imputation import combine_draws
+from conftest import fast_config, make_mixed_frame
 
 
 def conditional_frame() -> pd.DataFrame:
@@ -37,7 +37,7 @@ def model_path(fitted, tmp_path_factory):
 
 
 def test_given_cells_come_out_exactly_with_the_usual_dtypes(fitted):
-    df, syn = fitted
+    _, syn = fitted
     given = {"group": "b", "x": 1.23, "count": 20, "flag": True, "city": "Lima"}
     fake = syn.sample(200, given=given, seed=1)
     assert len(fake) == 200
@@ -84,7 +84,7 @@ def test_given_rows_keep_their_cells_and_give_one_row_each(fitted):
 
 
 def test_rebalance_hits_the_asked_shares(fitted):
-    df, syn = fitted
+    _, syn = fitted
     fake = syn.sample(1000, rebalance={"group": {"c": 0.5}}, seed=4)
     shares = fake["group"].value_counts(normalize=True)
     assert shares["c"] == 0.5
@@ -161,7 +161,10 @@ def test_impute_refuses_other_columns_and_bad_draws(fitted):
 def test_cli_given_rebalance_given_file_and_impute(fitted, model_path, tmp_path, monkeypatch):
     df, _ = fitted
     monkeypatch.chdir(tmp_path)
-    run = lambda *args: CliRunner().invoke(main, list(args))  # noqa: E731
+
+    def run(*args):
+        return CliRunner().invoke(main, list(args))
+
     r = run("sample", "-m", str(model_path), "-n", "30", "--given", "group=b", "--given", "x=1.5", "-o", "g.csv", "-q")
     assert r.exit_code == 0, r.output
     fake = pd.read_csv("g.csv")
