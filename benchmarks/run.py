@@ -511,9 +511,11 @@ def render_readme(results_dir: Path) -> str:
         records = {}
         for path in sorted(directory.glob("*.json")):
             try:
-                records[path.stem] = json.loads(path.read_text())
+                record = json.loads(path.read_text())
             except (OSError, json.JSONDecodeError):
                 continue
+            if isinstance(record, dict) and "model" in record:  # not the speed/ or conditional/ summaries
+                records[path.stem] = record
         if not records:
             continue
         order = [m for m in MODELS if m in records] + sorted(m for m in records if m not in MODELS)

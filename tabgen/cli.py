@@ -17,6 +17,7 @@ from pathlib import Path
 
 import click
 
+from .conditions import parse_given_option, parse_rebalance_option
 from .errors import TabgenError, TabgenWarning
 from .io import MODEL_SUFFIX, PARQUET_SUFFIXES, atomic_write, find_model, read_table, write_table
 from .config import SynthesizerConfig
@@ -120,6 +121,9 @@ seed_option = click.option("--seed", type=int, default=0, show_default=True, hel
 quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 sep_option = click.option("--sep", metavar="CHAR", help="Field separator of the input: , ; | or tab [default: sniffed from the first lines].")
 encoding_option = click.option("--encoding", metavar="NAME", help="Text encoding of the input, e.g. cp1252 [default: UTF-8, or UTF-16 with a BOM].")
+model_option = click.option("-m", "--model", type=click.Path(dir_okay=False, path_type=Path),
+                            help=f"Model file [default: the newest {MODEL_SUFFIX} file in the current folder].")
+sample_seed_option = click.option("--seed", type=int, default=None, help="Random seed [default: the one the model was fitted with].")
 
 
 @click.group(cls=_Group)
@@ -170,23 +174,37 @@ def fit(data: Path, output: Path | None, categorical: str | None, numerical: str
 
 
 @main.command()
-@click.option("-n", "--rows", "n", type=int, help="Rows to generate [default: as many as the training table had].")
-@click.option("-m", "--model", type=click.Path(dir_okay=False, path_type=Path),
-              help=f"Model file [default: the newest {MODEL_SUFFIX} file in the current folder].")
+@click.option("-n", "--rows", "n", type=int,
+              help="Rows to generate [default: one per row of --given-file, else as many as the training table had].")
+@model_option
 @click.option("-o", "--output", default="synthetic.csv", show_default=True,
               help="File to write: CSV, or Parquet if it ends in .parquet or .pq; - writes CSV to standard output.")
+@click.option("--given", "given_items", multiple=True, metavar="COL=VALUE",
+              help="Fix a column's value in every row (repeatable), e.g. --given workclass=Private --given age=30.")
+@click.option("--given-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="A table of partial rows (CSV or Parquet): one synthetic row per row, keeping its non-empty cells.")
+@click.option("--rebalance", metavar="COL=CAT:SHARE,...",
+              help="Target shares of a categorical column's values, e.g. \"income=>50K:0.5\"; "
+                   "the other values share the rest in the model's proportions.")
 @device_option
-@click.option("--seed", type=int, default=None, help="Random seed [default: the one the model was fitted with].")
+@sample_seed_option
 @quiet_option
-def sample(n: int | None, model: Path | None, output: str, device: str, seed: int | None, quiet: bool) -> None:
-    """Generate synthetic rows from a fitted model."""
+def sample(n: int | None, model: Path | None, output: str, given_items: tuple[str, ...], given_file: Path | None,
+           rebalance: str | None, device: str, seed: int | None, quiet: bool) -> None:
+    """Generate synthetic rows from a fitted model, optionally with some cells fixed or rebalanced."""
     if n is not None and n <= 0:
         raise TabgenError(f"-n must be a positive number of rows, got {n}")
+    if given_items and given_file:
+        raise TabgenError("use --given or --given-file, not both")
+    given = read_table(given_file) if given_file else parse_given_option(given_items) or None
+    shares = parse_rebalance_option(rebalance) if rebalance is not None else None
     model = model or find_model(".")
     syn = Synthesizer.load(model, device=device, progress=not quiet)
-    n = n or syn.n_rows_
+    if n is None and given_file is None:
+        n = syn.n_rows_
     start = time.monotonic()
-    batches = syn.sample_batches(n, seed=seed)
+    batches = syn.sample_batches(n, given=given, rebalance=shares, seed=seed)
+    n = len(given) if n is None else n
     if output == "-":
         for i, batch in enumerate(batches):
             batch.to_csv(sys.stdout, index=False, header=i == 0)
@@ -201,6 +219,34 @@ def sample(n: int | None, model: Path | None, output: str, device: str, seed: in
             for i, batch in enumerate(batches):
                 batch.to_csv(f, index=False, header=i == 0)
     click.echo(f"Wrote {n:,} rows to {output} in {time.monotonic() - start:.1f} s (model {model})", err=True)
+
+
+@main.command()
+@click.argument("data", type=click.Path(dir_okay=False, path_type=Path))
+@model_option
+@click.option("-o", "--output", default="imputed.csv", show_default=True,
+              help="File to write: CSV, or Parquet if it ends in .parquet or .pq; - writes CSV to standard output.")
+@click.option("--draws", type=int, default=1, show_default=True,
+              help="Completions per row: a filled number is their mean, a filled category the most frequent.")
+@sep_option
+@encoding_option
+@device_option
+@sample_seed_option
+@quiet_option
+def impute(data: Path, model: Path | None, output: str, draws: int, sep: str | None, encoding: str | None,
+           device: str, seed: int | None, quiet: bool) -> None:
+    """Fill the empty cells of DATA (with the model's columns) from the model; every other cell is kept."""
+    if draws <= 0:
+        raise TabgenError(f"--draws must be a positive number, got {draws}")
+    df = read_table(data, sep=parse_separator(sep), encoding=encoding)
+    model = model or find_model(".")
+    syn = Synthesizer.load(model, device=device, progress=not quiet)
+    start = time.monotonic()
+    filled = syn.impute(df, draws=draws, seed=seed)
+    write_table(filled, output)
+    holes = int(df.isna().to_numpy().sum())
+    click.echo(f"Filled {holes:,} empty cells of {data} and wrote {output} in {time.monotonic() - start:.1f} s "
+               f"(model {model})", err=True)
 
 
 @main.command()

@@ -77,6 +77,17 @@ class SamplerConfig:
     rho: float = 7.0
     batch_size: int = 10_000
     """Rows denoised at once; bounds memory for any ``n``."""
+    inpaint_steps: int = 20
+    """Heun steps of conditional sampling (``given``, ``rebalance``, ``impute``): fewer than
+    ``num_steps``, because the resampling below buys more per step (docs/conditional.md)."""
+    inpaint_resamples: int = 9
+    """RePaint resampling: each conditional step whose σ lies in the band below is taken this many
+    extra times, noising back in between, so the generated columns come to agree with the given ones."""
+    inpaint_resample_sigma_min: float = 0.3
+    inpaint_resample_sigma_max: float = 20.0
+    """The band of noise levels (in latent standard deviations) where resampling is spent: above it
+    the state is nearly all noise; far below it the row is settled, and resampling there made columns
+    independent of the given ones drift on adult."""
 
 
 @dataclass

@@ -1,7 +1,9 @@
-"""The facade: ``Synthesizer(...).fit(df)``, ``.sample(n)``, ``.save(path)``, ``Synthesizer.load(path)``.
+"""The facade: ``Synthesizer(...).fit(df)``, ``.sample(n)``, ``.impute(df)``, ``.save(path)``,
+``Synthesizer.load(path)``.
 
 Data flows one way: table → schema → transform → VAE latents → diffusion → Heun sampler →
-decoder → inverse transform → table.
+decoder → inverse transform → table. Conditional sampling (``given``, ``rebalance``, ``impute``)
+encodes the fixed cells into their latent tokens and inpaints the rest (``diffusion/inpaint.py``).
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ import hashlib
 import os
 import time
 import warnings
+from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Mapping
 
 import numpy as np
 import pandas as pd
@@ -22,14 +25,18 @@ from tqdm.auto import tqdm
 
 from . import __version__
 from .checkpoint import Checkpointer, load_checkpoint
+from .conditions import Givens, Rebalance, allocate, given_from_frame, given_from_mapping, output_values, resolve_rebalance
 from .config import SynthesizerConfig
 from .diffusion.denoiser import MLPDenoiser
 from .diffusion.edm import EDMPrecond
+from .diffusion.inpaint import heun_inpaint
 from .diffusion.sampler import heun_sample, sigma_schedule
 from .errors import TabgenError, TabgenWarning
+from .imputation import check_columns, combine_draws
 from .io import load_model, save_model
+from .known_latents import encoder_inputs
 from .precision import PRECISIONS, mixed_precision
-from .schema import Schema, infer_schema, validate_frame
+from .schema import Schema, infer_schema, json_scalar, validate_frame
 from .train import TrainResult, train_diffusion, train_vae
 from .transform import EncodedTable, TableTransform
 from .vae import VAE
@@ -41,6 +48,8 @@ VAE_BUDGET_SHARE = 0.3
 ENCODE_TOKENS_PER_CHUNK = 2**19
 #: Fewer epochs than this, cut by a time budget, earn a warning that the model is undertrained.
 MIN_EPOCHS_BEFORE_WARNING = 10
+#: Rows sampled to learn how the model splits rows among the categories a rebalance does not name.
+REBALANCE_PILOT_ROWS = 2000
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -224,45 +233,175 @@ class Synthesizer:
             raise TabgenError("this Synthesizer is not fitted yet: call fit(df) first, or Synthesizer.load(path)")
 
     # --------------------------------------------------------------- sample
-    def sample(self, n: int, *, seed: int | None = None, progress: bool | None = None) -> pd.DataFrame:
+    def sample(
+        self,
+        n: int | None = None,
+        *,
+        given: Mapping[str, Any] | pd.DataFrame | None = None,
+        rebalance: Mapping[str, Mapping[Any, float]] | None = None,
+        seed: int | None = None,
+        progress: bool | None = None,
+    ) -> pd.DataFrame:
         """``n`` synthetic rows with the fitted columns, order and dtypes.
+
+        ``given`` fixes cells: a dict ``{column: value}`` fixes them in every row; a DataFrame asks for
+        one row per row of it (``n`` may be left out), each keeping the frame's non-missing cells.
+        ``rebalance={column: {category: share}}`` sets the shares of some categories of one categorical
+        column; the other categories share the rest in proportion to the model's own shares. The cells
+        not fixed follow the model's distribution given the fixed ones (inpainting in the latent
+        space, no rejection: a rare segment costs no more than a common one).
 
         Without ``seed``, successive calls continue one reproducible stream derived from the
         Synthesizer's own seed; with it, the call is reproducible on its own.
         """
-        self._check_fitted()
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
-            raise TabgenError(f"the number of rows must be a positive integer, got {n!r}")
-        return pd.concat(list(self.sample_batches(int(n), seed=seed, progress=progress)), ignore_index=True)
+        batches = self.sample_batches(n, given=given, rebalance=rebalance, seed=seed, progress=progress)
+        return pd.concat(list(batches), ignore_index=True)
 
-    def sample_batches(self, n: int, *, seed: int | None = None, progress: bool | None = None) -> Iterator[pd.DataFrame]:
-        """Generate ``n`` rows as frames of at most ``config.sampler.batch_size`` rows each,
+    def sample_batches(
+        self,
+        n: int | None = None,
+        *,
+        given: Mapping[str, Any] | pd.DataFrame | None = None,
+        rebalance: Mapping[str, Mapping[Any, float]] | None = None,
+        seed: int | None = None,
+        progress: bool | None = None,
+    ) -> Iterator[pd.DataFrame]:
+        """:meth:`sample`'s rows as frames of at most ``config.sampler.batch_size`` rows each,
         so that memory stays bounded however many rows are asked for."""
         self._check_fitted()
+        n = _rows_asked(n, given)
+        generator = self._generator(seed)
+        givens = self._givens(n, given, rebalance, generator)
+        return self._batches(n, givens, generator, self.progress if progress is None else progress)
+
+    def impute(self, df: pd.DataFrame, *, draws: int = 1, seed: int | None = None, progress: bool | None = None) -> pd.DataFrame:
+        """``df`` with its missing cells filled and every observed cell as it was.
+
+        Each row with gaps is completed by conditional sampling given its observed cells; a filled cell
+        always gets a value (never the "missing" the model may have learned). With ``draws`` > 1 each
+        row is completed that many times and a filled number is their mean, a filled category the most
+        frequent. ``df`` must have the model's columns; the result has ``df``'s index and column order
+        and :meth:`sample`'s dtypes. Numbers beyond the training range are kept, and the model is
+        conditioned on the nearest value it knows.
+        """
+        self._check_fitted()
+        check_columns(df, self.schema_)
+        if isinstance(draws, bool) or not isinstance(draws, (int, np.integer)) or draws < 1:
+            raise TabgenError(f"draws must be a positive integer, got {draws!r}")
+        frame = df.rename(columns=str).reset_index(drop=True)
+        holes = frame.isna()
+        rows = np.flatnonzero(holes.to_numpy().any(axis=1))
+        if len(rows):
+            givens = given_from_frame(self.schema_, frame.iloc[np.tile(rows, draws)], fill=True)
+            generator = self._generator(seed)
+            drawn = pd.concat(list(self._batches(len(givens), givens, generator, self.progress if progress is None else progress)))
+            filled = combine_draws(drawn, int(draws), self.schema_)
+            frame = frame.astype(object)
+            for name in frame.columns:
+                hole = holes[name].to_numpy()[rows]
+                frame.loc[rows[hole], name] = filled[name].to_numpy(dtype=object)[hole]
+        out = pd.DataFrame({name: output_values(frame[name], self.schema_[name]) for name in frame.columns})
+        out.index = df.index
+        return out
+
+    def _generator(self, seed: int | None) -> torch.Generator:
+        """A generator of our own, not the global state: the caller may draw random numbers between batches."""
         if seed is None and self.seed is not None:
             seed = int(np.random.SeedSequence([self.seed, self._sample_calls]).generate_state(1)[0])
         self._sample_calls += 1
-        s = self.config_.sampler
-        sigmas = sigma_schedule(s.num_steps, s.sigma_min, s.sigma_max, s.rho, self.device_)
-        # A generator of our own, not the global state: the caller may draw random numbers between batches.
         generator = torch.Generator(self.device_)
         if seed is None:
             generator.seed()
         else:
             generator.manual_seed(seed)
-        show = self.progress if progress is None else progress
+        return generator
+
+    def _givens(self, n: int, given: Mapping[str, Any] | pd.DataFrame | None,
+                rebalance: Mapping[str, Mapping[Any, float]] | None, generator: torch.Generator) -> Givens | None:
+        """The cells fixed in each of the ``n`` rows; ``None`` for unconditional sampling."""
+        if isinstance(given, pd.DataFrame):
+            if rebalance is not None:
+                raise TabgenError("rebalance works with sample(n) or sample(n, given={...}), not with given rows")
+            return given_from_frame(self.schema_, given)
+        givens = given_from_mapping(self.schema_, given, n) if given is not None else None
+        if rebalance is None:
+            return givens
+        plan = resolve_rebalance(self.schema_, rebalance, given)
+        categories = self._rebalanced_categories(plan, n, given, generator)
+        values = pd.DataFrame({plan.column: categories}) if givens is None else givens.values.assign(**{plan.column: categories})
+        return Givens(values, pd.DataFrame(True, index=values.index, columns=values.columns))
+
+    def _rebalanced_categories(self, plan: Rebalance, n: int, given: Mapping[str, Any] | None,
+                               generator: torch.Generator) -> pd.Series:
+        """The rebalanced column's value in each row: exact counts, in random order."""
+        rest = object()  # stands for the categories not named
+        counts = allocate(n, {**plan.shares, rest: plan.rest})
+        if len(plan.others) == 1:
+            counts[plan.others[0]] = counts.pop(rest)
+        elif plan.others:
+            counts |= allocate(counts.pop(rest), self._model_shares(plan, given, generator))
+        else:
+            counts.pop(rest)
+        categories = np.repeat(np.array(list(counts), dtype=object), list(counts.values()))
+        order = torch.randperm(n, generator=generator, device=self.device_).cpu().numpy()
+        return pd.Series(categories[order], dtype=object)
+
+    def _model_shares(self, plan: Rebalance, given: Mapping[str, Any] | None, generator: torch.Generator) -> dict[Any, float]:
+        """How the model splits rows among the categories the rebalance does not name (given the
+        ``given`` cells), from a pilot sample; uniform if the pilot saw none of them."""
+        rows = min(REBALANCE_PILOT_ROWS, self.config_.sampler.batch_size)
+        givens = given_from_mapping(self.schema_, given, rows) if given is not None else None
+        pilot = pd.concat(list(self._batches(rows, givens, generator, show=False)))[plan.column]
+        seen = Counter(None if pd.isna(v) else json_scalar(v) for v in pilot)
+        shares = {c: float(seen[c]) for c in plan.others}
+        return shares if sum(shares.values()) > 0 else dict.fromkeys(plan.others, 1.0)
+
+    def _batches(self, n: int, givens: Givens | None, generator: torch.Generator, show: bool) -> Iterator[pd.DataFrame]:
+        s = self.config_.sampler
+        steps = s.num_steps if givens is None else s.inpaint_steps
+        sigmas = sigma_schedule(steps, s.sigma_min, s.sigma_max, s.rho, self.device_)
         with tqdm(total=n, desc="sampling", unit="row", disable=not show, leave=False, dynamic_ncols=True) as bar:
             for start in range(0, n, s.batch_size):
                 rows = min(s.batch_size, n - start)
                 noise = torch.randn(rows, self.latent_mean_.shape[0], device=self.device_, generator=generator)
-                with mixed_precision(self.device_, self.config_.diffusion.precision):
-                    z = heun_sample(self.denoiser_, noise, sigmas)
-                yield self._decode(z * self.latent_std_ + self.latent_mean_, start)
+                if givens is None:
+                    with mixed_precision(self.device_, self.config_.diffusion.precision):
+                        z = heun_sample(self.denoiser_, noise, sigmas)
+                    yield self._decode(z * self.latent_std_ + self.latent_mean_, start)
+                else:
+                    batch = givens.rows(start, start + rows)
+                    z = self._inpaint(batch, noise, sigmas, generator)
+                    frame = self._decode(z * self.latent_std_ + self.latent_mean_, start, fill=batch.fill)
+                    yield batch.apply(frame, self.schema_)
                 bar.update(rows)
 
+    def _inpaint(self, givens: Givens, noise: torch.Tensor, sigmas: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Standardised latents of rows whose given cells' tokens are held at their encoding."""
+        s = self.config_.sampler
+        x_num, x_cat, known_tokens = encoder_inputs(givens, self.transform_, *self._typical_row())
+        x_num_t = torch.from_numpy(x_num).to(self.device_, torch.float32)
+        x_cat_t = torch.from_numpy(x_cat).to(self.device_)
+        known = (_encode_means(self.vae_, x_num_t, x_cat_t) - self.latent_mean_) / self.latent_std_
+        mask = torch.from_numpy(known_tokens).to(self.device_).repeat_interleave(self.vae_.d_token, dim=1)
+        with mixed_precision(self.device_, self.config_.diffusion.precision):
+            return heun_inpaint(self.denoiser_, noise, sigmas, known, mask, resamples=s.inpaint_resamples,
+                                resample_band=(s.inpaint_resample_sigma_min, s.inpaint_resample_sigma_max),
+                                generator=generator)
+
     @torch.inference_mode()
-    def _decode(self, latents: torch.Tensor, row_offset: int = 0) -> pd.DataFrame:
+    def _typical_row(self) -> tuple[np.ndarray, np.ndarray]:
+        """The decoding of the mean latent, as encoder input: it stands in for the cells not given."""
+        x_num, logits = self.vae_.decode(self.latent_mean_.reshape(1, self.vae_.n_tokens, -1))
+        return x_num[0].cpu().numpy(), np.array([int(lg[0].argmax()) for lg in logits], dtype=np.int64)
+
+    @torch.inference_mode()
+    def _decode(self, latents: torch.Tensor, row_offset: int = 0, fill: bool = False) -> pd.DataFrame:
+        """Rows from latents; with ``fill``, no cell comes out missing (each head's "missing" class,
+        which is its last one, is never chosen)."""
         x_num, logits = self.vae_.decode(latents.reshape(len(latents), self.vae_.n_tokens, -1))
+        if fill:
+            may_be_missing = [c.has_missing for c in self.schema_.categorical] + [True] * len(self.transform_.gappy_numerical)
+            logits = [lg[:, :-1] if missing else lg for lg, missing in zip(logits, may_be_missing)]
         x_cat = torch.stack([lg.argmax(-1) for lg in logits], 1) if logits else x_num.new_zeros((len(x_num), 0), dtype=torch.long)
         return self.transform_.inverse_transform(x_num.cpu().numpy(), x_cat.cpu().numpy(), row_offset)
 
@@ -336,6 +475,17 @@ def _encode_means(vae: VAE, x_num: torch.Tensor, x_cat: torch.Tensor) -> torch.T
     activations of a whole large table at once would need gigabytes."""
     rows = max(1, ENCODE_TOKENS_PER_CHUNK // vae.n_tokens)
     return torch.cat([vae.encode(x_num[i : i + rows], x_cat[i : i + rows])[0].flatten(1) for i in range(0, len(x_num), rows)])
+
+
+def _rows_asked(n: Any, given: Any) -> int:
+    """The number of rows to generate: ``n``, or one per given row."""
+    if isinstance(given, pd.DataFrame) and n is None:
+        return len(given)
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
+        raise TabgenError(f"the number of rows must be a positive integer, got {n!r}")
+    if isinstance(given, pd.DataFrame) and n != len(given):
+        raise TabgenError(f"n is {n} but the given rows are {len(given)}: leave n out to get one row per given row")
+    return int(n)
 
 
 def _fingerprint(df: pd.DataFrame) -> str:

@@ -1,0 +1,313 @@
+"""Conditions on the rows to generate, checked against the model's schema.
+
+A user fixes cells (``given={"workclass": "Private"}``, or a frame with some cells filled) or asks for
+shares of a categorical column's values (``rebalance``). This module turns either into
+:class:`Givens`: for every row to generate, which cells are fixed and to what. Whatever the model
+cannot satisfy is refused with a message naming the column and the value: a column it does not have
+or does not model, a category it never saw, a number outside the range it saw. The CLI's text forms
+(``COL=VALUE``, ``COL=CAT:SHARE,...``) are split here too; their values are read by the column's kind.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from .errors import TabgenError
+from .schema import ColumnSpec, Schema, as_numbers, from_numbers, json_scalar, restore_dtype
+
+#: Categories an error message lists at most.
+SHOWN_CATEGORIES = 12
+#: Slack on rebalance shares summing to 1, for decimal shares such as 0.1 + 0.2 + 0.7.
+SHARE_TOLERANCE = 1e-9
+
+
+@dataclass
+class Givens:
+    """The cells fixed in each row to generate (one row of ``values`` per row)."""
+
+    values: pd.DataFrame
+    """The fixed columns only: numbers as float64 (dates as the column's own values), categories as
+    the schema lists them. A cell that is not fixed is missing; a fixed cell may be missing too, when
+    it is a categorical column's missing category."""
+    given: pd.DataFrame
+    """bool, like ``values``: which cells are fixed."""
+    fill: bool = False
+    """Imputation: every cell that is not fixed must come out with a value, never missing."""
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def rows(self, start: int, stop: int) -> "Givens":
+        return Givens(self.values.iloc[start:stop], self.given.iloc[start:stop], self.fill)
+
+    def apply(self, frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
+        """``frame`` (rows as sampled) with every fixed cell set to its value, in the column's dtype."""
+        frame = frame.copy()
+        for name in self.values.columns:
+            given = self.given[name].to_numpy()
+            if given.any():
+                column = frame[name].to_numpy(dtype=object, copy=True)
+                column[given] = output_values(self.values[name], schema[name]).to_numpy(dtype=object)[given]
+                frame[name] = restore_dtype(pd.Series(column, index=frame.index), schema[name])
+        return frame
+
+
+def output_values(values: pd.Series, spec: ColumnSpec) -> pd.Series:
+    """Checked values of a column as the sampler writes them (dtype, dates as dates or text)."""
+    values = values.reset_index(drop=True)
+    if spec.kind == "numerical":
+        return from_numbers(as_numbers(values, spec), spec)
+    return restore_dtype(values, spec)
+
+
+# ------------------------------------------------------------------------------------------- given
+def given_from_mapping(schema: Schema, given: Mapping[str, Any], n: int) -> Givens:
+    """``n`` rows with the same cells fixed: ``{"workclass": "Private", "age": 30}``.
+
+    Values may be text (as typed on a command line): a category matches by its written form, and a
+    number is read from it.
+    """
+    if not isinstance(given, Mapping):
+        raise TabgenError(f"given must be a dict of column -> value or a DataFrame, got {type(given).__name__}")
+    if not given:
+        raise TabgenError("given is empty: name at least one column and its value")
+    columns = {}
+    for name, value in given.items():
+        spec = _modelled_column(schema, name, "given")
+        if _is_missing(value):
+            raise TabgenError(f"given {name!r} has no value: give one, or leave the column out to have it generated")
+        if spec.kind == "categorical":
+            columns[spec.name] = pd.Series([_category(spec, value)] * n, dtype=object)
+        else:
+            columns[spec.name] = _numbers(spec, pd.Series([value] * n, dtype=object), np.ones(n, dtype=bool), strict=True)
+    values = pd.DataFrame(columns)
+    return Givens(values, pd.DataFrame(True, index=values.index, columns=values.columns))
+
+
+def given_from_frame(schema: Schema, frame: pd.DataFrame, *, fill: bool = False) -> Givens:
+    """One row to generate per row of ``frame``; its non-missing cells are fixed.
+
+    With ``fill`` (imputation), identifier columns are allowed and kept, and numbers beyond the range
+    the model saw are accepted (they are data, not requests); the model is conditioned on the nearest
+    value it knows.
+    """
+    if not isinstance(frame, pd.DataFrame):
+        raise TabgenError(f"given must be a dict of column -> value or a DataFrame, got {type(frame).__name__}")
+    if len(frame) == 0:
+        raise TabgenError("the given rows are empty: give at least one row")
+    duplicated = frame.columns[frame.columns.duplicated()].tolist()
+    if duplicated:
+        raise TabgenError(f"duplicate column names in the given rows: {duplicated}")
+    frame = frame.reset_index(drop=True)
+    values, given = {}, {}
+    for name in frame.columns:
+        spec = _column(schema, name, "given rows")
+        if spec.kind == "id" and not fill:
+            raise TabgenError(f"column {name!r} is an identifier, which the model does not learn: it cannot be given; drop it")
+        column = frame[name]
+        observed = column.notna().to_numpy()
+        if spec.kind == "categorical":
+            values[spec.name] = _categories(spec, column, observed)
+        elif spec.kind == "numerical":
+            values[spec.name] = _numbers(spec, column, observed, strict=not fill)
+        else:
+            values[spec.name] = column.astype(object)
+        given[spec.name] = observed
+    return Givens(pd.DataFrame(values), pd.DataFrame(given), fill=fill)
+
+
+def _column(schema: Schema, name: Any, what: str) -> ColumnSpec:
+    try:
+        return schema[str(name)]
+    except KeyError:
+        raise TabgenError(f"{what} names column {name!r}, which the model does not have; its columns are {schema.names}") from None
+
+
+def _modelled_column(schema: Schema, name: Any, what: str) -> ColumnSpec:
+    spec = _column(schema, name, what)
+    if spec.kind == "id":
+        raise TabgenError(f"column {spec.name!r} is an identifier, which the model does not learn: it cannot be {what}")
+    return spec
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and math.isnan(value))
+
+
+def _category(spec: ColumnSpec, value: Any) -> Any:
+    """The seen category ``value`` stands for: equal to it, or written the same (``"2019"`` for 2019)."""
+    categories = spec.categories or []
+    key = json_scalar(value)
+    for category in categories:
+        # 2019.0 (an integer code read from a CSV with gaps) is 2019, but True is not 1.
+        if category == key and isinstance(category, bool) == isinstance(key, bool):
+            return category
+    written = [c for c in categories if str(c) == str(value)]
+    if len(written) == 1:
+        return written[0]
+    shown = ", ".join(map(repr, categories[:SHOWN_CATEGORIES])) + (", ..." if len(categories) > SHOWN_CATEGORIES else "")
+    raise TabgenError(
+        f"column {spec.name!r} never held {value!r} in the training table, so the model cannot generate it; "
+        f"its values are {shown}"
+    )
+
+
+def _categories(spec: ColumnSpec, column: pd.Series, observed: np.ndarray) -> pd.Series:
+    out = pd.Series([None] * len(column), dtype=object)
+    seen = {value: _category(spec, value) for value in pd.unique(column[observed])}
+    out[observed] = column[observed].map(seen).to_numpy()
+    return out
+
+
+def _numbers(spec: ColumnSpec, column: pd.Series, observed: np.ndarray, *, strict: bool) -> pd.Series:
+    """Observed cells as numbers (dates keep their own values: the transform reads them), checked."""
+    if spec.datetime_unit is None:
+        numbers = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        text = observed & np.isnan(numbers)
+        if text.any():
+            raise TabgenError(f"column {spec.name!r} is numerical, but {column[text].iloc[0]!r} is not a number")
+    else:
+        try:
+            with warnings.catch_warnings():  # pandas warns before it fails to parse text without a format
+                warnings.simplefilter("ignore", UserWarning)
+                numbers = as_numbers(column, spec)
+        except TabgenError:  # text not in the column's format: the message names the format
+            raise
+        except (ValueError, TypeError):
+            raise TabgenError(f"column {spec.name!r} holds dates and times, but the given {_first(column, observed)!r} is not one") from None
+    if np.isinf(numbers).any():
+        raise TabgenError(f"column {spec.name!r}: {column[np.isinf(numbers)].iloc[0]!r} is not a finite number")
+    if spec.datetime_unit is None and spec.is_integer:
+        fractional = observed & (numbers != np.round(numbers))
+        if fractional.any():
+            raise TabgenError(f"column {spec.name!r} holds whole numbers only; {column[fractional].iloc[0]!r} is not one")
+    if strict:
+        outside = observed & ((numbers < spec.min) | (numbers > spec.max))
+        if outside.any():
+            low, high = _shown(spec, spec.min), _shown(spec, spec.max)
+            raise TabgenError(
+                f"column {spec.name!r} = {column[outside].iloc[0]!r} is outside the range the model saw "
+                f"({low} to {high}), so it cannot generate it"
+            )
+    if spec.datetime_unit is not None:
+        return column.astype(object).where(observed, None)
+    return pd.Series(numbers)
+
+
+def _first(column: pd.Series, observed: np.ndarray) -> Any:
+    """The first observed value that a date parser refused (pandas does not say which one)."""
+    for value in column[observed]:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                pd.to_datetime(pd.Series([value]))
+        except (ValueError, TypeError):
+            return value
+    return column[observed].iloc[0]
+
+
+def _shown(spec: ColumnSpec, number: float) -> str:
+    if spec.datetime_unit is None:
+        return f"{number:g}"
+    value = from_numbers(np.array([number]), spec).iloc[0]
+    return str(value.date()) if spec.datetime_unit == "D" and isinstance(value, pd.Timestamp) else str(value)
+
+
+# --------------------------------------------------------------------------------------- rebalance
+@dataclass
+class Rebalance:
+    """Target shares of some categories of one categorical column; the rest of the rows go to the
+    other categories in proportion to the model's own shares."""
+
+    column: str
+    shares: dict[Any, float]
+    """Seen category -> share in [0, 1]; the shares sum to at most 1."""
+    others: list[Any]
+    """The categories not named (a column's missing category is ``None``), in code order."""
+
+    @property
+    def rest(self) -> float:
+        return max(0.0, 1.0 - sum(self.shares.values()))
+
+
+def resolve_rebalance(schema: Schema, rebalance: Mapping[str, Mapping[Any, Any]], given: Mapping[str, Any] | None) -> Rebalance:
+    """Check ``{"income": {">50K": 0.5}}`` against the schema (one categorical column at a time)."""
+    if not isinstance(rebalance, Mapping) or len(rebalance) != 1:
+        raise TabgenError("rebalance takes one column and its target shares, e.g. {'income': {'>50K': 0.5}}")
+    (name, shares), = rebalance.items()
+    spec = _modelled_column(schema, name, "rebalanced")
+    if spec.kind != "categorical":
+        raise TabgenError(f"column {spec.name!r} is numerical: only a categorical column can be rebalanced")
+    if given is not None and spec.name in map(str, given):
+        raise TabgenError(f"column {spec.name!r} is both given and rebalanced: choose one")
+    if not isinstance(shares, Mapping) or not shares:
+        raise TabgenError(f"rebalance of {spec.name!r} needs target shares, e.g. {{'{spec.name}': {{category: 0.5}}}}")
+    checked: dict[Any, float] = {}
+    for value, share in shares.items():
+        category = _category(spec, value)
+        try:
+            share = float(share)
+        except (TypeError, ValueError):
+            raise TabgenError(f"the share of {value!r} in {spec.name!r} is not a number: {share!r}") from None
+        if not 0 <= share <= 1:
+            raise TabgenError(f"the share of {value!r} in {spec.name!r} must be between 0 and 1, got {share:g}")
+        if category in checked:
+            raise TabgenError(f"category {value!r} of {spec.name!r} is named twice in the rebalance")
+        checked[category] = share
+    total = sum(checked.values())
+    if total > 1 + SHARE_TOLERANCE:
+        raise TabgenError(f"the rebalance shares of {spec.name!r} sum to {total:g}, more than 1")
+    others = [c for c in spec.categories or [] if c not in checked] + ([None] if spec.has_missing else [])
+    if not others and total < 1 - SHARE_TOLERANCE:
+        raise TabgenError(f"every category of {spec.name!r} is named but their shares sum to {total:g}: they must sum to 1")
+    return Rebalance(spec.name, checked, others)
+
+
+def allocate(n: int, shares: Mapping[Any, float]) -> dict[Any, int]:
+    """Whole row counts summing to ``n`` whose proportions are ``shares`` (normalised), by largest remainder."""
+    keys = list(shares)
+    weights = np.array([shares[k] for k in keys], dtype=np.float64)
+    exact = n * weights / weights.sum()
+    counts = np.floor(exact).astype(np.int64)
+    counts[np.argsort(-(exact - counts), kind="stable")[: n - counts.sum()]] += 1
+    return dict(zip(keys, counts.tolist()))
+
+
+# ---------------------------------------------------------------------------------------- CLI text
+def parse_given_option(items: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """``--given COL=VALUE`` (repeated) -> {COL: VALUE}; split on the first ``=``, so values may hold one."""
+    given: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise TabgenError(f"--given expects COLUMN=VALUE, got {item!r}")
+        if name in given:
+            raise TabgenError(f"--given names column {name!r} twice")
+        given[name] = value
+    return given
+
+
+def parse_rebalance_option(text: str) -> dict[str, dict[str, float]]:
+    """``COL=CAT:SHARE,CAT2:SHARE2`` -> {COL: {CAT: SHARE, ...}}.
+
+    Each item splits on its last ``:``, so a category may contain ``:`` or ``=`` (but not ``,``).
+    """
+    name, sep, items = text.partition("=")
+    if not sep or not name or not items:
+        raise TabgenError(f"--rebalance expects COLUMN=CATEGORY:SHARE[,CATEGORY:SHARE...], got {text!r}")
+    shares: dict[str, float] = {}
+    for item in items.split(","):
+        category, sep, share = item.rpartition(":")
+        if not sep or not category:
+            raise TabgenError(f"--rebalance item {item!r} is not CATEGORY:SHARE")
+        try:
+            shares[category] = float(share)
+        except ValueError:
+            raise TabgenError(f"--rebalance: the share of {category!r} is not a number: {share!r}") from None
+    return {name: shares}

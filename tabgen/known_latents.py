@@ -1,0 +1,55 @@
+"""Which encoder inputs and latent tokens the fixed cells of :class:`Givens` determine.
+
+The VAE gives each column one token, in the transform's order: numerical columns, then categorical
+columns, then the missing-indicators of numerical columns with gaps. A fixed cell fixes its column's
+token; a fixed number in a column with gaps also fixes its indicator's token (the cell is observed).
+
+The encoder is a transformer, so a column's token depends a little on the other columns of its row.
+The cells that are not fixed are therefore set to a typical row, the decoding of the mean latent (the
+model's own central row: medians and modal categories on adult), rather than to arbitrary values.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .conditions import Givens
+from .schema import as_numbers
+from .transform import TableTransform
+
+
+def encoder_inputs(givens: Givens, transform: TableTransform, typical_num: np.ndarray, typical_cat: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``x_num`` and ``x_cat`` for the encoder, and which tokens (rows, tokens) are known.
+
+    ``typical_num`` and ``typical_cat`` are one encoded row that stands in for the cells not fixed.
+    With ``givens.fill`` every missing-indicator is known to say "observed": the cells to fill must get
+    a value.
+    """
+    n = len(givens)
+    schema = transform.schema
+    numerical, categorical, gappy = schema.numerical, schema.categorical, transform.gappy_numerical
+    x_num = np.broadcast_to(typical_num, (n, len(numerical))).astype(np.float64)
+    x_cat = np.broadcast_to(typical_cat, (n, len(categorical) + len(gappy))).astype(np.int64)
+    known = np.zeros((n, len(numerical) + len(categorical) + len(gappy)), dtype=bool)
+    indicator = {spec.name: len(categorical) + g for g, spec in enumerate(gappy)}
+    if givens.fill:
+        x_cat[:, list(indicator.values())] = 0
+        known[:, [len(numerical) + i for i in indicator.values()]] = True
+    for j, spec in enumerate(numerical):
+        if spec.name not in givens.values:
+            continue
+        rows = givens.given[spec.name].to_numpy()
+        numbers = as_numbers(givens.values[spec.name][rows], spec)
+        x_num[rows, j] = transform.numeric_[spec.name].transform(numbers)
+        known[rows, j] = True
+        if spec.name in indicator:
+            x_cat[rows, indicator[spec.name]] = 0
+            known[rows, len(numerical) + indicator[spec.name]] = True
+    for k, spec in enumerate(categorical):
+        if spec.name not in givens.values:
+            continue
+        rows = givens.given[spec.name].to_numpy()
+        x_cat[rows, k] = transform.codes_[spec.name].transform(givens.values[spec.name][rows], spec.name)
+        known[rows, len(numerical) + k] = True
+    return x_num, x_cat, known
