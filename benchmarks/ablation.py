@@ -1,6 +1,6 @@
 """Ablation of the diffusion phase: which training settings buy fidelity per step.
 
-    python benchmarks/ablation.py --dataset adult --variants baseline,cosine --steps 10000 --jobs 2
+    python benchmarks/ablation.py --dataset adult --variants defaults,constant_lr --steps 10000 --jobs 2
 
 One VAE is fitted (and cached) per VAE setting; every variant then trains only the denoiser on that
 VAE's latents for the same number of steps, samples as many rows as the training table, and is scored
@@ -31,9 +31,15 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "float32": {"diffusion__precision": "float32"},
     "heun_50": {"sampler__num_steps": 50},
     "heun_12": {"sampler__num_steps": 12},
+    "width_256": {"diffusion__width": 256},
     "width_512": {"diffusion__width": 512},
+    "width_768": {"diffusion__width": 768},
     "lr_2e-3": {"diffusion__lr": 2e-3},
     "lr_4e-3": {"diffusion__lr": 4e-3},
+    "lr_8e-3": {"diffusion__lr": 8e-3},
+    "lr_1e-3": {"diffusion__lr": 1e-3},
+    "lr_2e-3_constant": {"diffusion__lr": 2e-3, "diffusion__lr_decay": False},
+    "lr_4e-3_constant": {"diffusion__lr": 4e-3, "diffusion__lr_decay": False},
     "sigma_data_1": {"diffusion__sigma_data": 1.0},
     "P_mean_-0.5": {"diffusion__P_mean": -0.5},
     "P_std_1.6": {"diffusion__P_std": 1.6},
@@ -113,9 +119,14 @@ def run_variant(dataset_dir: str, name: str, steps: int, seed: int, threads: int
 
 
 def render(results: dict[str, Any]) -> str:
+    base = results["base_config"]["diffusion"]
     lines = [f"# Ablation on {results['dataset']}", "",
+             f"Base: the defaults of the commit that ran it (denoiser width {base['width']}, lr {base['lr']}, "
+             f"lr decay {base['lr_decay']}); each variant changes what its row says.", "",
              f"Diffusion trained for {results['steps']} steps per variant on the same VAE; "
-             f"{results['jobs']} variant(s) at a time. Errors in %, C2ST 1 = indistinguishable.", "",
+             f"{results['jobs']} variant(s) at a time. Errors in %, C2ST 1 = indistinguishable. One seed: "
+             "differences of a few tenths of a percent are noise. Validation losses compare only between "
+             "variants that draw σ alike (not across σ_data or P_mean changes).", "",
              "| variant | changes | Shape % | Trend % | tree C2ST | best val loss | diffusion s | sample s |",
              "|---|---|---|---|---|---|---|---|"]
     for r in results["variants"].values():
@@ -137,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=1, help="variants trained side by side, one thread each")
     parser.add_argument("--cache", type=Path, default=Path(__file__).resolve().parent / "cache")
+    parser.add_argument("--label", default="", help="suffix of the result files, to keep rounds on other defaults apart")
     args = parser.parse_args(argv)
     names = [v.strip() for v in args.variants.split(",") if v.strip()]
     unknown = sorted(set(names) - set(VARIANTS))
@@ -150,11 +162,13 @@ def main(argv: list[str] | None = None) -> int:
 
     out_dir = args.results_dir / "ablation"
     out_dir.mkdir(parents=True, exist_ok=True)
-    json_path = out_dir / f"{args.dataset}.json"
+    stem = f"{args.dataset}-{args.label}" if args.label else args.dataset
+    json_path = out_dir / f"{stem}.json"
     results = json.loads(json_path.read_text()) if json_path.exists() else {"variants": {}}
     if results.get("steps") not in (None, args.steps) or results.get("seed") not in (None, args.seed):
         results = {"variants": {}}  # other settings: start a fresh table
-    results.update(dataset=args.dataset, steps=args.steps, seed=args.seed, jobs=args.jobs)
+    results.update(dataset=args.dataset, steps=args.steps, seed=args.seed, jobs=args.jobs,
+                   base_config=make_config({}, args.steps).to_dict())
     # spawn, not fork: this process has already started torch's thread pools.
     with ProcessPoolExecutor(args.jobs, mp_context=mp.get_context("spawn")) as pool:
         futures = {name: pool.submit(run_variant, str(args.datasets_dir / args.dataset), name, args.steps,
@@ -165,8 +179,8 @@ def main(argv: list[str] | None = None) -> int:
             except Exception as error:  # one broken variant must not lose the others
                 results["variants"][name] = {"variant": name, "error": f"{type(error).__name__}: {error}"}
             bench.write_json(json_path, results)
-            (out_dir / f"{args.dataset}.md").write_text(render(results))
-    print((out_dir / f"{args.dataset}.md").read_text())
+            (out_dir / f"{stem}.md").write_text(render(results))
+    print((out_dir / f"{stem}.md").read_text())
     return 0
 
 
