@@ -542,6 +542,8 @@ def render_readme(results_dir: Path) -> str:
             notes = []
             if rec.get("error"):
                 notes.append("error: " + rec["error"][:200])
+            if rec.get("note"):  # written by hand into the JSON, e.g. that the machine was busy
+                notes.append(rec["note"])
             if rec.get("quick"):
                 notes.append("--quick")
             if rec.get("max_rows"):

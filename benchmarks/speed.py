@@ -6,13 +6,15 @@
 Parts (each writes its section of ``results/speed/<dataset>.json`` as soon as it is done, so a run can
 be continued part by part; the Markdown summary ``results/speed/README.md`` is rebuilt every time):
 
-* ``hardware``: this machine's float32 matmul throughput (the peak), the FLOPs of one training step of
-  the VAE and of the denoiser (counted by torch's FlopCounterMode), and the FLOP rate each reaches
-  over a few dozen steps: achieved/peak.
+* ``hardware``: this machine's matmul throughput (the peak) in float32 and, where the denoiser's
+  products run in bfloat16, in bfloat16; the FLOPs of one training step of the VAE and of the denoiser
+  (counted by torch's FlopCounterMode), and the FLOP rate each reaches over a few dozen steps:
+  achieved/peak, each against the peak of its own float type.
 * ``default``: ``Synthesizer()`` with its defaults, one fit per seed: fit seconds, peak RSS, and
   Shape/Trend/tree C2ST of as many rows as the training table, averaged over the seeds.
 * ``sampling``: seconds for 10,000 rows at the default number of Heun steps and at 50, with their
-  Shape/Trend/tree C2ST, beside TabularARGN's sampling rows per second.
+  Shape/Trend/tree C2ST, beside TabularARGN's sampling rows per second (the model of ``default``'s
+  first seed, kept in ``benchmarks/cache/``, when there is one).
 * ``duel``: TabularARGN fitted here (its own fit seconds S), then tabgen with ``time_budget=S``, per seed.
 * ``curve``: tabgen at budgets of 1, 3, 5, 10 and 15 minutes; a PNG of Trend and tree C2ST against fit
   seconds with each peer of ``results/<dataset>/`` as a point and the real-data floor as a line.

@@ -80,3 +80,12 @@ def test_noise_embedding_distinguishes_noise_levels():
     emb = NoiseEmbedding(16)(torch.tensor([-1.0, 0.0, 1.0]))
     assert emb.shape == (3, 16)
     assert not torch.allclose(emb[0], emb[2])
+
+
+def test_a_shared_noise_level_is_embedded_once_with_the_same_result():
+    torch.manual_seed(0)
+    net = MLPDenoiser(6, 32)
+    x = torch.randn(5, 6)
+    shared = net(x, torch.full((5,), 0.3))
+    one_by_one = torch.cat([net(x[i : i + 1], torch.tensor([0.3])) for i in range(5)])
+    assert torch.allclose(shared, one_by_one, atol=1e-6)
