@@ -54,7 +54,8 @@ class DiffusionConfig:
     batch_size: int = 1024
     max_epochs: int = 10_000
     max_steps: int = 16_000
-    """About six minutes on adult on a 2-core CPU with bfloat16 units; the learning rate anneals to zero by then."""
+    """About eight minutes on adult on a 2-core CPU with bfloat16 units (582 s for the whole fit); the
+    learning rate anneals to zero by then."""
     patience: int = 200
     """Epochs without a better validation loss before training stops."""
     ema_decay: float = 0.999
@@ -81,8 +82,8 @@ class SamplerConfig:
     batch_size: int = 10_000
     """Rows denoised at once; bounds memory for any ``n``."""
     inpaint_steps: int = 20
-    """Heun steps of conditional sampling (``given``, ``rebalance``, ``impute``): fewer than
-    ``num_steps``, because the resampling below buys more per step (docs/conditional.md)."""
+    """Heun steps of conditional sampling (``given``, ``rebalance``, ``impute``), before the resampling
+    below (docs/conditional.md)."""
     inpaint_resamples: int = 9
     """RePaint resampling: each conditional step whose σ lies in the band below is taken this many
     extra times, noising back in between, so the generated columns come to agree with the given ones."""
