@@ -94,19 +94,15 @@ def run_variant(dataset_dir: str, name: str, steps: int, seed: int, threads: int
     config = make_config(changes, steps)
     c = config.diffusion
     torch.manual_seed(seed)
+    syn.config_ = config
     x_num, _, x_cat = _to_tensors(syn.transform_.transform(ds.train), torch.device("cpu"))
-    latents = _encode_means(syn.vae_, x_num, x_cat)
-    syn.latent_mean_ = latents.mean(0)
-    syn.latent_std_ = latents.std(0).clamp_min(1e-6) / c.latent_std
-    z = (latents - syn.latent_mean_) / syn.latent_std_
-    perm = torch.randperm(len(z))
-    n_val = min(int(len(z) * config.validation_fraction), config.validation_max_rows)
+    z = syn._standardise_latents(_encode_means(syn.vae_, x_num, x_cat))
+    train_idx, val_idx = syn._split(torch.randperm(len(z)))
     syn.denoiser_ = EDMPrecond(MLPDenoiser(z.shape[1], c.width), c.sigma_data)
     start = time.perf_counter()
-    result = train_diffusion(syn.denoiser_, z[perm[n_val:]], z[perm[:n_val]], c, progress=False)
+    result = train_diffusion(syn.denoiser_, z[train_idx], z[val_idx], c, progress=False)
     fit_seconds = time.perf_counter() - start
     syn.denoiser_.eval()
-    syn.config_ = config
     start = time.perf_counter()
     fake = syn.sample(len(ds.train), seed=seed)
     sample_seconds = time.perf_counter() - start

@@ -80,11 +80,7 @@ def in_segment(df: pd.DataFrame, column: str, value: Any) -> pd.Series:
 
 
 def fit_argn(ds: bench.Dataset, args: argparse.Namespace):
-    from mostlyai.engine import TabularARGN
-
-    encodings = {c: "TABULAR_CATEGORICAL" if c in ds.categorical else "TABULAR_NUMERIC_AUTO" for c in ds.train.columns}
-    kwargs: dict[str, Any] = dict(bench.QUICK_ARGN) if args.quick else {}
-    model = TabularARGN(tgt_encoding_types=encodings, random_state=args.seed, verbose=0, **kwargs)
+    model = bench.make_tabular_argn(ds, args.seed, args.quick)
     _, seconds = bench.timed(lambda: model.fit(ds.train))
     return model, seconds
 

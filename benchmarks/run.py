@@ -266,14 +266,19 @@ def _sdv_runner(class_name: str, epochs: bool) -> Callable[[Dataset, int, Option
     return run
 
 
-def run_tabular_argn(ds: Dataset, n: int, opts: Options) -> Outcome:
+def make_tabular_argn(ds: Dataset, seed: int, quick: bool, max_minutes: float | None = None) -> Any:
+    """An unfitted TabularARGN with its defaults and each column's kind from info.json."""
     from mostlyai.engine import TabularARGN
 
     encodings = {c: "TABULAR_CATEGORICAL" if c in ds.categorical else "TABULAR_NUMERIC_AUTO" for c in ds.train.columns}
-    kwargs: dict[str, Any] = dict(QUICK_ARGN) if opts.quick else {}
-    if opts.argn_max_minutes is not None:
-        kwargs["max_training_time"] = opts.argn_max_minutes
-    model = TabularARGN(tgt_encoding_types=encodings, random_state=opts.seed, verbose=0, **kwargs)
+    kwargs: dict[str, Any] = dict(QUICK_ARGN) if quick else {}
+    if max_minutes is not None:
+        kwargs["max_training_time"] = max_minutes
+    return TabularARGN(tgt_encoding_types=encodings, random_state=seed, verbose=0, **kwargs)
+
+
+def run_tabular_argn(ds: Dataset, n: int, opts: Options) -> Outcome:
+    model = make_tabular_argn(ds, opts.seed, opts.quick, opts.argn_max_minutes)
     try:
         _, fit_s = timed(lambda: model.fit(ds.train))
         fake, sample_s = timed(lambda: model.sample(n_samples=n))

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import TabgenError
-from .schema import ColumnSpec, Schema, as_numbers, from_numbers, json_scalar, restore_dtype
+from .schema import ColumnSpec, Schema, as_numbers, from_numbers, json_scalar, refuse_duplicate_columns, restore_dtype
 
 #: Categories an error message lists at most.
 SHOWN_CATEGORIES = 12
@@ -101,9 +101,7 @@ def given_from_frame(schema: Schema, frame: pd.DataFrame, *, fill: bool = False)
         raise TabgenError(f"given must be a dict of column -> value or a DataFrame, got {type(frame).__name__}")
     if len(frame) == 0:
         raise TabgenError("the given rows are empty: give at least one row")
-    duplicated = frame.columns[frame.columns.duplicated()].tolist()
-    if duplicated:
-        raise TabgenError(f"duplicate column names in the given rows: {duplicated}")
+    refuse_duplicate_columns(frame, " in the given rows")
     frame = frame.reset_index(drop=True)
     values, given = {}, {}
     for name in frame.columns:

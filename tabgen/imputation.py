@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import TabgenError
-from .schema import Schema, as_numbers, from_numbers
+from .schema import Schema, as_numbers, from_numbers, refuse_duplicate_columns
 
 
 def check_columns(df: pd.DataFrame, schema: Schema) -> None:
@@ -18,10 +18,8 @@ def check_columns(df: pd.DataFrame, schema: Schema) -> None:
         raise TabgenError(f"impute expects a pandas DataFrame, got {type(df).__name__}")
     if len(df) == 0:
         raise TabgenError("the table to impute has no rows")
+    refuse_duplicate_columns(df, " in the table to impute")
     names = [str(c) for c in df.columns]
-    duplicated = sorted({c for c in names if names.count(c) > 1})
-    if duplicated:
-        raise TabgenError(f"duplicate column names in the table to impute: {duplicated}")
     missing = [c for c in schema.names if c not in names]
     if missing:
         raise TabgenError(f"the table to impute lacks the model's column(s) {missing}; add them (empty cells are filled)")

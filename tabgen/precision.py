@@ -8,6 +8,7 @@ on a CPU without them bfloat16 is emulated and slower, so ``auto`` keeps float32
 from __future__ import annotations
 
 import contextlib
+import functools
 from typing import Iterator
 
 import torch
@@ -15,6 +16,7 @@ import torch
 PRECISIONS = ("auto", "float32", "bfloat16")
 
 
+@functools.lru_cache(maxsize=None)  # asked at every training step; the answer never changes
 def native_bfloat16(device: torch.device) -> bool:
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()

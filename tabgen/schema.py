@@ -186,15 +186,21 @@ def validate_frame(df: Any) -> pd.DataFrame:
     if not all(isinstance(c, str) for c in df.columns):
         # Names are stored as JSON text in the model, so they are text from the start.
         df = df.rename(columns=str)
-    duplicated = df.columns[df.columns.duplicated()].tolist()
-    if duplicated:
-        raise TabgenError(f"duplicate column names: {duplicated}; rename them so each is unique")
+    refuse_duplicate_columns(df)
     empty = [str(c) for c in df.columns if df[c].isna().all()]
     if empty:
         raise TabgenError(
             f"column(s) {empty} are entirely empty: drop them, there is nothing to learn from them"
         )
     return df
+
+
+def refuse_duplicate_columns(df: pd.DataFrame, where: str = "") -> None:
+    """Column names (as text) must be unique; ``where`` names the table in the message."""
+    names = pd.Index([str(c) for c in df.columns])
+    duplicated = names[names.duplicated()].unique().tolist()
+    if duplicated:
+        raise TabgenError(f"duplicate column names{where}: {duplicated}; rename them so each is unique")
 
 
 def infer_schema(

@@ -176,12 +176,8 @@ class Synthesizer:
             if checkpoint is not None:
                 checkpoint.done["vae_done"] = {"model": self.vae_.state_dict(), "result": asdict(self.vae_result_)}
 
-            latents = _encode_means(self.vae_, tensors[0], tensors[2])
             c = config.diffusion
-            self.latent_mean_ = latents.mean(0)
-            # One row has no spread (std is NaN): treat it as unit spread.
-            self.latent_std_ = latents.std(0).nan_to_num(1.0).clamp_min(1e-6) / c.latent_std
-            z = (latents - self.latent_mean_) / self.latent_std_
+            z = self._standardise_latents(_encode_means(self.vae_, tensors[0], tensors[2]))
             self.denoiser_ = EDMPrecond(MLPDenoiser(z.shape[1], c.width), c.sigma_data).to(device)
             self.device_ = device
             self.n_rows_ = len(df)
@@ -219,6 +215,13 @@ class Synthesizer:
                 "data, or start afresh without --resume"
             )
         return state
+
+    def _standardise_latents(self, latents: torch.Tensor) -> torch.Tensor:
+        """Learn the per-dimension scaling of the latents (to ``config.diffusion.latent_std``) and apply it."""
+        self.latent_mean_ = latents.mean(0)
+        # One row has no spread (std is NaN): treat it as unit spread.
+        self.latent_std_ = latents.std(0).nan_to_num(1.0).clamp_min(1e-6) / self.config_.diffusion.latent_std
+        return (latents - self.latent_mean_) / self.latent_std_
 
     def _split(self, perm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Rows to train on and rows to validate on (a random share of the training table)."""
