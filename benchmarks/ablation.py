@@ -44,7 +44,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "P_mean_-0.5": {"diffusion__P_mean": -0.5},
     "P_std_1.6": {"diffusion__P_std": 1.6},
     "batch_512": {"diffusion__batch_size": 512},
+    "batch_1024": {"diffusion__batch_size": 1024},
     "batch_2048": {"diffusion__batch_size": 2048},
+    "width_256_batch_1024": {"diffusion__width": 256, "diffusion__batch_size": 1024},
     "ema_0.9995": {"diffusion__ema_decay": 0.9995},
     "vae_factor_32": {"vae__factor": 32},
     "vae_factor_8": {"vae__factor": 8},
@@ -136,9 +138,7 @@ def render(results: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", default="adult")
-    parser.add_argument("--datasets-dir", type=Path, default=bench.DEFAULT_DATASETS_DIR)
-    parser.add_argument("--results-dir", type=Path, default=bench.DEFAULT_RESULTS_DIR)
+    bench.add_dataset_arguments(parser)
     parser.add_argument("--variants", default="defaults", help=f"comma-separated, from {', '.join(VARIANTS)}")
     parser.add_argument("--steps", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=0)

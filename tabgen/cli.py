@@ -139,7 +139,7 @@ def main() -> None:
 @click.option("--categorical", help="Comma-separated columns to treat as categorical.")
 @click.option("--numerical", help="Comma-separated columns to treat as numerical.")
 @click.option("--id", "identifiers", help="Comma-separated identifier columns: not learned, generated fresh.")
-@click.option("--time-budget", help="Train for at most this long: 600, 90s, 10m, 1h [default: until converged].")
+@click.option("--time-budget", help="Train for this long at most: 600, 90s, 10m, 1h; the denoiser then trains until the budget ends or it stops improving [default: a fixed number of steps, about 10 minutes on a 2-core CPU].")
 @sep_option
 @encoding_option
 @click.option("--resume", is_flag=True, help="Continue an interrupted fit from its checkpoint (MODEL.ckpt).")

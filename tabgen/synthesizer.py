@@ -14,7 +14,7 @@ import os
 import time
 import warnings
 from collections import Counter
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
@@ -37,7 +37,7 @@ from .io import load_model, save_model
 from .known_latents import encoder_inputs
 from .precision import PRECISIONS, mixed_precision
 from .schema import Schema, infer_schema, json_scalar, validate_frame
-from .train import TrainResult, train_diffusion, train_vae
+from .train import UNLIMITED_STEPS, TrainResult, train_diffusion, train_vae
 from .transform import EncodedTable, TableTransform
 from .vae import VAE
 
@@ -87,8 +87,10 @@ class Synthesizer:
         Every method setting; by default :meth:`SynthesizerConfig.for_device` of the chosen device.
     time_budget:
         Seconds of training at most (VAE and diffusion together); ``None`` trains until early stopping
-        or the configured step limits. A budget makes the amount of training depend on the machine's
-        speed, so only runs without one are reproducible across machines.
+        or the configured step limits. With a budget the denoiser trains until the budget ends or its
+        validation loss stops improving, not to its step limit, so a budget longer than a default fit
+        buys more training. A budget makes the amount of training depend on the machine's speed, so
+        only runs without one are reproducible across machines.
     device:
         ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``...
     seed:
@@ -182,7 +184,10 @@ class Synthesizer:
             self.device_ = device
             self.n_rows_ = len(df)
             self._sample_calls = 0
-            deadline = None if self.time_budget is None else start + self.time_budget
+            deadline = None
+            if self.time_budget is not None:
+                deadline = start + self.time_budget
+                c = replace(c, max_steps=UNLIMITED_STEPS)
             try:
                 self.diffusion_result_ = train_diffusion(self.denoiser_, z[train_idx], z[val_idx], c, deadline,
                                                          self.progress, checkpoint, state and state.get("diffusion"))

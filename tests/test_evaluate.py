@@ -235,8 +235,15 @@ def test_a_frame_and_its_csv_round_trip_score_the_same(tmp_path):
         read_back[name] = pd.read_csv(tmp_path / f"{name}.csv")
     assert read_back["real"]["code"].dtype == "float64"  # the round trip did change the dtypes
 
+    def rounded(value):  # Int64 and float64 inputs may sum in another order: equal up to the last bits
+        if isinstance(value, float):
+            return round(value, 12)
+        if isinstance(value, dict):
+            return {k: rounded(v) for k, v in value.items()}
+        return [rounded(v) for v in value] if isinstance(value, list) else value
+
     def scores(tables):
-        return fast(tables["real"], tables["synthetic"], holdout=tables["holdout"], target="tier").to_dict()
+        return rounded(fast(tables["real"], tables["synthetic"], holdout=tables["holdout"], target="tier").to_dict())
 
     assert scores(frames) == scores(read_back)
 

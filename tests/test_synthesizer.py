@@ -103,6 +103,26 @@ def test_time_budget_limits_training():
     assert syn.diffusion_result_.stopped_by in ("time budget", "no improvement")
 
 
+def test_time_budget_replaces_the_denoisers_step_limit():
+    from conftest import make_mixed_frame
+
+    config = fast_config()
+    config.diffusion.patience = 10**6
+    syn = Synthesizer(config=config, time_budget=3, progress=False).fit(make_mixed_frame(100))
+    assert syn.diffusion_result_.stopped_by == "time budget"
+    assert syn.diffusion_result_.steps > config.diffusion.max_steps
+
+
+def test_patience_waits_for_half_the_annealed_schedule():
+    from conftest import make_mixed_frame
+
+    config = fast_config()
+    config.diffusion.max_steps, config.diffusion.patience = 400, 1
+    r = Synthesizer(config=config, progress=False).fit(make_mixed_frame(100)).diffusion_result_
+    assert r.steps >= 200
+    assert r.stopped_by in ("max steps", "no improvement")
+
+
 def test_best_epoch_is_kept():
     from conftest import make_mixed_frame
 
