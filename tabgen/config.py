@@ -59,8 +59,8 @@ class DiffusionConfig:
     max_epochs: int = 10_000
     max_steps: int = 11_500
     """About eight minutes on adult on a 2-core CPU with bfloat16 units; the learning rate anneals to
-    zero by then (:meth:`SynthesizerConfig.for_device` chooses a narrower denoiser on CPUs without such units). Ignored
-    under a time budget, which ends training instead."""
+    zero by then. :meth:`SynthesizerConfig.for_device` chooses a narrower denoiser on CPUs without
+    such units. Ignored under a time budget, which ends training instead."""
     patience: int = 200
     """Epochs without a better validation loss before training stops; with ``lr_decay`` the rule applies
     only in the second half of the schedule, as a plateau at the peak rate is not the model's limit."""
