@@ -41,13 +41,6 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATASETS_DIR = REPO_ROOT.parent / "shared" / "datasets"
 DEFAULT_RESULTS_DIR = REPO_ROOT / "benchmarks" / "results"
 
-
-def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of the single-dataset studies (speed, ablation, VAE reconstruction)."""
-    parser.add_argument("--dataset", default="adult")
-    parser.add_argument("--datasets-dir", type=Path, default=DEFAULT_DATASETS_DIR)
-    parser.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS_DIR)
-
 #: A dataset shipped as one CSV is split once, the same way for every model and every run.
 SPLIT_SEED = 0
 TEST_FRACTION = 0.2
@@ -152,6 +145,13 @@ def _canonical_categories(series: pd.Series) -> pd.Series:
     values = series.astype(object)
     mapping = {v: text(v) for v in pd.unique(values.dropna())}
     return values.map(mapping).astype(object)
+
+
+def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of the single-dataset studies (speed, ablation, VAE reconstruction)."""
+    parser.add_argument("--dataset", default="adult")
+    parser.add_argument("--datasets-dir", type=Path, default=DEFAULT_DATASETS_DIR)
+    parser.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS_DIR)
 
 
 def load_dataset(directory: Path, max_rows: int | None) -> Dataset:

@@ -394,11 +394,6 @@ def render_markdown(all_results: dict[str, dict[str, Any]], results_dir: Path) -
                 lines.append(f"| {name} | {dtype} | {s['batch']} | {s['gflop_per_step']:.2f} | {s['seconds_per_step']:.4f} | "
                              f"{s['achieved_gflops']:.1f} | {100 * s['achieved_over_peak']:.0f} % |")
             lines.append("")
-        if "default" in r:
-            m = r["default"]["mean"]
-            lines += [f"Default fit, mean of {len(r['default']['runs'])} seed(s): {m.get('fit_seconds', float('nan')):.0f} s, "
-                      f"peak RSS {m.get('peak_rss_mib', float('nan')):.0f} MiB, Shape {m.get('shape', float('nan')):.2f} %, "
-                      f"Trend {m.get('trend', float('nan')):.2f} %, tree C2ST {m.get('c2st_tree', float('nan')):.3f}.", ""]
         if "sampling" in r:
             s = r["sampling"]
             lines += ["| sampler | 10k rows s | rows/s | Shape % | Trend % | tree C2ST |", "|---|---:|---:|---:|---:|---:|"]
@@ -407,12 +402,6 @@ def render_markdown(all_results: dict[str, dict[str, Any]], results_dir: Path) -
                              f"{v['rows_per_second']:.0f} | {v['shape']:.2f} | {v['trend']:.2f} | {v['c2st_tree']:.3f} |")
             if "tabular_argn_rows_per_second" in s:
                 lines.append(f"| TabularARGN | — | {s['tabular_argn_rows_per_second']:.0f} | | | |")
-            lines.append("")
-        if "duel" in r:
-            lines += ["| same-time duel (mean over seeds) | fit s | Shape % | Trend % | tree C2ST |", "|---|---:|---:|---:|---:|"]
-            for who, label in (("tabular_argn", "TabularARGN (defaults)"), ("tabgen", "tabgen, time_budget = TabularARGN's fit s")):
-                m = r["duel"]["mean"][who]
-                lines.append(f"| {label} | {m['fit_seconds']:.0f} | {m['shape']:.2f} | {m['trend']:.2f} | {m['c2st_tree']:.3f} |")
             lines.append("")
         if "curve" in r:
             lines += [f"![fidelity against fit seconds]({dataset}_curve.png)", ""]
