@@ -58,9 +58,9 @@ class DiffusionConfig:
     adult it scored as well or slightly better (Trend 2.38 % against 2.46 %, C2ST 0.810 against 0.803)."""
     max_epochs: int = 10_000
     max_steps: int = 11_500
-    """About eight minutes on adult on a 2-core CPU with bfloat16 units; the learning rate anneals to
-    zero by then. :meth:`SynthesizerConfig.for_device` chooses a narrower denoiser on CPUs without
-    such units. Ignored under a time budget, which ends training instead."""
+    """About eight minutes on adult on a 2-core CPU with AMX (bfloat16 matrix units); the learning rate
+    anneals to zero by then. :meth:`SynthesizerConfig.for_device` chooses a narrower denoiser on CPUs
+    without AMX. Ignored under a time budget, which ends training instead."""
     patience: int = 200
     """Epochs without a better validation loss before training stops; with ``lr_decay`` the rule applies
     only in the second half of the schedule, as a plateau at the peak rate is not the model's limit."""
@@ -70,8 +70,8 @@ class DiffusionConfig:
     P_mean: float = -1.2
     P_std: float = 1.2
     precision: str = "auto"
-    """Float type of the denoiser's matrix products: ``auto`` (bfloat16 where the CPU or GPU has native
-    bfloat16 units, float32 elsewhere), ``float32`` or ``bfloat16``. Sampling uses the same."""
+    """Float type of the denoiser's matrix products: ``auto`` (bfloat16 on a GPU with native bfloat16 or
+    a CPU with AMX, float32 elsewhere), ``float32`` or ``bfloat16``. Sampling uses the same."""
     latent_std: float = 1.0
     """Latents are standardised per dimension to this std (TabSyn divides by 2; 1.0 measured better)."""
 
@@ -100,7 +100,7 @@ class SamplerConfig:
     independent of the given ones drift on adult."""
 
 
-#: The denoiser's step limit (at width 256) on a CPU without bfloat16 units (see :meth:`SynthesizerConfig.for_device`).
+#: The denoiser's step limit (at width 256) on a CPU without AMX (see :meth:`SynthesizerConfig.for_device`).
 CPU_FLOAT32_MAX_STEPS = 8_000
 
 
@@ -128,9 +128,9 @@ class SynthesizerConfig:
         """CPU: a small denoiser trained for minutes. GPU: TabSyn's width and a longer run."""
         config = cls()
         if device == "cpu" and not _cpu_multiplies_bfloat16():
-            # Without bfloat16 units (AVX2 only: most laptops) the width-512 step is compute-bound in
-            # float32 at 300 ms instead of 39 (AMD EPYC, 2 cores): the full schedule would take an
-            # hour. In equal seconds on adult, width 256 at batch 1,024 (36 ms a step, 11,000 steps)
+            # Without AMX (most laptops) the width-512 step is compute-bound in float32 at 170-300 ms
+            # instead of 39 (a Xeon with AVX512-BF16 but no AMX, an AMD EPYC with AVX2; 2 cores): the
+            # full schedule would take most of an hour. In equal seconds on adult, width 256 at batch 1,024 (36 ms a step, 11,000 steps)
             # scored Trend 3.29 %, C2ST 0.75 against 4.04 %, 0.69 for width 512 at batch 1,024 and
             # 5.10 %, 0.60 for the bfloat16 defaults cut to 1,600 steps; this many steps keep the
             # default fit near ten minutes (docs/speed.md).

@@ -40,6 +40,20 @@ def test_precision_choices():
         assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype is torch.float32
 
 
+@pytest.mark.parametrize("amx, avx512_bf16, expected", [(True, True, True), (False, True, False), (False, False, False)])
+def test_auto_precision_takes_bfloat16_only_on_cpus_with_amx(monkeypatch, amx, avx512_bf16, expected):
+    # AVX512-BF16 without AMX made the denoiser's step slower than float32.
+    from tabgen.precision import native_bfloat16
+
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16, raising=False)
+    native_bfloat16.cache_clear()
+    try:
+        assert native_bfloat16(torch.device("cpu")) is expected
+    finally:
+        native_bfloat16.cache_clear()
+
+
 @pytest.mark.parametrize("precision", ["float32", "bfloat16"])
 def test_both_precisions_fit_and_sample(mixed_frame, precision):
     config = fast_config()
