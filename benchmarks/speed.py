@@ -378,7 +378,7 @@ def render_markdown(all_results: dict[str, dict[str, Any]], results_dir: Path) -
         machines = {json.dumps(r[part]["machine"], sort_keys=True) for part in PARTS if "machine" in r.get(part, {})}
         for m in map(json.loads, sorted(machines)):
             parts = ", ".join(part for part in PARTS if r.get(part, {}).get("machine") == m)
-            lines += [f"Machine of {parts}: {m['cpu']}, {m['usable_cores']} cores, bfloat16 units: "
+            lines += [f"Machine of {parts}: {m['cpu']}, {m['usable_cores']} cores, bfloat16 matrix units (AMX): "
                       f"{'yes' if m['native_bfloat16'] else 'no'}.", ""]
         lines += summary_table(dataset, r, results_dir)
         if "hardware" in r:
