@@ -130,10 +130,10 @@ class SynthesizerConfig:
         if device == "cpu" and not _cpu_multiplies_bfloat16():
             # Without AMX (most laptops) the width-512 step is compute-bound in float32 at 170-300 ms
             # instead of 39 (a Xeon with AVX512-BF16 but no AMX, an AMD EPYC with AVX2; 2 cores): the
-            # full schedule would take most of an hour. In equal seconds on adult, width 256 at batch 1,024 (36 ms a step, 11,000 steps)
-            # scored Trend 3.29 %, C2ST 0.75 against 4.04 %, 0.69 for width 512 at batch 1,024 and
-            # 5.10 %, 0.60 for the bfloat16 defaults cut to 1,600 steps; this many steps keep the
-            # default fit near ten minutes (docs/speed.md).
+            # full schedule would take most of an hour. In equal seconds on adult (EPYC), width 256
+            # at batch 1,024 (36 ms a step, 11,000 steps) scored Trend 3.29 %, C2ST 0.75 against
+            # 4.04 %, 0.69 for width 512 at batch 1,024 and 5.10 %, 0.60 for the bfloat16 defaults
+            # cut to 1,600 steps; this many steps keep the default fit under ten minutes (docs/speed.md).
             config.diffusion.width = 256
             config.diffusion.batch_size = 1024
             config.diffusion.max_steps = CPU_FLOAT32_MAX_STEPS
