@@ -5,7 +5,7 @@ import torch
 
 from tabgen import Synthesizer
 from tabgen.errors import TabgenError
-from tabgen.precision import autocast_dtype, mixed_precision
+from tabgen.precision import autocast_dtype, mixed_precision, native_bfloat16
 from tabgen.train import learning_rate
 
 from conftest import fast_config
@@ -43,8 +43,6 @@ def test_precision_choices():
 @pytest.mark.parametrize("amx, avx512_bf16, expected", [(True, True, True), (False, True, False), (False, False, False)])
 def test_auto_precision_takes_bfloat16_only_on_cpus_with_amx(monkeypatch, amx, avx512_bf16, expected):
     # AVX512-BF16 without AMX made the denoiser's step slower than float32.
-    from tabgen.precision import native_bfloat16
-
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16, raising=False)
     native_bfloat16.cache_clear()
