@@ -1,12 +1,18 @@
-"""Ablation of the diffusion phase: which training settings buy fidelity per step.
+"""Ablation: which settings buy fidelity per step, or per second of a whole fit.
 
     python benchmarks/ablation.py --dataset adult --variants defaults,constant_lr --steps 10000 --jobs 2
+    python benchmarks/ablation.py --dataset adult --variants defaults,vae_layers_1 --end-to-end --budget 170
 
-One VAE is fitted (and cached) per VAE setting; every variant then trains only the denoiser on that
-VAE's latents for the same number of steps, samples as many rows as the training table, and is scored
-on Shape, Trend and tree C2ST. Equal steps, not equal seconds, make variants comparable when ``--jobs``
-runs them side by side (one torch thread each); the seconds are recorded but only mean something
-with ``--jobs 1``. Results go to ``results/ablation/<dataset>.json`` and a Markdown table beside it.
+By default one VAE is fitted (and cached) per VAE setting; every variant then trains only the denoiser
+on that VAE's latents for the same number of steps, samples as many rows as the training table, and is
+scored on Shape, Trend and tree C2ST. Equal steps, not equal seconds, make variants comparable when
+``--jobs`` runs them side by side (one torch thread each); the seconds are recorded but only mean
+something with ``--jobs 1``.
+
+``--end-to-end`` fits each variant whole instead (VAE and denoiser, the CPU defaults' step limits, or
+``--budget`` seconds shared as a user's ``time_budget`` would share them), for changes that move time
+between the two phases. Results go to ``results/ablation/<dataset>[-<label>].json`` and a Markdown
+table beside it.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import run as bench  # noqa: E402
-from speed import score  # noqa: E402
+from speed import fit_tabgen, score  # noqa: E402
 
 #: Named changes to the CPU defaults, as ``section__field: value``.
 VARIANTS: dict[str, dict[str, Any]] = {
@@ -36,6 +42,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "width_768": {"diffusion__width": 768},
     "lr_2e-3": {"diffusion__lr": 2e-3},
     "lr_4e-3": {"diffusion__lr": 4e-3},
+    "lr_6e-3": {"diffusion__lr": 6e-3},
     "lr_8e-3": {"diffusion__lr": 8e-3},
     "lr_1e-3": {"diffusion__lr": 1e-3},
     "lr_2e-3_constant": {"diffusion__lr": 2e-3, "diffusion__lr_decay": False},
@@ -46,20 +53,29 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "batch_512": {"diffusion__batch_size": 512},
     "batch_1024": {"diffusion__batch_size": 1024},
     "batch_2048": {"diffusion__batch_size": 2048},
+    "batch_512_lr_3e-3": {"diffusion__batch_size": 512, "diffusion__lr": 3e-3},
+    "batch_512_lr_4e-3": {"diffusion__batch_size": 512, "diffusion__lr": 4e-3},
     "width_256_batch_1024": {"diffusion__width": 256, "diffusion__batch_size": 1024},
     "ema_0.9995": {"diffusion__ema_decay": 0.9995},
     "vae_factor_32": {"vae__factor": 32},
     "vae_factor_8": {"vae__factor": 8},
+    "vae_layers_1": {"vae__n_layers": 1},
 }
 
 
-def make_config(changes: dict[str, Any], steps: int):
+def variant_config(changes: dict[str, Any]):
+    """The CPU defaults with the variant's changes."""
     from tabgen import SynthesizerConfig
 
     config = SynthesizerConfig.for_device("cpu")
     for dotted, value in changes.items():
         section, name = dotted.split("__")
         setattr(getattr(config, section), name, value)
+    return config
+
+
+def make_config(changes: dict[str, Any], steps: int):
+    config = variant_config(changes)
     config.diffusion.max_steps = steps
     config.diffusion.max_epochs = 10**9
     config.diffusion.patience = 10**9  # a fixed number of steps for every variant
@@ -116,7 +132,29 @@ def run_variant(dataset_dir: str, name: str, steps: int, seed: int, threads: int
     return out
 
 
+def run_end_to_end(dataset_dir: str, name: str, budget: float | None, seed: int, threads: int) -> dict[str, Any]:
+    import torch
+
+    torch.set_num_threads(threads)
+    ds = bench.load_dataset(Path(dataset_dir), None)
+    changes = VARIANTS[name]
+    syn, fit_seconds = fit_tabgen(ds, seed, budget, variant_config(changes))
+    start = time.perf_counter()
+    fake = syn.sample(len(ds.train), seed=seed)
+    sample_seconds = time.perf_counter() - start
+    vae, diffusion = syn.vae_result_, syn.diffusion_result_
+    out = {"variant": name, "changes": changes, "budget": budget, "fit_seconds": fit_seconds,
+           "vae_steps": vae.steps, "vae_seconds": vae.seconds, "steps": diffusion.steps,
+           "diffusion_seconds": diffusion.seconds, "best_epoch": diffusion.best_epoch, "epochs": diffusion.epochs,
+           "best_val_loss": diffusion.best_loss, "sample_seconds": sample_seconds, "threads": threads,
+           **score(ds, syn.schema_, fake, seed)}
+    print(f"  {name}: {json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in out.items()})}", flush=True)
+    return out
+
+
 def render(results: dict[str, Any]) -> str:
+    if results.get("end_to_end"):
+        return render_end_to_end(results)
     base = results["base_config"]["diffusion"]
     lines = [f"# Ablation on {results['dataset']}", "",
              f"Base: the defaults of the commit that ran it (denoiser width {base['width']}, lr {base['lr']}, "
@@ -136,11 +174,32 @@ def render(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def render_end_to_end(results: dict[str, Any]) -> str:
+    budget = results.get("budget")
+    lines = [f"# Whole fits on {results['dataset']}, seed {results['seed']}", "",
+             "Each variant is a full `Synthesizer.fit` with the CPU defaults of the commit that ran it, changed as "
+             "its row says, " + (f"under a time budget of {budget:.0f} s" if budget else "to the default step limits")
+             + f"; {results['jobs']} variant(s) at a time. Errors in %, C2ST 1 = indistinguishable. One seed: "
+             "differences of a few tenths of a percent are noise.", "",
+             "| variant | changes | Shape % | Trend % | tree C2ST | fit s | VAE steps | VAE s | denoiser steps | sample s |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in results["variants"].values():
+        if "error" in r:
+            lines.append(f"| {r['variant']} | error: {r['error']} |||||||||")
+            continue
+        lines.append(f"| {r['variant']} | {r['changes'] or '—'} | {r['shape']:.2f} | {r['trend']:.2f} | "
+                     f"{r['c2st_tree']:.3f} | {r['fit_seconds']:.0f} | {r['vae_steps']} | {r['vae_seconds']:.0f} | "
+                     f"{r['steps']} | {r['sample_seconds']:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     bench.add_dataset_arguments(parser)
     parser.add_argument("--variants", default="defaults", help=f"comma-separated, from {', '.join(VARIANTS)}")
-    parser.add_argument("--steps", type=int, default=10_000)
+    parser.add_argument("--steps", type=int, default=10_000, help="denoiser steps per variant (not with --end-to-end)")
+    parser.add_argument("--end-to-end", action="store_true", help="fit each variant whole, VAE included")
+    parser.add_argument("--budget", type=float, default=None, help="with --end-to-end: time_budget in seconds")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=1, help="variants trained side by side, one thread each")
     parser.add_argument("--cache", type=Path, default=Path(__file__).resolve().parent / "cache")
@@ -150,25 +209,33 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(names) - set(VARIANTS))
     if unknown:
         parser.error(f"unknown variant(s) {unknown}; choose from {list(VARIANTS)}")
+    if args.budget is not None and not (args.end_to_end and args.budget > 0):
+        parser.error("--budget needs --end-to-end and a positive number of seconds")
     threads = 1 if args.jobs > 1 else bench.usable_cores()
-    # VAEs first, one at a time, so that parallel variants never fit the same VAE twice.
-    ds = bench.load_dataset(args.datasets_dir / args.dataset, None)
-    for name in names:
-        fitted_vae(ds, VARIANTS[name], args.cache, args.seed)
+    if not args.end_to_end:
+        # VAEs first, one at a time, so that parallel variants never fit the same VAE twice.
+        ds = bench.load_dataset(args.datasets_dir / args.dataset, None)
+        for name in names:
+            fitted_vae(ds, VARIANTS[name], args.cache, args.seed)
 
     out_dir = args.results_dir / "ablation"
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"{args.dataset}-{args.label}" if args.label else args.dataset
     json_path = out_dir / f"{stem}.json"
+    settings = {"seed": args.seed, "end_to_end": args.end_to_end}
+    settings |= {"budget": args.budget} if args.end_to_end else {"steps": args.steps}
     results = json.loads(json_path.read_text()) if json_path.exists() else {"variants": {}}
-    if results.get("steps") not in (None, args.steps) or results.get("seed") not in (None, args.seed):
+    if any(results.get(k, v) != v for k, v in settings.items()):
         results = {"variants": {}}  # other settings: start a fresh table
-    results.update(dataset=args.dataset, steps=args.steps, seed=args.seed, jobs=args.jobs,
-                   base_config=make_config({}, args.steps).to_dict())
+    base = variant_config({}) if args.end_to_end else make_config({}, args.steps)
+    results.update(dataset=args.dataset, jobs=args.jobs, base_config=base.to_dict(), **settings)
     # spawn, not fork: this process has already started torch's thread pools.
     with ProcessPoolExecutor(args.jobs, mp_context=mp.get_context("spawn")) as pool:
-        futures = {name: pool.submit(run_variant, str(args.datasets_dir / args.dataset), name, args.steps,
-                                     args.seed, threads, str(args.cache)) for name in names}
+        dataset_dir = str(args.datasets_dir / args.dataset)
+        futures = {name: pool.submit(run_end_to_end, dataset_dir, name, args.budget, args.seed, threads)
+                   if args.end_to_end else
+                   pool.submit(run_variant, dataset_dir, name, args.steps, args.seed, threads, str(args.cache))
+                   for name in names}
         for name, future in futures.items():
             try:
                 results["variants"][name] = future.result()

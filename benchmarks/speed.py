@@ -104,12 +104,12 @@ def mean_scores(runs: list[dict[str, Any]]) -> dict[str, float]:
     return {k: float(np.mean([r[k] for r in runs])) for k in keys}
 
 
-def fit_tabgen(ds: bench.Dataset, seed: int, time_budget: float | None = None):
-    """tabgen with its CPU defaults, timed."""
+def fit_tabgen(ds: bench.Dataset, seed: int, time_budget: float | None = None, config: Any = None):
+    """tabgen with its CPU defaults (or ``config``), timed."""
     from tabgen import Synthesizer, SynthesizerConfig
 
     syn = Synthesizer(seed=seed, categorical=ds.categorical, numerical=ds.numerical, time_budget=time_budget,
-                      config=SynthesizerConfig.for_device("cpu"), progress=False)
+                      config=config or SynthesizerConfig.for_device("cpu"), progress=False)
     start = time.perf_counter()
     syn.fit(ds.train)
     return syn, time.perf_counter() - start
