@@ -70,12 +70,12 @@ def test_unknown_precision_is_refused(mixed_frame):
 
 @pytest.mark.parametrize("bfloat16_units", [True, False])
 def test_cpu_default_step_limit_follows_the_hardware(monkeypatch, bfloat16_units):
-    from tabgen.config import CPU_FLOAT32_MAX_STEPS, SynthesizerConfig
+    from tabgen.config import CPU_FLOAT32_LR, CPU_FLOAT32_MAX_STEPS, SynthesizerConfig
 
     monkeypatch.setattr("tabgen.config._cpu_multiplies_bfloat16", lambda: bfloat16_units)
     cpu, default = SynthesizerConfig.for_device("cpu").diffusion, SynthesizerConfig().diffusion
     if bfloat16_units:
-        assert (cpu.width, cpu.max_steps) == (default.width, default.max_steps)
+        assert (cpu.width, cpu.lr, cpu.max_steps) == (default.width, default.lr, default.max_steps)
     else:
-        assert (cpu.width, cpu.max_steps) == (256, CPU_FLOAT32_MAX_STEPS)
+        assert (cpu.width, cpu.lr, cpu.max_steps) == (256, CPU_FLOAT32_LR, CPU_FLOAT32_MAX_STEPS)
     assert SynthesizerConfig.for_device("cuda").diffusion.width == 1024
