@@ -357,7 +357,9 @@ def git_state() -> dict[str, Any]:
         except Exception:
             return None
 
-    return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
+    # Result files change under a running benchmark; only changes to the code make a run "dirty".
+    dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!benchmarks/results")
+    return {"commit": git("rev-parse", "HEAD"), "dirty": bool(dirty)}
 
 
 def evaluate_defaults(evaluate: Callable[..., Any]) -> dict[str, Any]:

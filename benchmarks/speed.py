@@ -380,6 +380,10 @@ def render_markdown(all_results: dict[str, dict[str, Any]], results_dir: Path) -
             parts = ", ".join(part for part in PARTS if r.get(part, {}).get("machine") == m)
             lines += [f"Machine of {parts}: {m['cpu']}, {m['usable_cores']} cores, bfloat16 matrix units (AMX): "
                       f"{'yes' if m['native_bfloat16'] else 'no'}.", ""]
+        commits = [f"{part} {r[part]['git']['commit'][:7]}{' (uncommitted changes)' if r[part]['git']['dirty'] else ''}"
+                   for part in PARTS if r.get(part, {}).get("git", {}).get("commit")]
+        if commits:
+            lines += [f"Code of each part: {', '.join(commits)}; parts not named predate this record.", ""]
         lines += summary_table(dataset, r, results_dir)
         if "hardware" in r:
             h = r["hardware"]
@@ -447,6 +451,7 @@ def main(argv: list[str] | None = None) -> int:
         results[part] = PART_FUNCTIONS[part](ds, args)
         results[part]["wall_seconds"] = time.perf_counter() - start
         results[part]["machine"] = machine()
+        results[part]["git"] = bench.git_state()
         bench.write_json(json_path, results)
         print(f"[{args.dataset}] {part}: {time.perf_counter() - start:.0f} s", flush=True)
     if "curve" in results:
