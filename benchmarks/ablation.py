@@ -153,43 +153,34 @@ def run_end_to_end(dataset_dir: str, name: str, budget: float | None, seed: int,
 
 
 def render(results: dict[str, Any]) -> str:
+    scores = [("Shape %", "{shape:.2f}"), ("Trend %", "{trend:.2f}"), ("tree C2ST", "{c2st_tree:.3f}")]
+    one_seed = "Errors in %, C2ST 1 = indistinguishable. One seed: differences of a few tenths of a percent are noise."
     if results.get("end_to_end"):
-        return render_end_to_end(results)
-    base = results["base_config"]["diffusion"]
-    lines = [f"# Ablation on {results['dataset']}", "",
-             f"Base: the defaults of the commit that ran it (denoiser width {base['width']}, lr {base['lr']}, "
-             f"lr decay {base['lr_decay']}); each variant changes what its row says.", "",
-             f"Diffusion trained for {results['steps']} steps per variant on the same VAE; "
-             f"{results['jobs']} variant(s) at a time. Errors in %, C2ST 1 = indistinguishable. One seed: "
-             "differences of a few tenths of a percent are noise. Validation losses compare only between "
-             "variants that draw σ alike (not across σ_data or P_mean changes).", "",
-             "| variant | changes | Shape % | Trend % | tree C2ST | best val loss | diffusion s | sample s |",
-             "|---|---|---|---|---|---|---|---|"]
+        budget = results.get("budget")
+        lines = [f"# Whole fits on {results['dataset']}, seed {results['seed']}", "",
+                 "Each variant is a full `Synthesizer.fit` with the CPU defaults of the commit that ran it, changed "
+                 "as its row says, " + (f"under a time budget of {budget:.0f} s" if budget else "to the default step limits")
+                 + f"; {results['jobs']} variant(s) at a time. {one_seed}", ""]
+        columns = scores + [("fit s", "{fit_seconds:.0f}"), ("VAE steps", "{vae_steps}"), ("VAE s", "{vae_seconds:.0f}"),
+                            ("denoiser steps", "{steps}"), ("sample s", "{sample_seconds:.1f}")]
+    else:
+        base = results["base_config"]["diffusion"]
+        lines = [f"# Ablation on {results['dataset']}", "",
+                 f"Base: the defaults of the commit that ran it (denoiser width {base['width']}, lr {base['lr']}, "
+                 f"lr decay {base['lr_decay']}); each variant changes what its row says.", "",
+                 f"Diffusion trained for {results['steps']} steps per variant on the same VAE; {results['jobs']} "
+                 f"variant(s) at a time. {one_seed} Validation losses compare only between variants that draw σ "
+                 "alike (not across σ_data or P_mean changes).", ""]
+        columns = scores + [("best val loss", "{best_val_loss:.4f}"), ("diffusion s", "{diffusion_seconds:.0f}"),
+                            ("sample s", "{sample_seconds:.1f}")]
+    lines += ["| variant | changes | " + " | ".join(name for name, _ in columns) + " |",
+              "|---|---|" + "---|" * len(columns)]
     for r in results["variants"].values():
         if "error" in r:
-            lines.append(f"| {r['variant']} | error: {r['error']} |||||||")
+            lines.append(f"| {r['variant']} | error: {r['error']} |" + "|" * len(columns))
             continue
-        lines.append(f"| {r['variant']} | {r['changes'] or '—'} | {r['shape']:.2f} | {r['trend']:.2f} | "
-                     f"{r['c2st_tree']:.3f} | {r['best_val_loss']:.4f} | {r['diffusion_seconds']:.0f} | {r['sample_seconds']:.1f} |")
-    return "\n".join(lines) + "\n"
-
-
-def render_end_to_end(results: dict[str, Any]) -> str:
-    budget = results.get("budget")
-    lines = [f"# Whole fits on {results['dataset']}, seed {results['seed']}", "",
-             "Each variant is a full `Synthesizer.fit` with the CPU defaults of the commit that ran it, changed as "
-             "its row says, " + (f"under a time budget of {budget:.0f} s" if budget else "to the default step limits")
-             + f"; {results['jobs']} variant(s) at a time. Errors in %, C2ST 1 = indistinguishable. One seed: "
-             "differences of a few tenths of a percent are noise.", "",
-             "| variant | changes | Shape % | Trend % | tree C2ST | fit s | VAE steps | VAE s | denoiser steps | sample s |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    for r in results["variants"].values():
-        if "error" in r:
-            lines.append(f"| {r['variant']} | error: {r['error']} |||||||||")
-            continue
-        lines.append(f"| {r['variant']} | {r['changes'] or '—'} | {r['shape']:.2f} | {r['trend']:.2f} | "
-                     f"{r['c2st_tree']:.3f} | {r['fit_seconds']:.0f} | {r['vae_steps']} | {r['vae_seconds']:.0f} | "
-                     f"{r['steps']} | {r['sample_seconds']:.1f} |")
+        cells = " | ".join(cell.format(**r) for _, cell in columns)
+        lines.append(f"| {r['variant']} | {r['changes'] or '—'} | {cells} |")
     return "\n".join(lines) + "\n"
 
 
