@@ -447,11 +447,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[{args.dataset}] {part}: in {json_path} already (--force to re-run)", flush=True)
             continue
         print(f"[{args.dataset}] {part}: running...", flush=True)
-        start = time.perf_counter()
+        start, code = time.perf_counter(), bench.git_state()
         results[part] = PART_FUNCTIONS[part](ds, args)
         results[part]["wall_seconds"] = time.perf_counter() - start
         results[part]["machine"] = machine()
-        results[part]["git"] = bench.git_state()
+        results[part]["git"] = code
         bench.write_json(json_path, results)
         print(f"[{args.dataset}] {part}: {time.perf_counter() - start:.0f} s", flush=True)
     if "curve" in results:
