@@ -357,8 +357,8 @@ def git_state() -> dict[str, Any]:
         except Exception:
             return None
 
-    # Result files change under a running benchmark; only changes to the code make a run "dirty".
-    dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!benchmarks/results")
+    # Results and docs change while a benchmark runs; only changes to the code make a run "dirty".
+    dirty = git("status", "--porcelain", "--untracked-files=no", "--", "tabgen", "benchmarks/*.py", "pyproject.toml")
     return {"commit": git("rev-parse", "HEAD"), "dirty": bool(dirty)}
 
 
