@@ -69,7 +69,7 @@ def test_unknown_precision_is_refused(mixed_frame):
 
 
 @pytest.mark.parametrize("bfloat16_units", [True, False])
-def test_cpu_default_step_limit_follows_the_hardware(monkeypatch, bfloat16_units):
+def test_cpu_defaults_follow_the_hardware(monkeypatch, bfloat16_units):
     from tabgen.config import CPU_FLOAT32_LR, CPU_FLOAT32_MAX_STEPS, SynthesizerConfig
 
     monkeypatch.setattr("tabgen.config._cpu_multiplies_bfloat16", lambda: bfloat16_units)
