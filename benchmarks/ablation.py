@@ -121,15 +121,9 @@ def run_variant(dataset_dir: str, name: str, steps: int, seed: int, threads: int
     result = train_diffusion(syn.denoiser_, z[train_idx], z[val_idx], c, progress=False)
     fit_seconds = time.perf_counter() - start
     syn.denoiser_.eval()
-    start = time.perf_counter()
-    fake = syn.sample(len(ds.train), seed=seed)
-    sample_seconds = time.perf_counter() - start
-    scores = score(ds, syn.schema_, fake, seed)
-    out = {"variant": name, "changes": changes, "steps": result.steps, "best_epoch": result.best_epoch,
-           "epochs": result.epochs, "best_val_loss": result.best_loss, "diffusion_seconds": fit_seconds,
-           "sample_seconds": sample_seconds, "threads": threads, **scores}
-    print(f"  {name}: {json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in out.items()})}", flush=True)
-    return out
+    return sampled_and_scored(syn, ds, seed, {
+        "variant": name, "changes": changes, "steps": result.steps, "best_epoch": result.best_epoch,
+        "epochs": result.epochs, "best_val_loss": result.best_loss, "diffusion_seconds": fit_seconds, "threads": threads})
 
 
 def run_end_to_end(dataset_dir: str, name: str, budget: float | None, seed: int, threads: int) -> dict[str, Any]:
@@ -139,16 +133,20 @@ def run_end_to_end(dataset_dir: str, name: str, budget: float | None, seed: int,
     ds = bench.load_dataset(Path(dataset_dir), None)
     changes = VARIANTS[name]
     syn, fit_seconds = fit_tabgen(ds, seed, budget, variant_config(changes))
+    vae, diffusion = syn.vae_result_, syn.diffusion_result_
+    return sampled_and_scored(syn, ds, seed, {
+        "variant": name, "changes": changes, "budget": budget, "fit_seconds": fit_seconds,
+        "vae_steps": vae.steps, "vae_seconds": vae.seconds, "steps": diffusion.steps,
+        "diffusion_seconds": diffusion.seconds, "best_epoch": diffusion.best_epoch, "epochs": diffusion.epochs,
+        "best_val_loss": diffusion.best_loss, "threads": threads})
+
+
+def sampled_and_scored(syn: Any, ds: bench.Dataset, seed: int, record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` with the seconds to sample as many rows as the training table and their scores; printed."""
     start = time.perf_counter()
     fake = syn.sample(len(ds.train), seed=seed)
-    sample_seconds = time.perf_counter() - start
-    vae, diffusion = syn.vae_result_, syn.diffusion_result_
-    out = {"variant": name, "changes": changes, "budget": budget, "fit_seconds": fit_seconds,
-           "vae_steps": vae.steps, "vae_seconds": vae.seconds, "steps": diffusion.steps,
-           "diffusion_seconds": diffusion.seconds, "best_epoch": diffusion.best_epoch, "epochs": diffusion.epochs,
-           "best_val_loss": diffusion.best_loss, "sample_seconds": sample_seconds, "threads": threads,
-           **score(ds, syn.schema_, fake, seed)}
-    print(f"  {name}: {json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in out.items()})}", flush=True)
+    out = {**record, "sample_seconds": time.perf_counter() - start, **score(ds, syn.schema_, fake, seed)}
+    print(f"  {out['variant']}: {json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in out.items()})}", flush=True)
     return out
 
 
