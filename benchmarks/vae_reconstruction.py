@@ -5,8 +5,8 @@
 Each variant (changes to ``VAEConfig`` as JSON) fits only the VAE with the CPU defaults otherwise,
 then decodes the encoder's mean latents of every training row. The share of categorical cells that
 come back unchanged bounds what the diffusion model can reach: a category the decoder cannot produce
-is lost to Shape and Trend however good the denoiser. Results go to ``results/ablation/<dataset>-vae.json``
-and a Markdown table beside it.
+is lost to Shape and Trend however good the denoiser. Results go to
+``results/ablation/<dataset>-vae[-<label>].json`` and a Markdown table beside it.
 """
 
 from __future__ import annotations
@@ -46,10 +46,11 @@ def reconstruct(ds: bench.Dataset, changes: dict[str, Any], seed: int) -> dict[s
 
 
 def render(results: dict[str, Any]) -> str:
+    commit = results.get("git", {}).get("commit")
     lines = [f"# VAE reconstruction on {results['dataset']}", "",
              "Training rows encoded (mean latents) and decoded by the VAE alone; 'kept' is the share of a "
              "categorical column's cells that come back unchanged. Other settings: the CPU defaults of the commit "
-             "that ran it. One seed.", "",
+             f"that ran it{f' ({commit[:7]})' if commit else ''}. One seed.", "",
              "| VAE changes | epochs (best) | validation reconstruction | worst column | kept | seconds |",
              "|---|---:|---:|---|---:|---:|"]
     for r in results["variants"]:
@@ -64,16 +65,18 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_dataset_arguments(parser)
     parser.add_argument("--variants", nargs="+", default=["{}"], help="VAEConfig changes, one JSON object each")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--label", default="", help="suffix of the result files, to keep rounds on other code apart")
     args = parser.parse_args(argv)
     ds = bench.load_dataset(args.datasets_dir / args.dataset, None)
     out_dir = args.results_dir / "ablation"
     out_dir.mkdir(parents=True, exist_ok=True)
-    results: dict[str, Any] = {"dataset": args.dataset, "seed": args.seed, "variants": []}
+    stem = f"{args.dataset}-vae" + (f"-{args.label}" if args.label else "")
+    results: dict[str, Any] = {"dataset": args.dataset, "seed": args.seed, "git": bench.git_state(), "variants": []}
     for variant in args.variants:
         results["variants"].append(reconstruct(ds, json.loads(variant), args.seed))
-        bench.write_json(out_dir / f"{args.dataset}-vae.json", results)
-        (out_dir / f"{args.dataset}-vae.md").write_text(render(results))
-    print((out_dir / f"{args.dataset}-vae.md").read_text())
+        bench.write_json(out_dir / f"{stem}.json", results)
+        (out_dir / f"{stem}.md").write_text(render(results))
+    print((out_dir / f"{stem}.md").read_text())
     return 0
 
 
