@@ -167,9 +167,7 @@ class Synthesizer:
                 })
 
             vae_deadline = None if self.time_budget is None else start + VAE_BUDGET_SHARE * self.time_budget
-            resumed_vae = state and (state.get("vae_done") or state.get("vae"))
-            two_encoders = bool(resumed_vae) and _two_encoders(resumed_vae["model"])
-            self.vae_ = VAE(encoded.x_num.shape[1], self.transform_.cardinalities, config.vae, two_encoders).to(device)
+            self.vae_ = VAE(encoded.x_num.shape[1], self.transform_.cardinalities, config.vae).to(device)
             if state is not None and "vae_done" in state:
                 self.vae_.load_state_dict(state["vae_done"]["model"])
                 self.vae_result_ = TrainResult(**state["vae_done"]["result"])
@@ -460,9 +458,8 @@ class Synthesizer:
         self.transform_ = TableTransform.from_state(
             self.schema_, {k: v.numpy() for k, v in part("transform.").items()}
         )
-        vae_state = part("vae.")
-        self.vae_ = VAE(header["d_numerical"], header["cardinalities"], self.config_.vae, _two_encoders(vae_state))
-        self.vae_.load_state_dict(vae_state)
+        self.vae_ = VAE(header["d_numerical"], header["cardinalities"], self.config_.vae)
+        self.vae_.load_state_dict(part("vae."))
         c = self.config_.diffusion
         self.denoiser_ = EDMPrecond(MLPDenoiser(header["latent_dim"], c.width), c.sigma_data)
         self.denoiser_.load_state_dict(part("denoiser."))
@@ -486,11 +483,6 @@ def _encode_means(vae: VAE, x_num: torch.Tensor, x_cat: torch.Tensor) -> torch.T
     activations of a whole large table at once would need gigabytes."""
     rows = max(1, ENCODE_TOKENS_PER_CHUNK // vae.n_tokens)
     return torch.cat([vae.encode(x_num[i : i + rows], x_cat[i : i + rows])[0].flatten(1) for i in range(0, len(x_num), rows)])
-
-
-def _two_encoders(vae_state: Mapping[str, torch.Tensor]) -> bool:
-    """Whether VAE weights (of a model or checkpoint written before the shared encoder) have TabSyn's two."""
-    return any(k.startswith("encoder_logvar.") for k in vae_state)
 
 
 def _rows_asked(n: Any, given: Any) -> int:

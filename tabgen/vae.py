@@ -58,10 +58,10 @@ class TransformerLayer(nn.Module):
 
 
 class Transformer(nn.Module):
-    def __init__(self, d_token: int, n_layers: int, n_heads: int, factor: int, d_out: int | None = None):
+    def __init__(self, d_token: int, n_layers: int, n_heads: int, factor: int):
         super().__init__()
         self.layers = nn.Sequential(*[TransformerLayer(d_token, n_heads, factor, first=i == 0) for i in range(n_layers)])
-        self.head = nn.Linear(d_token, d_out or d_token)
+        self.head = nn.Linear(d_token, d_token)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.layers(x))
@@ -85,26 +85,17 @@ class Reconstructor(nn.Module):
 
 
 class VAE(nn.Module):
-    """Tokenizer, encoder (mean and log-variance), decoder, reconstructor.
+    """Tokenizer, mean and log-variance encoders, decoder, reconstructor."""
 
-    TabSyn gives the log-variance a transformer of its own. Here one encoder's head gives both: a
-    VAE step costs 28 % less, and on adult, after the same 1,500 steps, the validation
-    reconstruction was 0.0023 against 0.0071 (docs/speed.md). ``two_encoders`` builds TabSyn's
-    layout, so that models and checkpoints written before still load.
-    """
-
-    def __init__(self, d_numerical: int, cardinalities: list[int], config: VAEConfig, two_encoders: bool = False):
+    def __init__(self, d_numerical: int, cardinalities: list[int], config: VAEConfig):
         super().__init__()
         c = config
         self.d_numerical = d_numerical
         self.cardinalities = list(cardinalities)
         self.d_token = c.d_token
         self.tokenizer = Tokenizer(d_numerical, self.cardinalities, c.d_token)
-        if two_encoders:
-            self.encoder_mu = Transformer(c.d_token, c.n_layers, c.n_heads, c.factor)
-            self.encoder_logvar = Transformer(c.d_token, c.n_layers, c.n_heads, c.factor)
-        else:
-            self.encoder = Transformer(c.d_token, c.n_layers, c.n_heads, c.factor, d_out=2 * c.d_token)
+        self.encoder_mu = Transformer(c.d_token, c.n_layers, c.n_heads, c.factor)
+        self.encoder_logvar = Transformer(c.d_token, c.n_layers, c.n_heads, c.factor)
         self.decoder = Transformer(c.d_token, c.n_layers, c.n_heads, c.factor)
         self.reconstructor = Reconstructor(d_numerical, self.cardinalities, c.d_token)
 
@@ -114,10 +105,7 @@ class VAE(nn.Module):
 
     def encode(self, x_num: Tensor, x_cat: Tensor) -> tuple[Tensor, Tensor]:
         tokens = self.tokenizer(x_num, x_cat)
-        if hasattr(self, "encoder_logvar"):
-            return self.encoder_mu(tokens), self.encoder_logvar(tokens)
-        mu, logvar = self.encoder(tokens).chunk(2, dim=-1)
-        return mu, logvar
+        return self.encoder_mu(tokens), self.encoder_logvar(tokens)
 
     def decode(self, z: Tensor) -> tuple[Tensor, list[Tensor]]:
         return self.reconstructor(self.decoder(z))

@@ -64,18 +64,6 @@ def test_interrupted_fit_resumes_where_it_stopped(tmp_path, phase):
     assert not ckpt.exists()
 
 
-def test_a_checkpoint_with_tabsyns_two_encoders_resumes_in_that_layout(tmp_path, monkeypatch):
-    from tabgen.vae import VAE
-
-    df = make_mixed_frame(150)
-    ckpt = tmp_path / "run.ckpt"
-    with monkeypatch.context() as mp, interrupt_at("VAE", 2), pytest.raises(KeyboardInterrupt):
-        mp.setattr("tabgen.synthesizer.VAE", lambda *args: VAE(*args[:3], two_encoders=True))
-        Synthesizer(config=config(), progress=False, checkpoint=ckpt, checkpoint_every=0).fit(df)
-    resumed = Synthesizer(config=config(), progress=False, checkpoint=ckpt).fit(df, resume=True)
-    assert hasattr(resumed.vae_, "encoder_logvar") and len(resumed.sample(5)) == 5
-
-
 def test_resume_refuses_other_data_and_a_missing_checkpoint(tmp_path):
     ckpt = tmp_path / "run.ckpt"
     with pytest.raises(TabgenError, match="no checkpoint"):

@@ -78,20 +78,6 @@ def test_save_and_load_give_the_same_rows(fitted, tmp_path):
     assert loaded.n_rows_ == syn.n_rows_
 
 
-def test_models_with_tabsyns_two_encoders_still_load(fitted, tmp_path):
-    import copy
-
-    from tabgen.vae import VAE
-
-    _, syn = fitted
-    old = copy.copy(syn)
-    old.vae_ = VAE(syn.vae_.d_numerical, syn.vae_.cardinalities, syn.config_.vae, two_encoders=True).eval()
-    old.save(tmp_path / "old.tabgen")
-    loaded = Synthesizer.load(tmp_path / "old.tabgen", progress=False)
-    assert hasattr(loaded.vae_, "encoder_logvar")
-    pd.testing.assert_frame_equal(loaded.sample(40, seed=9), old.sample(40, seed=9))
-
-
 @pytest.mark.parametrize(
     "frame",
     [
