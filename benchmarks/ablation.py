@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     if any(results.get(k, v) != v for k, v in settings.items()):
         results = {"variants": {}}  # other settings: start a fresh table
     base = variant_config({}) if args.end_to_end else make_config({}, args.steps)
-    results.update(dataset=args.dataset, jobs=args.jobs, base_config=base.to_dict(), **settings)
+    results.update(dataset=args.dataset, jobs=args.jobs, base_config=base.to_dict(), git=bench.git_state(), **settings)
     # spawn, not fork: this process has already started torch's thread pools.
     with ProcessPoolExecutor(args.jobs, mp_context=mp.get_context("spawn")) as pool:
         dataset_dir = str(args.datasets_dir / args.dataset)
