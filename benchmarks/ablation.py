@@ -153,10 +153,12 @@ def sampled_and_scored(syn: Any, ds: bench.Dataset, seed: int, record: dict[str,
 def render(results: dict[str, Any]) -> str:
     scores = [("Shape %", "{shape:.2f}"), ("Trend %", "{trend:.2f}"), ("tree C2ST", "{c2st_tree:.3f}")]
     one_seed = "Errors in %, C2ST 1 = indistinguishable. One seed: differences of a few tenths of a percent are noise."
+    commit = bench.commit_label(results.get("git"))
+    ran = f"the commit that ran it{f' ({commit})' if commit else ''}"
     if results.get("end_to_end"):
         budget = results.get("budget")
         lines = [f"# Whole fits on {results['dataset']}, seed {results['seed']}", "",
-                 "Each variant is a full `Synthesizer.fit` with the CPU defaults of the commit that ran it, changed "
+                 f"Each variant is a full `Synthesizer.fit` with the CPU defaults of {ran}, changed "
                  "as its row says, " + (f"under a time budget of {budget:.0f} s" if budget else "to the default step limits")
                  + f"; {results['jobs']} variant(s) at a time. {one_seed}", ""]
         columns = scores + [("fit s", "{fit_seconds:.0f}"), ("VAE steps", "{vae_steps}"), ("VAE s", "{vae_seconds:.0f}"),
@@ -164,7 +166,7 @@ def render(results: dict[str, Any]) -> str:
     else:
         base = results["base_config"]["diffusion"]
         lines = [f"# Ablation on {results['dataset']}", "",
-                 f"Base: the defaults of the commit that ran it (denoiser width {base['width']}, lr {base['lr']}, "
+                 f"Base: the defaults of {ran} (denoiser width {base['width']}, lr {base['lr']}, "
                  f"lr decay {base['lr_decay']}); each variant changes what its row says.", "",
                  f"Diffusion trained for {results['steps']} steps per variant on the same VAE; {results['jobs']} "
                  f"variant(s) at a time. {one_seed} Validation losses compare only between variants that draw σ "

@@ -362,6 +362,13 @@ def git_state() -> dict[str, Any]:
     return {"commit": git("rev-parse", "HEAD"), "dirty": bool(dirty)}
 
 
+def commit_label(state: dict[str, Any] | None) -> str:
+    """A :func:`git_state` as result tables print it: the short commit, and whether code had changed."""
+    if not state or not state.get("commit"):
+        return ""
+    return state["commit"][:7] + (" (uncommitted changes)" if state.get("dirty") else "")
+
+
 def evaluate_defaults(evaluate: Callable[..., Any]) -> dict[str, Any]:
     """The settings of ``evaluate`` this harness leaves at their defaults (e.g. its row cap)."""
     import inspect

@@ -380,8 +380,8 @@ def render_markdown(all_results: dict[str, dict[str, Any]], results_dir: Path) -
             parts = ", ".join(part for part in PARTS if r.get(part, {}).get("machine") == m)
             lines += [f"Machine of {parts}: {m['cpu']}, {m['usable_cores']} cores, bfloat16 matrix units (AMX): "
                       f"{'yes' if m['native_bfloat16'] else 'no'}.", ""]
-        commits = [f"{part} {r[part]['git']['commit'][:7]}{' (uncommitted changes)' if r[part]['git']['dirty'] else ''}"
-                   for part in PARTS if r.get(part, {}).get("git", {}).get("commit")]
+        commits = [f"{part} {bench.commit_label(r[part]['git'])}" for part in PARTS
+                   if bench.commit_label(r.get(part, {}).get("git"))]
         if commits:
             lines += [f"Code of each part: {', '.join(commits)}; parts not named predate this record.", ""]
         lines += summary_table(dataset, r, results_dir)

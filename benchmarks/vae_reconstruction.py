@@ -46,11 +46,11 @@ def reconstruct(ds: bench.Dataset, changes: dict[str, Any], seed: int) -> dict[s
 
 
 def render(results: dict[str, Any]) -> str:
-    commit = results.get("git", {}).get("commit")
+    commit = bench.commit_label(results.get("git"))
     lines = [f"# VAE reconstruction on {results['dataset']}", "",
              "Training rows encoded (mean latents) and decoded by the VAE alone; 'kept' is the share of a "
              "categorical column's cells that come back unchanged. Other settings: the CPU defaults of the commit "
-             f"that ran it{f' ({commit[:7]})' if commit else ''}. One seed.", "",
+             f"that ran it{f' ({commit})' if commit else ''}. One seed.", "",
              "| VAE changes | epochs (best) | validation reconstruction | worst column | kept | seconds |",
              "|---|---:|---:|---|---:|---:|"]
     for r in results["variants"]:
