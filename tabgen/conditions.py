@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import TabgenError
+from .pairs import PairTable, comparable_values
 from .schema import ColumnSpec, Schema, as_numbers, from_numbers, json_scalar, refuse_duplicate_columns, restore_dtype
 
 #: Categories an error message lists at most.
@@ -309,3 +310,57 @@ def parse_rebalance_option(text: str) -> dict[str, dict[str, float]]:
         except ValueError:
             raise TabgenError(f"--rebalance: the share of {category!r} is not a number: {share!r}") from None
     return {name: shares}
+
+
+# ------------------------------------------------------------------------------------ paired columns
+def parent_givens(givens: Givens, schema: Schema) -> Givens:
+    """``givens`` with each given derived cell turned into a given cell of its parent, on which the
+    model is conditioned. Sampling refuses a value the pair never held, and a row whose given cells of
+    one pair disagree; imputation keeps such data as it is, and conditions on the parent alone."""
+    values, given = givens.values.copy(), givens.given.copy()
+    for spec in schema.derived:
+        if spec.name not in values:
+            continue
+        parent = schema[spec.derived_from]
+        table = PairTable(spec, parent)
+        rows = given[spec.name].to_numpy()
+        own = comparable_values(values[spec.name], spec)
+        wanted = np.array([table.inverse.get(k, _UNSEEN) if r else _UNSEEN for k, r in zip(own, rows)], dtype=object)
+        unseen = rows & np.array([w is _UNSEEN for w in wanted], dtype=bool)
+        if unseen.any() and not givens.fill:
+            shown = [c for _, c in spec.derived_pairs or []]
+            raise TabgenError(
+                f"column {spec.name!r} never held {own[unseen].iloc[0]!r} in the training table, where it is "
+                f"{parent.name!r} written another way; its values are {shown[:12]}{', ...' if len(shown) > 12 else ''}"
+            )
+        if parent.name not in values:
+            values[parent.name] = pd.Series(None, index=values.index, dtype=object)
+            given[parent.name] = False
+        has_parent = given[parent.name].to_numpy()
+        keys = table.parent_keys(values[parent.name])
+        clash = rows & ~unseen & has_parent & np.array([k != w for k, w in zip(keys, wanted)], dtype=bool)
+        if clash.any() and not givens.fill:
+            row = int(np.flatnonzero(clash)[0])
+            raise TabgenError(
+                f"given {spec.name}={own.iloc[row]!r} and {parent.name}={values[parent.name].iloc[row]!r} disagree: "
+                f"in the training table {spec.name!r} is {parent.name!r} written another way; give one of them"
+            )
+        take = rows & ~unseen & ~has_parent
+        if take.any():
+            column = values[parent.name].astype(object).to_numpy(copy=True)
+            column[take] = [_given_form(w, parent) for w in wanted[take]]
+            values[parent.name] = column
+            given[parent.name] = has_parent | take
+    return Givens(values, given, givens.fill)
+
+
+def _given_form(key: Any, spec: ColumnSpec) -> Any:
+    """A parent value as :class:`Givens` holds it: numbers as floats, dates as dates."""
+    if key is None or spec.kind != "numerical":
+        return key
+    if spec.datetime_unit is None:
+        return float(key)
+    return from_numbers(np.array([key], dtype=np.float64), spec).iloc[0]
+
+
+_UNSEEN = object()

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import TabgenError
+from .pairs import snap_parents, write_derived
 from .schema import Schema, as_numbers, from_numbers, refuse_duplicate_columns
 
 
@@ -33,19 +34,21 @@ def combine_draws(drawn: pd.DataFrame, draws: int, schema: Schema) -> pd.DataFra
 
     Numbers are averaged over the draws (rounded to the column's decimals, so whole numbers stay
     whole); categories (and identifiers) take the most frequent value, the earliest drawn on a tie.
+    Columns written from a paired one follow its combined value.
     """
     m = len(drawn) // draws
     if draws == 1:
         return drawn.reset_index(drop=True)
     out = {}
-    for spec in schema.columns:
+    for spec in schema.numerical + schema.categorical + schema.identifiers:
         column = drawn[spec.name].reset_index(drop=True)
         if spec.kind == "numerical":
             mean = as_numbers(column, spec).reshape(draws, m).mean(0)
             out[spec.name] = from_numbers(mean if spec.decimals is None else np.round(mean, spec.decimals), spec)
         else:
             out[spec.name] = _most_frequent(column, draws, m)
-    return pd.DataFrame(out)
+    # A paired number's mean may fall between the values it pairs with: snap it, then write its partners.
+    return write_derived(snap_parents(pd.DataFrame(out), schema), schema)[schema.names]
 
 
 def _most_frequent(column: pd.Series, draws: int, m: int) -> pd.Series:

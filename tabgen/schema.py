@@ -63,6 +63,12 @@ class ColumnSpec:
     """The strftime format of a datetime column that is text (as read from a CSV file)."""
     id_format: IdFormat | None = None
     """How an ``id`` column's fresh values are written."""
+    derived_from: str | None = None
+    """The column this one is written from, not learned: the two determine each other one-to-one in
+    the training table (see :mod:`tabgen.pairs`)."""
+    derived_pairs: list[list[Any]] | None = None
+    """``[parent value, own value]`` for each value of ``derived_from`` (numbers as learned, categories
+    as listed, ``None`` for missing)."""
 
     @property
     def has_missing(self) -> bool:
@@ -92,7 +98,8 @@ class ColumnSpec:
         else:
             detail = f"[{self.min:g}, {self.max:g}]{' integer' if self.is_integer else ''}"
         missing = f", {100 * self.missing_rate:.1f}% missing" if self.has_missing else ""
-        return f"{self.name}: {self.kind} ({self.dtype}) {detail}{missing}"
+        written = f"; written from {self.derived_from!r}, one-to-one" if self.derived_from else ""
+        return f"{self.name}: {self.kind} ({self.dtype}) {detail}{missing}{written}"
 
 
 @dataclass
@@ -107,11 +114,18 @@ class Schema:
 
     @property
     def numerical(self) -> list[ColumnSpec]:
-        return [c for c in self.columns if c.kind == "numerical"]
+        """Numerical columns the model learns (not those written from another column)."""
+        return [c for c in self.columns if c.kind == "numerical" and c.derived_from is None]
 
     @property
     def categorical(self) -> list[ColumnSpec]:
-        return [c for c in self.columns if c.kind == "categorical"]
+        """Categorical columns the model learns (not those written from another column)."""
+        return [c for c in self.columns if c.kind == "categorical" and c.derived_from is None]
+
+    @property
+    def derived(self) -> list[ColumnSpec]:
+        """Columns written from another one they pair with one-to-one, not learned."""
+        return [c for c in self.columns if c.derived_from is not None]
 
     @property
     def identifiers(self) -> list[ColumnSpec]:

@@ -25,7 +25,8 @@ from tqdm.auto import tqdm
 
 from . import __version__
 from .checkpoint import Checkpointer, load_checkpoint
-from .conditions import Givens, Rebalance, allocate, given_from_frame, given_from_mapping, output_values, resolve_rebalance
+from .conditions import (Givens, Rebalance, allocate, given_from_frame, given_from_mapping, output_values, parent_givens,
+                         resolve_rebalance)
 from .config import SynthesizerConfig
 from .diffusion.denoiser import MLPDenoiser
 from .diffusion.edm import EDMPrecond
@@ -35,6 +36,7 @@ from .errors import TabgenError, TabgenWarning
 from .imputation import check_columns, combine_draws
 from .io import load_model, save_model
 from .known_latents import encoder_inputs
+from .pairs import find_pairs, write_derived
 from .precision import PRECISIONS, mixed_precision
 from .schema import Schema, infer_schema, json_scalar, validate_frame
 from .train import UNLIMITED_STEPS, TrainResult, train_diffusion, train_vae
@@ -83,6 +85,10 @@ class Synthesizer:
     categorical, numerical, identifiers:
         Column names whose kind overrides the inferred one. Identifiers are not modelled; the output
         gets fresh unique values in their format.
+    exact_pairs:
+        Columns that determine each other one-to-one in the table (a code and its label, a value in
+        two units) are learned once: one of them is modelled and the others are written from it, so
+        every generated row keeps them consistent. ``False`` models each column on its own.
     config:
         Every method setting; by default :meth:`SynthesizerConfig.for_device` of the chosen device.
     time_budget:
@@ -108,6 +114,7 @@ class Synthesizer:
         categorical: Iterable[str] = (),
         numerical: Iterable[str] = (),
         identifiers: Iterable[str] = (),
+        exact_pairs: bool = True,
         config: SynthesizerConfig | None = None,
         time_budget: float | None = None,
         device: str = "auto",
@@ -119,6 +126,7 @@ class Synthesizer:
         self.categorical = categorical
         self.numerical = numerical
         self.identifiers = identifiers
+        self.exact_pairs = exact_pairs
         self.config = config
         self.time_budget = time_budget
         self.device = device
@@ -150,6 +158,8 @@ class Synthesizer:
             raise TabgenError(f"config.diffusion.precision must be one of {PRECISIONS}, got {config.diffusion.precision!r}")
         start = time.monotonic() - (state["elapsed"] if state else 0.0)
         self.schema_ = infer_schema(df, self.categorical, self.numerical, self.identifiers)
+        if self.exact_pairs:
+            self.schema_ = find_pairs(df, self.schema_)
         self.config_ = config
         self.transform_ = TableTransform(self.schema_).fit(df)
         with _seeded(self.seed, device):
@@ -367,6 +377,7 @@ class Synthesizer:
     def _batches(self, n: int, givens: Givens | None, generator: torch.Generator, show: bool) -> Iterator[pd.DataFrame]:
         s = self.config_.sampler
         steps = s.num_steps if givens is None else s.inpaint_steps
+        givens = None if givens is None else parent_givens(givens, self.schema_)
         sigmas = sigma_schedule(steps, s.sigma_min, s.sigma_max, s.rho, self.device_)
         with tqdm(total=n, desc="sampling", unit="row", disable=not show, leave=False, dynamic_ncols=True) as bar:
             for start in range(0, n, s.batch_size):
@@ -380,7 +391,7 @@ class Synthesizer:
                     batch = givens.rows(start, start + rows)
                     z = self._inpaint(batch, noise, sigmas, generator)
                     frame = self._decode(z * self.latent_std_ + self.latent_mean_, start, fill=batch.fill)
-                    yield batch.apply(frame, self.schema_)
+                    yield write_derived(batch.apply(frame, self.schema_), self.schema_)
                 bar.update(rows)
 
     def _inpaint(self, givens: Givens, noise: torch.Tensor, sigmas: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -422,6 +433,7 @@ class Synthesizer:
             "schema": self.schema_.to_dict(),
             "config": self.config_.to_dict(),
             "seed": self.seed,
+            "exact_pairs": self.exact_pairs,
             "n_rows": self.n_rows_,
             "d_numerical": self.vae_.d_numerical,
             "cardinalities": self.vae_.cardinalities,
@@ -452,9 +464,10 @@ class Synthesizer:
         self = cls(seed=header["seed"], device=str(device), progress=progress)
         self.config_ = self.config = SynthesizerConfig.from_dict(header["config"])
         self.schema_ = Schema.from_dict(header["schema"])
-        self.categorical = [c.name for c in self.schema_.categorical]
-        self.numerical = [c.name for c in self.schema_.numerical]
+        self.categorical = [c.name for c in self.schema_.columns if c.kind == "categorical"]
+        self.numerical = [c.name for c in self.schema_.columns if c.kind == "numerical"]
         self.identifiers = [c.name for c in self.schema_.identifiers]
+        self.exact_pairs = header.get("exact_pairs", True)
         self.transform_ = TableTransform.from_state(
             self.schema_, {k: v.numpy() for k, v in part("transform.").items()}
         )

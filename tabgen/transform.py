@@ -18,6 +18,7 @@ import pandas as pd
 from scipy.special import ndtr, ndtri
 
 from .errors import TabgenError, TabgenWarning
+from .pairs import snap_parents, write_derived
 from .schema import ColumnSpec, Schema, as_numbers, from_numbers, json_scalar, restore_dtype
 
 # Keeps the normal scores finite at the ends of the observed range (sklearn uses the same bound).
@@ -177,7 +178,8 @@ class TableTransform:
             out[spec.name] = restore_dtype(pd.Series(self.codes_[spec.name].inverse_transform(x_cat[:, j])), spec)
         for spec in self.schema.identifiers:
             out[spec.name] = restore_dtype(pd.Series(spec.id_format.generate(n, row_offset)), spec)
-        return pd.DataFrame({name: out[name] for name in self.schema.names})
+        frame = write_derived(snap_parents(pd.DataFrame(out), self.schema), self.schema)
+        return frame[self.schema.names]
 
     def state_arrays(self) -> dict[str, np.ndarray]:
         """The learned arrays, for the model file (the rest lives in the schema)."""

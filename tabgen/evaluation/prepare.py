@@ -9,6 +9,7 @@ differently, because sdmetrics and scikit-learn read pandas extension dtypes the
 from __future__ import annotations
 
 import zlib
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -21,9 +22,10 @@ from ..schema import Schema, as_numbers, infer_schema
 
 def resolve_schema(real: pd.DataFrame, schema: Schema | None) -> Schema:
     """The user's schema, or one inferred from the real table, without its identifier columns:
-    synthetic identifiers are fresh by design, so comparing them with the real ones measures nothing."""
+    synthetic identifiers are fresh by design, so comparing them with the real ones measures nothing.
+    Columns a model writes from another are scored like any other."""
     schema = schema if schema is not None else infer_schema(real)
-    return Schema([spec for spec in schema.columns if spec.kind != "id"])
+    return Schema([replace(spec, derived_from=None, derived_pairs=None) for spec in schema.columns if spec.kind != "id"])
 
 
 def normalise(df: pd.DataFrame, schema: Schema, label: str) -> pd.DataFrame:
