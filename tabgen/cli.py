@@ -139,6 +139,9 @@ def main() -> None:
 @click.option("--categorical", help="Comma-separated columns to treat as categorical.")
 @click.option("--numerical", help="Comma-separated columns to treat as numerical.")
 @click.option("--id", "identifiers", help="Comma-separated identifier columns: not learned, generated fresh.")
+@click.option("--no-exact-pairs", is_flag=True,
+              help="Learn every column on its own. By default, of columns that determine each other one-to-one "
+                   "(a code and its label), one is learned and the others are written from it, exactly.")
 @click.option("--time-budget", help="Train for this long at most: 600, 90s, 10m, 1h; the denoiser then trains until the budget ends or it stops improving [default: a fixed number of steps, about 10 minutes on a 2-core CPU].")
 @sep_option
 @encoding_option
@@ -147,8 +150,8 @@ def main() -> None:
 @seed_option
 @quiet_option
 def fit(data: Path, output: Path | None, categorical: str | None, numerical: str | None, identifiers: str | None,
-        time_budget: str | None, sep: str | None, encoding: str | None, resume: bool, device: str, seed: int,
-        quiet: bool) -> None:
+        no_exact_pairs: bool, time_budget: str | None, sep: str | None, encoding: str | None, resume: bool, device: str,
+        seed: int, quiet: bool) -> None:
     """Learn DATA (CSV, TSV or Parquet) and write a model file.
 
     The training state is saved to MODEL.ckpt every minute and on Ctrl-C; `--resume` continues from it.
@@ -157,8 +160,8 @@ def fit(data: Path, output: Path | None, categorical: str | None, numerical: str
     checkpoint = output.with_name(output.name + ".ckpt")
     df = read_table(data, sep=parse_separator(sep), encoding=encoding)
     syn = Synthesizer(categorical=_names(categorical), numerical=_names(numerical), identifiers=_names(identifiers),
-                      time_budget=parse_duration(time_budget), device=device, seed=seed, progress=not quiet,
-                      checkpoint=checkpoint)
+                      exact_pairs=not no_exact_pairs, time_budget=parse_duration(time_budget), device=device, seed=seed,
+                      progress=not quiet, checkpoint=checkpoint)
     try:
         syn.fit(df, resume=resume)
     except KeyboardInterrupt:

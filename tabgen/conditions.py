@@ -318,31 +318,40 @@ def parent_givens(givens: Givens, schema: Schema) -> Givens:
     model is conditioned. Sampling refuses a value the pair never held, and a row whose given cells of
     one pair disagree; imputation keeps such data as it is, and conditions on the parent alone."""
     values, given = givens.values.copy(), givens.given.copy()
+    none = np.zeros(len(givens), dtype=bool)
     for spec in schema.derived:
-        if spec.name not in values:
-            continue
         parent = schema[spec.derived_from]
+        if spec.name not in values and parent.name not in values:
+            continue
         table = PairTable(spec, parent)
-        rows = given[spec.name].to_numpy()
-        own = comparable_values(values[spec.name], spec)
-        wanted = np.array([table.inverse.get(k, _UNSEEN) if r else _UNSEEN for k, r in zip(own, rows)], dtype=object)
-        unseen = rows & np.array([w is _UNSEEN for w in wanted], dtype=bool)
-        if unseen.any() and not givens.fill:
-            shown = [c for _, c in spec.derived_pairs or []]
-            raise TabgenError(
-                f"column {spec.name!r} never held {own[unseen].iloc[0]!r} in the training table, where it is "
-                f"{parent.name!r} written another way; its values are {shown[:12]}{', ...' if len(shown) > 12 else ''}"
-            )
         if parent.name not in values:
             values[parent.name] = pd.Series(None, index=values.index, dtype=object)
             given[parent.name] = False
         has_parent = given[parent.name].to_numpy()
         keys = table.parent_keys(values[parent.name])
+        if parent.kind == "numerical" and not givens.fill:
+            numbers = comparable_values(values[parent.name], parent).to_numpy(dtype=float)
+            off = has_parent & (numbers != np.array([np.nan if k is None else k for k in keys], dtype=float))
+            if off.any():
+                raise TabgenError(
+                    f"column {parent.name!r} never held {_shown(parent, numbers[off][0])} in the training table, where "
+                    f"{spec.name!r} is written from it; its values are {_listed(_shown(parent, v) for v in table.numbers)}"
+                )
+        rows = given[spec.name].to_numpy() if spec.name in given else none
+        own = comparable_values(values[spec.name], spec) if spec.name in values else pd.Series(None, index=values.index)
+        wanted = np.array([table.inverse.get(k, _UNSEEN) if r else _UNSEEN for k, r in zip(own, rows)], dtype=object)
+        unseen = rows & np.array([w is _UNSEEN for w in wanted], dtype=bool)
+        if unseen.any() and not givens.fill:
+            raise TabgenError(
+                f"column {spec.name!r} never held {own[unseen].iloc[0]!r} in the training table, where it is "
+                f"{parent.name!r} written another way; its values are {_listed(map(repr, table.table.values()))}"
+            )
         clash = rows & ~unseen & has_parent & np.array([k != w for k, w in zip(keys, wanted)], dtype=bool)
         if clash.any() and not givens.fill:
             row = int(np.flatnonzero(clash)[0])
             raise TabgenError(
-                f"given {spec.name}={own.iloc[row]!r} and {parent.name}={values[parent.name].iloc[row]!r} disagree: "
+                f"given {spec.name}={_written(spec, values[spec.name].iloc[row])} and "
+                f"{parent.name}={_written(parent, values[parent.name].iloc[row])} disagree: "
                 f"in the training table {spec.name!r} is {parent.name!r} written another way; give one of them"
             )
         take = rows & ~unseen & ~has_parent
@@ -352,6 +361,15 @@ def parent_givens(givens: Givens, schema: Schema) -> Givens:
             values[parent.name] = column
             given[parent.name] = has_parent | take
     return Givens(values, given, givens.fill)
+
+
+def _written(spec: ColumnSpec, value: Any) -> str:
+    return _shown(spec, float(value)) if spec.kind == "numerical" and spec.datetime_unit is None else repr(value)
+
+
+def _listed(values: Any) -> str:
+    values = list(values)
+    return ", ".join(map(str, values[:SHOWN_CATEGORIES])) + (", ..." if len(values) > SHOWN_CATEGORIES else "")
 
 
 def _given_form(key: Any, spec: ColumnSpec) -> Any:
