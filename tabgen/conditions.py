@@ -335,7 +335,7 @@ def parent_givens(givens: Givens, schema: Schema) -> Givens:
             if off.any():
                 raise TabgenError(
                     f"column {parent.name!r} never held {_shown(parent, numbers[off][0])} in the training table, where "
-                    f"{spec.name!r} is written from it; its values are {_listed(_shown(parent, v) for v in table.numbers)}"
+                    f"{spec.name!r} is written from it; its values are {_listed(parent, table.table)}"
                 )
         rows = given[spec.name].to_numpy() if spec.name in given else none
         own = comparable_values(values[spec.name], spec) if spec.name in values else pd.Series(None, index=values.index)
@@ -343,8 +343,8 @@ def parent_givens(givens: Givens, schema: Schema) -> Givens:
         unseen = rows & np.array([w is _UNSEEN for w in wanted], dtype=bool)
         if unseen.any() and not givens.fill:
             raise TabgenError(
-                f"column {spec.name!r} never held {own[unseen].iloc[0]!r} in the training table, where it is "
-                f"{parent.name!r} written another way; its values are {_listed(map(repr, table.table.values()))}"
+                f"column {spec.name!r} never held {_written(spec, values[spec.name][unseen].iloc[0])} in the training table, where it is "
+                f"{parent.name!r} written another way; its values are {_listed(spec, table.inverse)}"
             )
         clash = rows & ~unseen & has_parent & np.array([k != w for k, w in zip(keys, wanted)], dtype=bool)
         if clash.any() and not givens.fill:
@@ -367,9 +367,11 @@ def _written(spec: ColumnSpec, value: Any) -> str:
     return _shown(spec, float(value)) if spec.kind == "numerical" and spec.datetime_unit is None else repr(value)
 
 
-def _listed(values: Any) -> str:
-    values = list(values)
-    return ", ".join(map(str, values[:SHOWN_CATEGORIES])) + (", ..." if len(values) > SHOWN_CATEGORIES else "")
+def _listed(spec: ColumnSpec, values: Any) -> str:
+    """A column's values for a message: numbers in order, categories as listed; missing left out."""
+    values = [v for v in values if v is not None]
+    shown = [_shown(spec, v) for v in sorted(values)] if spec.kind == "numerical" else [repr(v) for v in values]
+    return ", ".join(shown[:SHOWN_CATEGORIES]) + (", ..." if len(shown) > SHOWN_CATEGORIES else "")
 
 
 def _given_form(key: Any, spec: ColumnSpec) -> Any:
