@@ -318,7 +318,6 @@ def parent_givens(givens: Givens, schema: Schema) -> Givens:
     model is conditioned. Sampling refuses a value the pair never held, and a row whose given cells of
     one pair disagree; imputation keeps such data as it is, and conditions on the parent alone."""
     values, given = givens.values.copy(), givens.given.copy()
-    none = np.zeros(len(givens), dtype=bool)
     for spec in schema.derived:
         parent = schema[spec.derived_from]
         if spec.name not in values and parent.name not in values:
@@ -337,8 +336,10 @@ def parent_givens(givens: Givens, schema: Schema) -> Givens:
                     f"column {parent.name!r} never held {_shown(parent, numbers[off][0])} in the training table, where "
                     f"{spec.name!r} is written from it; its values are {_listed(parent, table.table)}"
                 )
-        rows = given[spec.name].to_numpy() if spec.name in given else none
-        own = comparable_values(values[spec.name], spec) if spec.name in values else pd.Series(None, index=values.index)
+        if spec.name not in values:
+            continue
+        rows = given[spec.name].to_numpy()
+        own = comparable_values(values[spec.name], spec)
         wanted = np.array([table.inverse.get(k, _UNSEEN) if r else _UNSEEN for k, r in zip(own, rows)], dtype=object)
         unseen = rows & np.array([w is _UNSEEN for w in wanted], dtype=bool)
         if unseen.any() and not givens.fill:

@@ -129,11 +129,11 @@ class PairTable:
 def snap_parents(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
     """Generated numbers of each numerical parent set to the nearest value it had in training, so
     that every one of them has a partner to write."""
-    for spec in schema.derived:
+    # One written column per parent: all of a parent's tables list the same parent values.
+    for spec in {spec.derived_from: spec for spec in schema.derived}.values():
         parent = schema[spec.derived_from]
         if parent.kind == "numerical":
-            lookup = PairTable(spec, parent)
-            numbers = lookup.nearest(as_numbers(frame[parent.name], parent)).astype(np.float64)
+            numbers = PairTable(spec, parent).nearest(as_numbers(frame[parent.name], parent)).astype(np.float64)
             frame[parent.name] = from_numbers(numbers, parent).to_numpy()
     return frame
 
