@@ -149,6 +149,12 @@ class _Loop:
         return self.result
 
 
+def adam(params: Any, lr: float) -> torch.optim.Adam:
+    """Adam with its fused kernel: one pass over all parameters instead of a dozen small ops per
+    tensor, which was 6 % of a VAE step on a CPU (3 ms of 50) and 3 % of a denoiser step."""
+    return torch.optim.Adam(params, lr=lr, fused=True)
+
+
 def train_vae(
     vae: VAE,
     train: tuple[Tensor, Tensor, Tensor],
@@ -166,7 +172,7 @@ def train_vae(
     x_num, observed, x_cat = train
     loop = _Loop("VAE", len(x_num), config.batch_size, config.max_epochs, config.max_steps, config.patience,
                  deadline, x_num.device, progress, resume and resume["loop"])
-    optimizer = torch.optim.Adam(vae.parameters(), lr=config.lr)
+    optimizer = adam(vae.parameters(), config.lr)
     beta = BetaSchedule(config.beta_max, config.beta_min, config.beta_decay, config.beta_patience)
     if resume:
         vae.load_state_dict(resume["model"])
@@ -214,7 +220,7 @@ def train_diffusion(
     loop = _Loop("diffusion", len(z_train), config.batch_size, config.max_epochs, config.max_steps,
                  config.patience, deadline, z_train.device, progress, resume and resume["loop"])
     ema = copy.deepcopy(D).requires_grad_(False)
-    optimizer = torch.optim.Adam(D.parameters(), lr=config.lr)
+    optimizer = adam(D.parameters(), config.lr)
     if resume:
         D.load_state_dict(resume["model"])
         ema.load_state_dict(resume["ema"])

@@ -36,6 +36,25 @@ class Tokenizer(nn.Module):
         return torch.cat(tokens, dim=1) + self.bias[None]
 
 
+class TokenNorm(nn.LayerNorm):
+    """LayerNorm over a token's few features, written out: for 4-wide tokens the fused CPU kernel's
+    backward took a fifth of a VAE step (1.2 ms a call on adult at batch 1,024), the plain ops a tenth
+    of that. Same parameters, so model files are unchanged."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        centred = x - x.mean(-1, keepdim=True)
+        return centred * torch.rsqrt(centred.square().mean(-1, keepdim=True) + self.eps) * self.weight + self.bias
+
+
+def attention(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+    """softmax(q·kᵀ/√d)·v, written out: over a dozen tokens of width 4 torch's fused CPU attention and
+    softmax spend most of their time on blocking meant for long sequences (2.6 ms a layer on adult)."""
+    scores = q @ k.transpose(-1, -2) * q.shape[-1] ** -0.5
+    # The max only guards exp against overflow; it cancels in the ratio, so no gradient through it.
+    weights = (scores - scores.detach().amax(-1, keepdim=True)).exp()
+    return (weights / weights.sum(-1, keepdim=True)) @ v
+
+
 class TransformerLayer(nn.Module):
     """Pre-norm self-attention and ReLU feed-forward, each with a residual (TabSyn's layout)."""
 
@@ -46,14 +65,13 @@ class TransformerLayer(nn.Module):
         self.out = nn.Linear(d_token, d_token) if n_heads > 1 else nn.Identity()
         self.ffn = nn.Sequential(nn.Linear(d_token, d_token * factor), nn.ReLU(), nn.Linear(d_token * factor, d_token))
         # As in TabSyn (after FT-Transformer), the first layer reads the raw tokens unnormalised.
-        self.norm0 = nn.Identity() if first else nn.LayerNorm(d_token)
-        self.norm1 = nn.LayerNorm(d_token)
+        self.norm0 = nn.Identity() if first else TokenNorm(d_token)
+        self.norm1 = TokenNorm(d_token)
 
     def forward(self, x: Tensor) -> Tensor:
         b, t, d = x.shape
         q, k, v = self.qkv(self.norm0(x)).view(b, t, 3, self.n_heads, d // self.n_heads).permute(2, 0, 3, 1, 4)
-        attn = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, t, d)
-        x = x + self.out(attn)
+        x = x + self.out(attention(q, k, v).transpose(1, 2).reshape(b, t, d))
         return x + self.ffn(self.norm1(x))
 
 

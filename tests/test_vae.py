@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from tabgen.config import VAEConfig
-from tabgen.vae import VAE, BetaSchedule, vae_loss
+from tabgen.vae import VAE, BetaSchedule, TokenNorm, attention, vae_loss
 
 
 @pytest.mark.parametrize("d_num, cards", [(3, [2, 5]), (0, [3, 4]), (4, [])])
@@ -38,3 +38,18 @@ def test_beta_decays_when_reconstruction_stalls_and_stops_at_the_floor():
     for _ in range(200):
         s.step(1.0)
     assert s.beta == 1e-5
+
+
+def test_written_out_attention_and_norm_match_torchs_fused_ones():
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(64, 1, 9, 4, dtype=torch.float64, requires_grad=True) * 30 for _ in range(3))
+    ours, theirs = attention(q, k, v), torch.nn.functional.scaled_dot_product_attention(q, k, v)
+    assert torch.allclose(ours, theirs)
+    grads = [torch.autograd.grad(out.square().sum(), (q, k, v)) for out in (ours, theirs)]
+    assert all(torch.allclose(a, b) for a, b in zip(*grads))
+
+    x = torch.randn(64, 9, 4, dtype=torch.float64) * 5 + 3
+    norm, reference = TokenNorm(4).double(), torch.nn.LayerNorm(4).double()
+    torch.nn.init.normal_(norm.weight), torch.nn.init.normal_(norm.bias)
+    reference.load_state_dict(norm.state_dict())
+    assert torch.allclose(norm(x), reference(x))
