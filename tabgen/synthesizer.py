@@ -177,7 +177,8 @@ class Synthesizer:
                 })
 
             vae_deadline = None if self.time_budget is None else start + VAE_BUDGET_SHARE * self.time_budget
-            self.vae_ = VAE(encoded.x_num.shape[1], self.transform_.cardinalities, config.vae).to(device)
+            self.vae_ = VAE(encoded.x_num.shape[1], self.transform_.cardinalities, config.vae,
+                            self.transform_.value_levels_).to(device)
             if state is not None and "vae_done" in state:
                 self.vae_.load_state_dict(state["vae_done"]["model"])
                 self.vae_result_ = TrainResult(**state["vae_done"]["result"])
@@ -437,6 +438,7 @@ class Synthesizer:
             "n_rows": self.n_rows_,
             "d_numerical": self.vae_.d_numerical,
             "cardinalities": self.vae_.cardinalities,
+            "value_levels": self.vae_.value_levels,
             "latent_dim": int(self.latent_mean_.shape[0]),
         }
         tensors = {f"vae.{k}": v for k, v in self.vae_.state_dict().items()}
@@ -471,7 +473,8 @@ class Synthesizer:
         self.transform_ = TableTransform.from_state(
             self.schema_, {k: v.numpy() for k, v in part("transform.").items()}
         )
-        self.vae_ = VAE(header["d_numerical"], header["cardinalities"], self.config_.vae)
+        # Files written before discrete numerical columns had no value levels: every column regressed.
+        self.vae_ = VAE(header["d_numerical"], header["cardinalities"], self.config_.vae, header.get("value_levels"))
         self.vae_.load_state_dict(part("vae."))
         c = self.config_.diffusion
         self.denoiser_ = EDMPrecond(MLPDenoiser(header["latent_dim"], c.width), c.sigma_data)

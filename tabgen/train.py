@@ -170,6 +170,8 @@ def train_vae(
     On Ctrl-C the module holds the best weights so far and ``KeyboardInterrupt`` propagates.
     """
     x_num, observed, x_cat = train
+    observed, targets = vae.targets(x_num, observed, x_cat)
+    val_observed, val_targets = vae.targets(*val)
     loop = _Loop("VAE", len(x_num), config.batch_size, config.max_epochs, config.max_steps, config.patience,
                  deadline, x_num.device, progress, resume and resume["loop"])
     optimizer = adam(vae.parameters(), config.lr)
@@ -183,14 +185,14 @@ def train_vae(
         vae.train()
         for idx in loop.batches():
             out = vae(x_num[idx], x_cat[idx])
-            loss = vae_loss(x_num[idx], observed[idx], x_cat[idx], *out).total(beta.beta)
+            loss = vae_loss(x_num[idx], observed[idx], targets[idx], *out).total(beta.beta)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
         vae.eval()
         with torch.no_grad():
             mu, logvar = vae.encode(val[0], val[2])
-            val_loss = vae_loss(val[0], val[1], val[2], *vae.decode(mu), mu, logvar)
+            val_loss = vae_loss(val[0], val_observed, val_targets, *vae.reconstruct(mu), mu, logvar)
         recon = float(val_loss.reconstruction)
         stop = loop.end_epoch(recon, vae, beta=beta.beta, kl=float(val_loss.kl))
         beta.step(recon)

@@ -25,6 +25,11 @@ from .schema import ColumnSpec, Schema, as_numbers, from_numbers, json_scalar, r
 _CLIP = 1e-7
 #: Below this many rows tabgen still fits, but warns that the synthetic rows will be rough.
 MIN_ROWS_FOR_QUALITY = 100
+#: A numerical column with at most this many distinct values is decoded as a choice among them. A
+#: value's window of normal scores is as narrow as its share of rows, so a regressed score of a rare
+#: value lands on its frequent neighbour: adult's education.num = 11 (4 % of rows) came back as 10
+#: in 95 % of its rows after a 38 s VAE phase.
+DISCRETE_MAX_VALUES = 32
 
 
 class QuantileNumeric:
@@ -130,6 +135,12 @@ class TableTransform:
         for spec in self.schema.numerical:
             values = as_numbers(df[spec.name], spec)
             self.numeric_[spec.name] = QuantileNumeric().fit(values[~np.isnan(values)])
+        self.value_levels_ = []
+        for spec in self.schema.numerical:
+            distinct = np.unique(as_numbers(df[spec.name], spec))
+            distinct = distinct[~np.isnan(distinct)]
+            discrete = 2 <= len(distinct) <= DISCRETE_MAX_VALUES
+            self.value_levels_.append(self.numeric_[spec.name].transform(distinct).tolist() if discrete else [])
         self._build_codes()
         return self
 

@@ -86,53 +86,94 @@ class Transformer(nn.Module):
 
 
 class Reconstructor(nn.Module):
-    """Decoded tokens -> numerical values (a per-column projection) and categorical logits."""
+    """Decoded tokens -> numerical values (a per-column projection) and logits: one head per
+    categorical column, then one per discrete numerical column (``value_counts[j]`` > 0) over its values."""
 
-    def __init__(self, d_numerical: int, cardinalities: list[int], d_token: int):
+    def __init__(self, d_numerical: int, cardinalities: list[int], d_token: int, value_counts: list[int]):
         super().__init__()
         self.d_numerical = d_numerical
         self.weight = nn.Parameter(torch.empty(d_numerical, d_token))
         if d_numerical:
             nn.init.xavier_uniform_(self.weight)
         self.heads = nn.ModuleList(nn.Linear(d_token, k) for k in cardinalities)
+        self.discrete = [j for j, k in enumerate(value_counts) if k]
+        self.value_heads = nn.ModuleList(nn.Linear(d_token, value_counts[j]) for j in self.discrete)
 
     def forward(self, h: Tensor) -> tuple[Tensor, list[Tensor]]:
         x_num = (h[:, : self.d_numerical] * self.weight[None]).sum(-1)
         logits = [head(h[:, self.d_numerical + i]) for i, head in enumerate(self.heads)]
-        return x_num, logits
+        return x_num, logits + [head(h[:, j]) for j, head in zip(self.discrete, self.value_heads)]
 
 
 class VAE(nn.Module):
-    """Tokenizer, mean and log-variance encoders, decoder, reconstructor."""
+    """Tokenizer, mean and log-variance encoders, decoder, reconstructor.
 
-    def __init__(self, d_numerical: int, cardinalities: list[int], config: VAEConfig):
+    ``value_levels[j]`` lists the normal scores of numerical column j's values when it has few
+    (empty otherwise): such a column is still read as a number, so its token keeps their order, but it
+    is reconstructed by a classifier over those values, which is exact where a regressed score is not.
+    """
+
+    def __init__(self, d_numerical: int, cardinalities: list[int], config: VAEConfig,
+                 value_levels: list[list[float]] | None = None):
         super().__init__()
         c = config
         self.d_numerical = d_numerical
         self.cardinalities = list(cardinalities)
+        self.value_levels = [list(v) for v in value_levels] if value_levels else [[] for _ in range(d_numerical)]
         self.d_token = c.d_token
         self.tokenizer = Tokenizer(d_numerical, self.cardinalities, c.d_token)
         self.encoder_mu = Transformer(c.d_token, c.n_layers, c.n_heads, c.factor)
         self.encoder_logvar = Transformer(c.d_token, c.n_layers, c.n_heads, c.factor)
         self.decoder = Transformer(c.d_token, c.n_layers, c.n_heads, c.factor)
-        self.reconstructor = Reconstructor(d_numerical, self.cardinalities, c.d_token)
+        self.reconstructor = Reconstructor(d_numerical, self.cardinalities, c.d_token, [len(v) for v in self.value_levels])
+        for j in self.reconstructor.discrete:
+            self.register_buffer(f"levels_{j}", torch.tensor(self.value_levels[j]), persistent=False)
 
     @property
     def n_tokens(self) -> int:
         return self.d_numerical + len(self.cardinalities)
 
+    def _levels(self) -> list[Tensor]:
+        return [getattr(self, f"levels_{j}") for j in self.reconstructor.discrete]
+
     def encode(self, x_num: Tensor, x_cat: Tensor) -> tuple[Tensor, Tensor]:
         tokens = self.tokenizer(x_num, x_cat)
         return self.encoder_mu(tokens), self.encoder_logvar(tokens)
 
-    def decode(self, z: Tensor) -> tuple[Tensor, list[Tensor]]:
+    def reconstruct(self, z: Tensor) -> tuple[Tensor, list[Tensor]]:
+        """Raw outputs for the loss: regressed scores and every head's logits."""
         return self.reconstructor(self.decoder(z))
+
+    def decode(self, z: Tensor) -> tuple[Tensor, list[Tensor]]:
+        """Scores, with each discrete column's set to its most likely value's, and the categorical logits."""
+        x_num, logits = self.reconstruct(z)
+        n_cat = len(self.cardinalities)
+        if self.reconstructor.discrete:
+            x_num = x_num.clone()
+            for j, levels, lg in zip(self.reconstructor.discrete, self._levels(), logits[n_cat:]):
+                x_num[:, j] = levels[lg.argmax(-1)]
+        return x_num, logits[:n_cat]
+
+    def targets(self, x_num: Tensor, num_observed: Tensor, x_cat: Tensor) -> tuple[Tensor, Tensor]:
+        """What :func:`vae_loss` compares :meth:`reconstruct`'s outputs with: the numerical cells to
+        regress (observed and not discrete), and the class of every head (``IGNORED`` where missing)."""
+        regressed = num_observed.clone()
+        codes = [x_cat]
+        for j, levels in zip(self.reconstructor.discrete, self._levels()):
+            regressed[:, j] = False
+            nearest = (x_num[:, j, None] - levels).abs().argmin(-1)
+            codes.append(torch.where(num_observed[:, j], nearest, IGNORED)[:, None])
+        return regressed, torch.cat(codes, 1)
 
     def forward(self, x_num: Tensor, x_cat: Tensor) -> tuple[Tensor, list[Tensor], Tensor, Tensor]:
         mu, logvar = self.encode(x_num, x_cat)
         z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
-        x_num_hat, logits = self.decode(z)
+        x_num_hat, logits = self.reconstruct(z)
         return x_num_hat, logits, mu, logvar
+
+
+#: The class of a missing cell of a discrete numerical column: no head is trained on it.
+IGNORED = -100
 
 
 @dataclass
@@ -152,10 +193,17 @@ class VAELoss:
 def vae_loss(
     x_num: Tensor, num_observed: Tensor, x_cat: Tensor, x_num_hat: Tensor, logits: list[Tensor], mu: Tensor, logvar: Tensor
 ) -> VAELoss:
-    """MSE on observed numerical cells, mean cross-entropy over categorical heads, KL to N(0, I)."""
+    """MSE on the observed numerical cells to regress, mean cross-entropy over the heads, KL to N(0, I).
+
+    ``num_observed`` and ``x_cat`` are :meth:`VAE.targets`'s: a head's ``IGNORED`` cells do not count.
+    """
     observed = num_observed.float()
     mse = ((x_num_hat - x_num) ** 2 * observed).sum() / observed.sum().clamp_min(1)
-    ce = torch.stack([F.cross_entropy(lg, x_cat[:, i]) for i, lg in enumerate(logits)]).mean() if logits else mse.new_zeros(())
+    ce = mse.new_zeros(())
+    if logits:
+        # Summed and divided by the cells that count, so a batch whose cells of a head are all missing adds 0.
+        ce = torch.stack([F.cross_entropy(lg, x_cat[:, i], ignore_index=IGNORED, reduction="sum")
+                          / (x_cat[:, i] != IGNORED).sum().clamp_min(1) for i, lg in enumerate(logits)]).mean()
     kl = -0.5 * (1 + logvar - mu**2 - logvar.exp()).mean()
     return VAELoss(mse, ce, kl)
 

@@ -144,3 +144,27 @@ def test_unfitted_and_bad_arguments():
         Synthesizer(time_budget=0).fit(pd.DataFrame({"a": [1.0, 2.0]}))
     with pytest.raises(TabgenError, match="CUDA is not available|unknown device"):
         Synthesizer(device="cuda" if not torch.cuda.is_available() else "nonsense").fit(pd.DataFrame({"a": [1.0, 2.0]}))
+
+
+def test_a_numerical_column_with_few_values_gives_back_only_those_values(tmp_path):
+    from tabgen.io.modelfile import load_model
+
+    rng = np.random.default_rng(0)
+    # Twelve values: more than schema inference makes categorical, few enough to decode as a choice.
+    values = np.arange(1, 13)
+    df = pd.DataFrame({"rooms": rng.choice(values, 300, p=np.r_[0.01, np.full(11, 0.09)]),
+                       "price": rng.gamma(2.0, 10.0, 300).round(2), "kind": rng.choice(["a", "b"], 300)})
+    syn = Synthesizer(config=fast_config(), progress=False, seed=0).fit(df)
+    assert [len(levels) for levels in syn.vae_.value_levels] == [12, 0]
+    assert set(syn.sample(300, seed=1)["rooms"]) <= set(values)
+
+    path = tmp_path / "m.tabgen"
+    syn.save(path)
+    pd.testing.assert_frame_equal(Synthesizer.load(path, progress=False).sample(40, seed=2), syn.sample(40, seed=2))
+    # A file written before discrete columns existed has no levels, and every column is regressed.
+    continuous = Synthesizer(config=fast_config(), progress=False).fit(df.drop(columns="rooms"))
+    continuous.save(path)
+    header, tensors = load_model(path)
+    del header["value_levels"]
+    old = Synthesizer._from_state(header, tensors, torch.device("cpu"), progress=False)
+    pd.testing.assert_frame_equal(old.sample(40, seed=2), continuous.sample(40, seed=2))

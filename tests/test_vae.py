@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from tabgen.config import VAEConfig
-from tabgen.vae import VAE, BetaSchedule, TokenNorm, attention, vae_loss
+from tabgen.vae import IGNORED, VAE, BetaSchedule, TokenNorm, attention, vae_loss
 
 
 @pytest.mark.parametrize("d_num, cards", [(3, [2, 5]), (0, [3, 4]), (4, [])])
@@ -27,6 +27,33 @@ def test_missing_numerical_cells_do_not_count():
     mu = logvar = torch.zeros(2, 1, 4)
     loss = vae_loss(x, observed, torch.zeros(2, 0, dtype=torch.long), x_hat, [], mu, logvar)
     assert float(loss.mse) == 0 and float(loss.kl) == 0
+
+
+def test_a_discrete_numerical_column_is_learned_and_decoded_as_a_choice_of_its_values():
+    levels = [-1.5, 0.2, 0.25, 2.0]  # 0.2 and 0.25: a rare value beside a frequent one
+    vae = VAE(2, [3], VAEConfig(), value_levels=[[], levels])
+    x_num = torch.tensor([[0.3, 0.25], [-1.0, -1.5], [0.0, 0.0]])
+    observed = torch.tensor([[True, True], [True, True], [True, False]])
+    x_cat = torch.tensor([[0], [2], [1]])
+    regressed, targets = vae.targets(x_num, observed, x_cat)
+    assert regressed.tolist() == [[True, False], [True, False], [True, False]]
+    assert targets.tolist() == [[0, 2], [2, 0], [1, IGNORED]]
+    x_hat, logits, mu, logvar = vae(x_num, x_cat)
+    assert [lg.shape[1] for lg in logits] == [3, 4]
+    loss = vae_loss(x_num, regressed, targets, x_hat, logits, mu, logvar)
+    assert torch.isfinite(loss.total(1e-2))
+
+    decoded, cat_logits = vae.decode(mu)
+    assert len(cat_logits) == 1
+    assert set(decoded[:, 1].tolist()) <= {torch.tensor(v).item() for v in levels}
+
+
+def test_a_head_whose_cells_are_all_missing_adds_nothing():
+    mu = logvar = torch.zeros(2, 1, 4)
+    targets = torch.full((2, 1), IGNORED)
+    loss = vae_loss(torch.zeros(2, 0), torch.zeros(2, 0, dtype=torch.bool), targets, torch.zeros(2, 0),
+                    [torch.randn(2, 3)], mu, logvar)
+    assert float(loss.ce) == 0
 
 
 def test_beta_decays_when_reconstruction_stalls_and_stops_at_the_floor():
