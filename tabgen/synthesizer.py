@@ -387,11 +387,11 @@ class Synthesizer:
                 if givens is None:
                     with mixed_precision(self.device_, self.config_.diffusion.precision):
                         z = heun_sample(self.denoiser_, noise, sigmas)
-                    yield self._decode(z * self.latent_std_ + self.latent_mean_, start)
+                    yield self._decode(z * self.latent_std_ + self.latent_mean_, generator, start)
                 else:
                     batch = givens.rows(start, start + rows)
                     z = self._inpaint(batch, noise, sigmas, generator)
-                    frame = self._decode(z * self.latent_std_ + self.latent_mean_, start, fill=batch.fill)
+                    frame = self._decode(z * self.latent_std_ + self.latent_mean_, generator, start, fill=batch.fill)
                     yield write_derived(batch.apply(frame, self.schema_), self.schema_)
                 bar.update(rows)
 
@@ -415,10 +415,10 @@ class Synthesizer:
         return x_num[0].cpu().numpy(), np.array([int(lg[0].argmax()) for lg in logits], dtype=np.int64)
 
     @torch.inference_mode()
-    def _decode(self, latents: torch.Tensor, row_offset: int = 0, fill: bool = False) -> pd.DataFrame:
+    def _decode(self, latents: torch.Tensor, generator: torch.Generator | None = None, row_offset: int = 0, fill: bool = False) -> pd.DataFrame:
         """Rows from latents; with ``fill``, no cell comes out missing (each head's "missing" class,
         which is its last one, is never chosen)."""
-        x_num, logits = self.vae_.decode(latents.reshape(len(latents), self.vae_.n_tokens, -1))
+        x_num, logits = self.vae_.decode(latents.reshape(len(latents), self.vae_.n_tokens, -1), generator)
         if fill:
             may_be_missing = [c.has_missing for c in self.schema_.categorical] + [True] * len(self.transform_.gappy_numerical)
             logits = [lg[:, :-1] if missing else lg for lg, missing in zip(logits, may_be_missing)]

@@ -144,14 +144,20 @@ class VAE(nn.Module):
         """Raw outputs for the loss: regressed scores and every head's logits."""
         return self.reconstructor(self.decoder(z))
 
-    def decode(self, z: Tensor) -> tuple[Tensor, list[Tensor]]:
-        """Scores, with each discrete column's set to its most likely value's, and the categorical logits."""
+    def decode(self, z: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, list[Tensor]]:
+        """Scores and the categorical logits. A discrete column's score is its value's, drawn from its
+        head with ``generator`` (else the most likely). Drawn, because the rarest values of a number
+        sit at its ends, next to frequent ones, and the most likely value is then never the rare one:
+        adult's education.num = 1 (0.16 % of rows) never came out, and sdmetrics' Trend, which bins a
+        number on each table's own range, went from 4.0 % to 10.8 %, at equal C2ST."""
         x_num, logits = self.reconstruct(z)
         n_cat = len(self.cardinalities)
         if self.reconstructor.discrete:
             x_num = x_num.clone()
             for j, levels, lg in zip(self.reconstructor.discrete, self._levels(), logits[n_cat:]):
-                x_num[:, j] = levels[lg.argmax(-1)]
+                chosen = lg.argmax(-1) if generator is None else torch.multinomial(
+                    torch.softmax(lg.float(), -1), 1, generator=generator)[:, 0]
+                x_num[:, j] = levels[chosen]
         return x_num, logits[:n_cat]
 
     def targets(self, x_num: Tensor, num_observed: Tensor, x_cat: Tensor) -> tuple[Tensor, Tensor]:

@@ -43,9 +43,14 @@ def test_a_discrete_numerical_column_is_learned_and_decoded_as_a_choice_of_its_v
     loss = vae_loss(x_num, regressed, targets, x_hat, logits, mu, logvar)
     assert torch.isfinite(loss.total(1e-2))
 
+    as_float32 = {torch.tensor(v).item() for v in levels}
     decoded, cat_logits = vae.decode(mu)
     assert len(cat_logits) == 1
-    assert set(decoded[:, 1].tolist()) <= {torch.tensor(v).item() for v in levels}
+    assert set(decoded[:, 1].tolist()) <= as_float32
+    z = torch.randn(2000, 3, 4)
+    drawn = vae.decode(z, torch.Generator().manual_seed(0))[0][:, 1]
+    assert set(drawn.tolist()) == as_float32  # drawn, every value comes out, the rare one too
+    assert torch.equal(drawn, vae.decode(z, torch.Generator().manual_seed(0))[0][:, 1])
 
 
 def test_a_head_whose_cells_are_all_missing_adds_nothing():
