@@ -134,12 +134,13 @@ def snap_parents(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
         parent = schema[spec.derived_from]
         if parent.kind == "numerical":
             numbers = PairTable(spec, parent).nearest(as_numbers(frame[parent.name], parent)).astype(np.float64)
-            frame[parent.name] = from_numbers(numbers, parent).to_numpy()
+            frame[parent.name] = from_numbers(numbers, parent).set_axis(frame.index)
     return frame
 
 
 def write_derived(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
     """``frame`` with every derived column written from its parent's values."""
     for spec in schema.derived:
-        frame[spec.name] = PairTable(spec, schema[spec.derived_from]).written(frame[spec.derived_from]).to_numpy()
+        # Aligned as a Series, not as an array: an array would drop a nullable or categorical dtype.
+        frame[spec.name] = PairTable(spec, schema[spec.derived_from]).written(frame[spec.derived_from]).set_axis(frame.index)
     return frame

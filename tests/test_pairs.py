@@ -111,6 +111,15 @@ def test_save_load_keeps_the_pairs(fitted, tmp_path):
     assert loaded.sample(50, seed=3).equals(fitted.sample(50, seed=3))
 
 
+def test_written_columns_keep_nullable_and_categorical_dtypes():
+    codes = np.random.default_rng(0).integers(0, 2, 200)
+    df = pd.DataFrame({"code": codes, "nullable": pd.array(codes, dtype="Int64"),
+                       "label": pd.Categorical(np.where(codes == 1, "yes", "no"))})
+    syn = Synthesizer(config=fast_config(), progress=False, seed=0).fit(df)
+    assert len(syn.schema_.derived) == 2
+    assert syn.sample(20).dtypes.to_dict() == df.dtypes.to_dict()
+
+
 def test_exact_pairs_off_models_every_column():
     syn = Synthesizer(config=fast_config(), seed=0, progress=False, exact_pairs=False).fit(with_codes())
     assert syn.schema_.derived == []
