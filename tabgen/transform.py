@@ -131,14 +131,12 @@ class TableTransform:
                 TabgenWarning,
                 stacklevel=2,
             )
-        self.numeric_ = {}
+        self.numeric_, self.value_levels_ = {}, []
         for spec in self.schema.numerical:
             values = as_numbers(df[spec.name], spec)
-            self.numeric_[spec.name] = QuantileNumeric().fit(values[~np.isnan(values)])
-        self.value_levels_ = []
-        for spec in self.schema.numerical:
-            distinct = np.unique(as_numbers(df[spec.name], spec))
-            distinct = distinct[~np.isnan(distinct)]
+            values = values[~np.isnan(values)]
+            self.numeric_[spec.name] = QuantileNumeric().fit(values)
+            distinct = np.unique(values)
             discrete = 2 <= len(distinct) <= DISCRETE_MAX_VALUES
             self.value_levels_.append(self.numeric_[spec.name].transform(distinct).tolist() if discrete else [])
         self._build_codes()

@@ -85,6 +85,10 @@ class Transformer(nn.Module):
         return self.head(self.layers(x))
 
 
+#: The class of a missing cell of a discrete numerical column: no head is trained on it.
+IGNORED = -100
+
+
 class Reconstructor(nn.Module):
     """Decoded tokens -> numerical values (a per-column projection) and logits: one head per
     categorical column, then one per discrete numerical column (``value_counts[j]`` > 0) over its values."""
@@ -149,7 +153,7 @@ class VAE(nn.Module):
         head with ``generator`` (else the most likely). Drawn, because the rarest values of a number
         sit at its ends, next to frequent ones, and the most likely value is then never the rare one:
         adult's education.num = 1 (0.16 % of rows) never came out, and sdmetrics' Trend, which bins a
-        number on each table's own range, went from 4.0 % to 10.8 %, at equal C2ST."""
+        number on each table's own range, was 10.8 % against 4.0 % with drawn values, at equal C2ST."""
         x_num, logits = self.reconstruct(z)
         n_cat = len(self.cardinalities)
         if self.reconstructor.discrete:
@@ -176,10 +180,6 @@ class VAE(nn.Module):
         z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
         x_num_hat, logits = self.reconstruct(z)
         return x_num_hat, logits, mu, logvar
-
-
-#: The class of a missing cell of a discrete numerical column: no head is trained on it.
-IGNORED = -100
 
 
 @dataclass
