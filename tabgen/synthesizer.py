@@ -235,8 +235,9 @@ class Synthesizer:
     def _standardise_latents(self, latents: torch.Tensor) -> torch.Tensor:
         """Learn the per-dimension scaling of the latents (to ``config.diffusion.latent_std``) and apply it."""
         self.latent_mean_ = latents.mean(0)
-        # One row has no spread (std is NaN): treat it as unit spread.
-        self.latent_std_ = latents.std(0).nan_to_num(1.0).clamp_min(1e-6) / self.config_.diffusion.latent_std
+        # One row has no spread: treat it as unit spread (asked for, torch's std warns and gives NaN).
+        spread = latents.std(0) if len(latents) > 1 else torch.ones_like(self.latent_mean_)
+        self.latent_std_ = spread.clamp_min(1e-6) / self.config_.diffusion.latent_std
         return (latents - self.latent_mean_) / self.latent_std_
 
     def _split(self, perm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -126,7 +126,7 @@ class TableTransform:
             )
         if len(df) < MIN_ROWS_FOR_QUALITY:
             warnings.warn(
-                f"the table has only {len(df)} rows: tabgen fits it, but a model learned from so few rows "
+                f"the table has only {len(df)} row{'s' if len(df) != 1 else ''}: tabgen fits it, but a model learned from so few rows "
                 f"gives rough synthetic data (a few hundred rows or more are advised)",
                 TabgenWarning,
                 stacklevel=2,

@@ -168,3 +168,13 @@ def test_a_numerical_column_with_few_values_gives_back_only_those_values(tmp_pat
     del header["value_levels"]
     old = Synthesizer._from_state(header, tensors, torch.device("cpu"), progress=False)
     pd.testing.assert_frame_equal(old.sample(40, seed=2), continuous.sample(40, seed=2))
+
+
+def test_one_row_fits_with_only_tabgens_warning():
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        syn = Synthesizer(config=fast_config(), progress=False, seed=0).fit(pd.DataFrame({"a": [1.5], "b": ["x"]}))
+    assert [str(w.message).split(":")[0] for w in caught] == ["the table has only 1 row"]
+    assert syn.sample(3)["b"].tolist() == ["x"] * 3
