@@ -116,7 +116,7 @@ def run_variant(dataset_dir: str, name: str, steps: int, seed: int, threads: int
     x_num, _, x_cat = _to_tensors(syn.transform_.transform(ds.train), torch.device("cpu"))
     z = syn._standardise_latents(_encode_means(syn.vae_, x_num, x_cat))
     train_idx, val_idx = syn._split(torch.randperm(len(z)))
-    syn.denoiser_ = EDMPrecond(MLPDenoiser(z.shape[1], c.width), c.sigma_data)
+    syn.denoiser_ = EDMPrecond(MLPDenoiser(z.shape[1], c.width, c.noise_channels), c.sigma_data)
     start = time.perf_counter()
     result = train_diffusion(syn.denoiser_, z[train_idx], z[val_idx], c, progress=False)
     fit_seconds = time.perf_counter() - start

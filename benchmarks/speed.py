@@ -154,7 +154,7 @@ def part_hardware(ds: bench.Dataset, args: argparse.Namespace) -> dict[str, Any]
 
     d = vae.n_tokens * config.vae.d_token
     c = config.diffusion
-    D = EDMPrecond(MLPDenoiser(d, c.width), c.sigma_data)
+    D = EDMPrecond(MLPDenoiser(d, c.width, c.noise_channels), c.sigma_data)
     z = torch.randn(c.batch_size, d)
     d_optimizer = torch.optim.Adam(D.parameters())
 

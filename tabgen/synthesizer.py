@@ -191,7 +191,7 @@ class Synthesizer:
 
             c = config.diffusion
             z = self._standardise_latents(_encode_means(self.vae_, tensors[0], tensors[2]))
-            self.denoiser_ = EDMPrecond(MLPDenoiser(z.shape[1], c.width), c.sigma_data).to(device)
+            self.denoiser_ = EDMPrecond(MLPDenoiser(z.shape[1], c.width, c.noise_channels), c.sigma_data).to(device)
             self.device_ = device
             self.n_rows_ = len(df)
             self._sample_calls = 0
@@ -478,7 +478,7 @@ class Synthesizer:
         self.vae_ = VAE(header["d_numerical"], header["cardinalities"], self.config_.vae, header.get("value_levels"))
         self.vae_.load_state_dict(part("vae."))
         c = self.config_.diffusion
-        self.denoiser_ = EDMPrecond(MLPDenoiser(header["latent_dim"], c.width), c.sigma_data)
+        self.denoiser_ = EDMPrecond(MLPDenoiser(header["latent_dim"], c.width, c.noise_channels), c.sigma_data)
         self.denoiser_.load_state_dict(part("denoiser."))
         self.vae_.to(device).eval()
         self.denoiser_.to(device).eval()

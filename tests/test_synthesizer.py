@@ -170,6 +170,19 @@ def test_a_numerical_column_with_few_values_gives_back_only_those_values(tmp_pat
     pd.testing.assert_frame_equal(old.sample(40, seed=2), continuous.sample(40, seed=2))
 
 
+def test_a_file_from_before_the_narrow_noise_embedding_loads(mixed_frame, tmp_path):
+    from tabgen.io.modelfile import load_model
+
+    config = fast_config()
+    config.diffusion.noise_channels = config.diffusion.width  # as every denoiser was built then
+    syn = Synthesizer(config=config, progress=False, seed=0).fit(mixed_frame)
+    syn.save(tmp_path / "m.tabgen")
+    header, tensors = load_model(tmp_path / "m.tabgen")
+    del header["config"]["diffusion"]["noise_channels"]
+    old = Synthesizer._from_state(header, tensors, torch.device("cpu"), progress=False)
+    pd.testing.assert_frame_equal(old.sample(30, seed=1), syn.sample(30, seed=1))
+
+
 def test_one_row_fits_with_only_tabgens_warning():
     import warnings
 

@@ -69,13 +69,16 @@ def test_unknown_precision_is_refused(mixed_frame):
 
 
 @pytest.mark.parametrize("bfloat16_units", [True, False])
-def test_cpu_defaults_follow_the_hardware(monkeypatch, bfloat16_units):
-    from tabgen.config import CPU_FLOAT32_LR, CPU_FLOAT32_MAX_STEPS, SynthesizerConfig
+@pytest.mark.parametrize("vectors", ["AVX512", "AVX2"])
+def test_cpu_defaults_follow_the_hardware(monkeypatch, bfloat16_units, vectors):
+    from tabgen.config import CPU_AVX512_MAX_STEPS, CPU_FLOAT32_LR, CPU_FLOAT32_MAX_STEPS, SynthesizerConfig
 
     monkeypatch.setattr("tabgen.config._cpu_multiplies_bfloat16", lambda: bfloat16_units)
+    monkeypatch.setattr("tabgen.config._cpu_capability", lambda: vectors)
     cpu, default = SynthesizerConfig.for_device("cpu").diffusion, SynthesizerConfig().diffusion
     if bfloat16_units:
         assert (cpu.width, cpu.lr, cpu.max_steps) == (default.width, default.lr, default.max_steps)
     else:
-        assert (cpu.width, cpu.lr, cpu.max_steps) == (256, CPU_FLOAT32_LR, CPU_FLOAT32_MAX_STEPS)
+        steps = CPU_AVX512_MAX_STEPS if vectors == "AVX512" else CPU_FLOAT32_MAX_STEPS
+        assert (cpu.width, cpu.lr, cpu.max_steps) == (256, CPU_FLOAT32_LR, steps)
     assert SynthesizerConfig.for_device("cuda").diffusion.width == 1024

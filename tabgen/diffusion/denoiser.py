@@ -20,13 +20,18 @@ class NoiseEmbedding(nn.Module):
 
 
 class MLPDenoiser(nn.Module):
-    """proj(x) + embed(c_noise) through a 4-layer SiLU MLP of widths w, 2w, 2w, w (TabSyn's MLPDiffusion)."""
+    """proj(x) + embed(c_noise) through a 4-layer SiLU MLP of widths w, 2w, 2w, w (TabSyn's MLPDiffusion).
 
-    def __init__(self, d_in: int, width: int):
+    TabSyn embeds the noise level at the full width w, a w × w product per row that is a fifth of a
+    training step's work for one scalar input; ``noise_channels`` (default: w, as TabSyn) narrows it.
+    """
+
+    def __init__(self, d_in: int, width: int, noise_channels: int | None = None):
         super().__init__()
+        channels = noise_channels or width
         self.proj = nn.Linear(d_in, width)
-        self.noise_embedding = NoiseEmbedding(width)
-        self.time_embed = nn.Sequential(nn.Linear(width, width), nn.SiLU(), nn.Linear(width, width))
+        self.noise_embedding = NoiseEmbedding(channels)
+        self.time_embed = nn.Sequential(nn.Linear(channels, channels), nn.SiLU(), nn.Linear(channels, width))
         self.mlp = nn.Sequential(
             nn.Linear(width, 2 * width),
             nn.SiLU(),
