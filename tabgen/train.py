@@ -155,6 +155,13 @@ def adam(params: Any, lr: float) -> torch.optim.Adam:
     return torch.optim.Adam(params, lr=lr, fused=True)
 
 
+@torch.no_grad()  # with grad enabled, every update would join an autograd graph that is never freed
+def ema_update(ema_params: list[Tensor], params: list[Tensor], decay: float, step: int) -> None:
+    """Move the averaged weights towards the current ones; the decay ramps up to ``decay`` because
+    averaging from the start would drag in the random initial weights for thousands of steps."""
+    torch._foreach_lerp_(ema_params, params, 1 - min(decay, (2 + step) / (11 + step)))
+
+
 def train_vae(
     vae: VAE,
     train: tuple[Tensor, Tensor, Tensor],
@@ -253,9 +260,7 @@ def train_diffusion(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            # Averaging from the start would drag in the random initial weights for thousands of steps.
-            decay = min(config.ema_decay, (2 + step) / (11 + step))
-            torch._foreach_lerp_(ema_params, params, 1 - decay)
+            ema_update(ema_params, params, config.ema_decay, step)
         with torch.no_grad(), mixed_precision(z_val.device, config.precision):
             val_loss = float(edm_loss(ema, z_val, val_sigma, val_noise, config.sigma_data))
         may_stop_early = not config.lr_decay or schedule_done >= EARLY_STOP_AFTER_PROGRESS

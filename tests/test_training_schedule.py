@@ -6,7 +6,7 @@ import torch
 from tabgen import Synthesizer
 from tabgen.errors import TabgenError
 from tabgen.precision import autocast_dtype, mixed_precision, native_bfloat16
-from tabgen.train import learning_rate
+from tabgen.train import ema_update, learning_rate
 
 from conftest import fast_config
 
@@ -25,6 +25,16 @@ def test_learning_rate_anneals_to_zero_along_a_cosine():
     assert rates[-1] < 1e-12
     assert all(a > b for a, b in zip(rates, rates[1:]))
     assert learning_rate(1e-3, 1000, 1.7, 100, decay=True) == rates[-1]  # past the end: stays at zero
+
+
+def test_ema_update_ramps_its_decay_and_builds_no_autograd_graph():
+    params = [torch.ones(3, requires_grad=True)]
+    ema = [torch.zeros(3)]
+    ema_update(ema, params, decay=0.999, step=0)  # decay 2/11 at the first step
+    assert torch.allclose(ema[0], torch.full((3,), 9 / 11))
+    assert ema[0].grad_fn is None and not ema[0].requires_grad
+    ema_update(ema, params, decay=0.5, step=10_000)
+    assert torch.allclose(ema[0], torch.full((3,), 0.5 * 9 / 11 + 0.5))
 
 
 def test_precision_choices():
