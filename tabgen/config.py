@@ -51,7 +51,7 @@ class DiffusionConfig:
     noise_channels: int = 64
     """Width of the noise-level embedding (TabSyn: the denoiser's width). On adult (width 256, 8,000
     steps, two seeds) 64 scored as 256 did (Trend 3.28 % and 2.89 % against 3.07 % and 2.94 %) with
-    steps 14 % shorter."""
+    steps about 15 % shorter."""
     lr: float = 2e-3
     """Peak learning rate, reached after ``warmup_steps``. On adult at width 512 1e-3 learned slower and
     4e-3 was unstable; the width-256 denoiser of CPUs without AMX takes 4e-3."""
