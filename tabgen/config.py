@@ -155,12 +155,11 @@ class SynthesizerConfig:
             config.diffusion.width = 256
             config.diffusion.batch_size = 1024
             config.diffusion.lr = CPU_FLOAT32_LR
-            config.diffusion.max_steps = CPU_FLOAT32_MAX_STEPS
-            if _cpu_capability() == "AVX512":
-                # Twice the float32 throughput of AVX2 (a step of 17 ms on a 2-core Xeon against 36 on
-                # an EPYC) buys three times the steps in the same ten minutes; on adult Trend error
-                # fell as steps^-0.36 from 8,000 to 20,000 (3.07 % to 2.20 %, one seed).
-                config.diffusion.max_steps = CPU_AVX512_MAX_STEPS
+            # AVX512's twice the float32 throughput of AVX2 (a step of 17 ms on a 2-core Xeon against
+            # 36 on an EPYC) buys three times the steps in the same ten minutes; on adult Trend error
+            # fell as steps^-0.36 from 8,000 to 20,000 (3.07 % to 2.20 %, one seed).
+            avx512 = _cpu_capability() == "AVX512"
+            config.diffusion.max_steps = CPU_AVX512_MAX_STEPS if avx512 else CPU_FLOAT32_MAX_STEPS
         if device.startswith("cuda"):
             config.vae.batch_size = 4096
             config.vae.max_steps = 20_000

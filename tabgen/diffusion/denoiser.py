@@ -45,7 +45,7 @@ class MLPDenoiser(nn.Module):
     def forward(self, x: Tensor, c_noise: Tensor) -> Tensor:
         if len(c_noise) > 1 and bool((c_noise == c_noise[0]).all()):
             # The sampler gives every row the same σ: embed it once rather than once per row, which
-            # is a fifth of a sampling step's work at width 512.
+            # was a fifth of a sampling step's work with TabSyn's full-width embedding.
             embedding = self.time_embed(self.noise_embedding(c_noise[:1]))
         else:
             embedding = self.time_embed(self.noise_embedding(c_noise))
