@@ -246,8 +246,10 @@ def train_diffusion(
 
     def epoch() -> bool:
         D.train()
-        for idx in loop.batches():
-            step = int(optimizer.state[params[0]]["step"]) if optimizer.state else 0
+        # The step count is kept here rather than read from Adam's state, a device tensor whose every
+        # read waits for the GPU to finish the previous step.
+        for i, idx in enumerate(loop.batches()):
+            step = loop.result.steps + i
             schedule_done = step / total_steps
             if phase_seconds is not None:
                 schedule_done = max(schedule_done, (done + time.monotonic() - t0) / phase_seconds)

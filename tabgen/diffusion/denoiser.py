@@ -43,9 +43,10 @@ class MLPDenoiser(nn.Module):
         )
 
     def forward(self, x: Tensor, c_noise: Tensor) -> Tensor:
-        if len(c_noise) > 1 and bool((c_noise == c_noise[0]).all()):
-            # The sampler gives every row the same σ: embed it once rather than once per row, which
-            # was a fifth of a sampling step's work with TabSyn's full-width embedding.
+        # The sampler gives every row the same σ: embed it once rather than once per row, which was a
+        # fifth of a sampling step's work with TabSyn's full-width embedding. Training draws σ per row,
+        # and the check would make each step wait for the GPU.
+        if not self.training and len(c_noise) > 1 and bool((c_noise == c_noise[0]).all()):
             embedding = self.time_embed(self.noise_embedding(c_noise[:1]))
         else:
             embedding = self.time_embed(self.noise_embedding(c_noise))

@@ -1,0 +1,386 @@
+"""GPU benchmark: training throughput against TabSyn's published loop, and fidelity in a fixed budget.
+
+On the GPU machine (needs only torch, pandas and tabgen; writes JSON and sampled CSVs to --out):
+
+    python benchmarks/gpu.py run --parts throughput,fit --budget 300 --seeds 0 --out DIR
+
+Then here, where the evaluation's packages are installed, score the CSVs and write the results:
+
+    python benchmarks/gpu.py score --out DIR [DIR ...]
+
+Parts of ``run``:
+
+* ``throughput``: denoiser training at TabSyn's width (1,024) and batch (4,096) on latents of the
+  dataset's size and dimension, four ways: TabSyn's network in TabSyn's published loop (a DataLoader
+  over CPU rows with 4 workers, a loss read back every step, float32, the model saved when the epoch
+  loss improves); TabSyn's network in tabgen's loop (batches drawn on the device, EMA, validation
+  every epoch), float32; tabgen's network in float32; tabgen's defaults (bfloat16 products). For each:
+  steps/s, epochs/s (passes over the training rows), GFLOP per step and achieved/peak, with the peaks
+  (bfloat16 and float32 matrix products) measured in the same run. Sampling: 10,000 rows with tabgen's
+  default Heun steps, and TabSyn's network at its 50 steps, rows per second.
+* ``fit``: ``Synthesizer(time_budget=S)`` with the GPU defaults, per seed; the sampled rows (as many as
+  the training table) are written as CSV for ``score``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import run as bench  # noqa: E402
+
+RUN_PARTS = ("throughput", "fit")
+TABSYN_WIDTH = 1024
+TABSYN_BATCH = 4096
+TIMED_SECONDS = 15.0
+WARMUP_STEPS = 200
+
+
+def sync(device: Any) -> None:
+    """Wait for the device's queued work, so that host clocks time it."""
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+# ------------------------------------------------------------------------------- TabSyn as published
+def tabsyn_network(d_in: int, width: int):
+    """TabSyn's MLPDiffusion (tabsyn/model.py): the noise level embedded at the full width, cos/sin
+    swapped, projected input plus embedding through a SiLU MLP of widths w, 2w, 2w, w."""
+    import torch
+    from torch import nn
+
+    class PositionalEmbedding(nn.Module):
+        def __init__(self, channels: int):
+            super().__init__()
+            self.channels = channels
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            freqs = torch.arange(self.channels // 2, dtype=torch.float32, device=x.device) / (self.channels // 2)
+            x = x.ger((1 / 10_000) ** freqs)
+            return torch.cat([x.cos(), x.sin()], dim=1)
+
+    class MLPDiffusion(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.proj = nn.Linear(d_in, width)
+            self.mlp = nn.Sequential(nn.Linear(width, 2 * width), nn.SiLU(), nn.Linear(2 * width, 2 * width), nn.SiLU(),
+                                     nn.Linear(2 * width, width), nn.SiLU(), nn.Linear(width, d_in))
+            self.map_noise = PositionalEmbedding(width)
+            self.time_embed = nn.Sequential(nn.Linear(width, width), nn.SiLU(), nn.Linear(width, width))
+
+        def forward(self, x: torch.Tensor, noise_labels: torch.Tensor) -> torch.Tensor:
+            emb = self.map_noise(noise_labels)
+            emb = self.time_embed(emb.reshape(emb.shape[0], 2, -1).flip(1).reshape(*emb.shape))
+            return self.mlp(self.proj(x) + emb)
+
+    return MLPDiffusion()
+
+
+def tabsyn_published_loop(z: Any, device: Any, seconds: float) -> dict[str, Any]:
+    """TabSyn's training loop (tabsyn/main.py) for about ``seconds``: epochs over a DataLoader, Adam
+    1e-3, ReduceLROnPlateau on the epoch loss, the state saved whenever that loss improves."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    from tabgen.diffusion.edm import EDMPrecond, edm_loss, sample_sigma
+
+    D = EDMPrecond(tabsyn_network(z.shape[1], TABSYN_WIDTH), 0.5).to(device)
+    optimizer = torch.optim.Adam(D.parameters(), lr=1e-3, weight_decay=0)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=0.9, patience=20)
+    loader = DataLoader(z.cpu(), batch_size=TABSYN_BATCH, shuffle=True, num_workers=4)
+    best, epochs, steps = math.inf, 0, 0
+    with tempfile.TemporaryDirectory() as tmp:
+        def epoch() -> int:
+            nonlocal best
+            total, rows = 0.0, 0
+            for batch in loader:
+                x = batch.float().to(device)
+                loss = edm_loss(D, x, sample_sigma(len(x), -1.2, 1.2, device), torch.randn_like(x), 0.5)
+                total += loss.item() * len(x)
+                rows += len(x)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+            scheduler.step(total / rows)
+            if total / rows < best:
+                best = total / rows
+                torch.save(D.state_dict(), f"{tmp}/model.pt")
+            return len(loader)
+
+        epoch()  # warm-up: kernels chosen, workers' first start
+        sync(device)
+        start = time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            steps += epoch()
+            epochs += 1
+        sync(device)
+        elapsed = time.perf_counter() - start
+    return {"steps": steps, "seconds": elapsed, "rows": epochs * len(z)}
+
+
+def tabgen_loop(D: Any, z: Any, precision: str, seconds: float) -> dict[str, Any]:
+    """tabgen's ``train_diffusion`` at TabSyn's width and batch, for about ``seconds`` after a warm-up."""
+    import torch
+
+    from tabgen.config import SynthesizerConfig
+    from tabgen.train import UNLIMITED_STEPS, train_diffusion
+
+    config = SynthesizerConfig.for_device("cuda").diffusion
+    config.precision, config.patience, config.batch_size = precision, 10**9, TABSYN_BATCH
+    n_val = min(len(z) // 10, 5000)
+    z_train, z_val = z[n_val:], z[:n_val]
+    config.max_steps = WARMUP_STEPS
+    train_diffusion(D, z_train, z_val, config, progress=False)  # warm-up
+    config.max_steps = UNLIMITED_STEPS
+    sync(z.device)
+    result = train_diffusion(D, z_train, z_val, config, deadline=time.monotonic() + seconds, progress=False)
+    sync(z.device)
+    return {"steps": result.steps, "seconds": result.seconds, "rows": result.steps * config.batch_size}
+
+
+def step_gflop(D: Any, z: Any, precision: str) -> float:
+    """FLOPs of one training step's forward and backward pass (the optimizer's are negligible)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from tabgen.diffusion.edm import edm_loss, sample_sigma
+    from tabgen.precision import mixed_precision
+
+    x = z[:TABSYN_BATCH]
+    with FlopCounterMode(display=False) as counter, mixed_precision(x.device, precision):
+        edm_loss(D, x, sample_sigma(len(x), -1.2, 1.2, x.device), torch.randn_like(x), 0.5).backward()
+    D.zero_grad(set_to_none=True)
+    return counter.get_total_flops() / 1e9
+
+
+def matmul_peak_tflops(dtype: Any, device: Any, n: int = 8192) -> float:
+    import torch
+
+    a, b = torch.randn(n, n, dtype=dtype, device=device), torch.randn(n, n, dtype=dtype, device=device)
+    for _ in range(3):
+        a @ b
+    sync(device)
+    reps, start = 20, time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    sync(device)
+    return 2 * n**3 * reps / (time.perf_counter() - start) / 1e12
+
+
+def latent_dimension(ds: bench.Dataset) -> int:
+    """The width of the dataset's latent rows: one token of ``d_token`` per column (and the bias)."""
+    from tabgen import SynthesizerConfig
+    from tabgen.pairs import find_pairs
+    from tabgen.schema import infer_schema
+    from tabgen.transform import TableTransform
+    from tabgen.vae import VAE
+
+    config = SynthesizerConfig.for_device("cuda")
+    transform = TableTransform(find_pairs(ds.train, infer_schema(ds.train, ds.categorical, ds.numerical))).fit(ds.train)
+    encoded = transform.transform(ds.train.head(10))
+    return VAE(encoded.x_num.shape[1], transform.cardinalities, config.vae).n_tokens * config.vae.d_token
+
+
+def part_throughput(ds: bench.Dataset, args: argparse.Namespace) -> dict[str, Any]:
+    import torch
+
+    from tabgen.diffusion.denoiser import MLPDenoiser
+    from tabgen.diffusion.edm import EDMPrecond
+    from tabgen.diffusion.sampler import heun_sample, sigma_schedule
+    from tabgen.config import SynthesizerConfig
+
+    device = torch.device(args.device)
+    torch.manual_seed(0)
+    d = latent_dimension(ds)
+    z = torch.randn(len(ds.train), d, device=device)
+    c = SynthesizerConfig.for_device("cuda").diffusion
+    n = 8192 if device.type == "cuda" else 1024
+    peaks = {"bfloat16": matmul_peak_tflops(torch.bfloat16, device, n), "float32": matmul_peak_tflops(torch.float32, device, n)}
+    out: dict[str, Any] = {"gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu", "torch": torch.__version__, "rows": len(z),
+                           "latent_dim": d, "width": TABSYN_WIDTH, "batch": TABSYN_BATCH, "matmul_peak_tflops": peaks,
+                           "loops": {}}
+
+    def tabsyn_D() -> Any:
+        return EDMPrecond(tabsyn_network(d, TABSYN_WIDTH), c.sigma_data).to(device)
+
+    def tabgen_D() -> Any:
+        return EDMPrecond(MLPDenoiser(d, TABSYN_WIDTH, c.noise_channels), c.sigma_data).to(device)
+
+    variants: list[tuple[str, Callable[[], Any], str, Callable[..., dict[str, Any]]]] = [
+        ("TabSyn's network, TabSyn's published loop, float32", tabsyn_D, "float32",
+         lambda D, p: tabsyn_published_loop(z, device, args.seconds)),
+        ("TabSyn's network, tabgen's loop, float32", tabsyn_D, "float32", lambda D, p: tabgen_loop(D, z, p, args.seconds)),
+        ("tabgen's network, tabgen's loop, float32", tabgen_D, "float32", lambda D, p: tabgen_loop(D, z, p, args.seconds)),
+        ("tabgen's network, tabgen's loop, bfloat16 products (default)", tabgen_D, "bfloat16",
+         lambda D, p: tabgen_loop(D, z, p, args.seconds)),
+    ]
+    for name, make, precision, loop in variants:
+        D = make()
+        gflop = step_gflop(D, z, precision)
+        timed = loop(D, precision)
+        steps_per_second = timed["steps"] / timed["seconds"]
+        out["loops"][name] = {"precision": precision, "gflop_per_step": gflop, "steps_per_second": steps_per_second,
+                              "epochs_per_second": timed["rows"] / timed["seconds"] / len(z),
+                              "achieved_tflops": gflop * steps_per_second / 1e3,
+                              "achieved_over_peak": gflop * steps_per_second / 1e3 / peaks[precision]}
+        print(f"  {name}: {out['loops'][name]}", flush=True)
+
+    # Sampling cost alone (untrained networks: the time does not depend on the weights).
+    out["sampling"] = {}
+    for name, D, steps, precision in (("tabgen, default Heun steps, bfloat16", tabgen_D(), 20, "bfloat16"),
+                                      ("TabSyn's network, 50 Heun steps, float32", tabsyn_D(), 50, "float32")):
+        from tabgen.precision import mixed_precision
+
+        D.eval()
+        sigmas = sigma_schedule(steps, 0.002, 80.0, 7.0, device)
+
+        def draw(n: int) -> None:
+            with torch.inference_mode(), mixed_precision(device, precision):
+                heun_sample(D, torch.randn(n, d, device=device), sigmas)
+            sync(device)
+
+        draw(1000)
+        start = time.perf_counter()
+        draw(10_000)
+        seconds = time.perf_counter() - start
+        out["sampling"][name] = {"steps": steps, "seconds_10k": seconds, "rows_per_second": 10_000 / seconds}
+        print(f"  sampling {name}: {out['sampling'][name]}", flush=True)
+    return out
+
+
+def part_fit(ds: bench.Dataset, args: argparse.Namespace) -> dict[str, Any]:
+    from tabgen import Synthesizer
+
+    runs = []
+    for seed in args.seeds:
+        syn = Synthesizer(seed=seed, categorical=ds.categorical, numerical=ds.numerical, time_budget=args.budget,
+                          device=args.device, progress=False)
+        start = time.perf_counter()
+        syn.fit(ds.train)
+        fit_seconds = time.perf_counter() - start
+        syn.sample(1000)  # warm-up
+        start = time.perf_counter()
+        fake = syn.sample(len(ds.train))
+        sample_seconds = time.perf_counter() - start
+        csv = f"{ds.name}-{args.budget:g}s-seed{seed}.csv"
+        fake.to_csv(args.out / csv, index=False)
+        v, f = syn.vae_result_, syn.diffusion_result_
+        runs.append({"seed": seed, "budget": args.budget, "csv": csv, "fit_seconds": fit_seconds,
+                     "sample_rows_per_second": len(fake) / sample_seconds, "vae_seconds": v.seconds,
+                     "vae_steps": v.steps, "vae_stopped_by": v.stopped_by, "diffusion_seconds": f.seconds,
+                     "diffusion_steps": f.steps, "diffusion_stopped_by": f.stopped_by,
+                     "diffusion_best_epoch": f.best_epoch, "diffusion_epochs": f.epochs})
+        print(f"  fit seed {seed}: {runs[-1]}", flush=True)
+    return {"runs": runs}
+
+
+# -------------------------------------------------------------------------------------------- score
+def score_runs(out_dirs: list[Path], ds: bench.Dataset, results_dir: Path) -> dict[str, Any]:
+    from speed import score  # the same scoring as the CPU benchmark
+
+    from tabgen.schema import infer_schema
+
+    schema = infer_schema(ds.train, ds.categorical, ds.numerical)
+    merged: dict[str, Any] = {"fit": {"runs": []}}
+    for out in out_dirs:
+        for path in sorted(out.glob("*.json")):
+            result = json.loads(path.read_text())
+            if "throughput" in result:
+                merged["throughput"] = result["throughput"]
+            for run in result.get("fit", {}).get("runs", []):
+                frame = bench.read_table(out / run["csv"])
+                run.update(score(ds, schema, frame, run["seed"]))
+                merged["fit"]["runs"].append(run)
+                print(f"  seed {run['seed']}: {run}", flush=True)
+    runs = merged["fit"]["runs"]
+    if runs:
+        keys = ("fit_seconds", "shape", "trend", "c2st_tree", "sample_rows_per_second", "diffusion_steps")
+        merged["fit"]["mean"] = {k: float(np.mean([r[k] for r in runs])) for k in keys}
+    merged["git"] = bench.git_state()
+    bench.write_json(results_dir / f"{ds.name}.json", merged)
+    (results_dir / "README.md").write_text(render_markdown(ds.name, merged))
+    return merged
+
+
+def render_markdown(dataset: str, r: dict[str, Any]) -> str:
+    lines = ["# GPU benchmark", "", "Generated by `benchmarks/gpu.py`; see its docstring for what each part measures.", ""]
+    t = r.get("throughput")
+    if t:
+        p = t["matmul_peak_tflops"]
+        lines += [f"## {dataset}: denoiser training throughput", "",
+                  f"{t['gpu']}, torch {t['torch']}. Width {t['width']}, batch {t['batch']}, {t['rows']:,} latent rows of "
+                  f"dimension {t['latent_dim']}. Measured matrix-product peaks: bfloat16 {p['bfloat16']:.0f} TFLOP/s, "
+                  f"float32 {p['float32']:.0f} TFLOP/s.", "",
+                  "| network and loop | products | steps/s | epochs/s | × TabSyn | GFLOP/step | achieved TFLOP/s | achieved/peak |",
+                  "|---|---|---:|---:|---:|---:|---:|---:|"]
+        base = next(iter(t["loops"].values()))["epochs_per_second"]
+        for name, v in t["loops"].items():
+            lines.append(f"| {name} | {v['precision']} | {v['steps_per_second']:.0f} | {v['epochs_per_second']:.1f} | "
+                         f"{v['epochs_per_second'] / base:.1f} | {v['gflop_per_step']:.0f} | {v['achieved_tflops']:.1f} | "
+                         f"{100 * v['achieved_over_peak']:.1f} % |")
+        lines += ["", "| sampler | 10k rows s | rows/s |", "|---|---:|---:|"]
+        lines += [f"| {name} | {v['seconds_10k']:.2f} | {v['rows_per_second']:,.0f} |" for name, v in t["sampling"].items()]
+        lines.append("")
+    runs = r.get("fit", {}).get("runs", [])
+    if runs:
+        lines += [f"## {dataset}: fidelity of a fit in a fixed budget on the GPU", "",
+                  "| seed | budget s | fit s | VAE s | diffusion steps | sample rows/s | Shape % | Trend % | tree C2ST |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for run in runs:
+            lines.append(f"| {run['seed']} | {run['budget']:.0f} | {run['fit_seconds']:.0f} | {run['vae_seconds']:.0f} | "
+                         f"{run['diffusion_steps']:,} | {run['sample_rows_per_second']:,.0f} | {run['shape']:.2f} | "
+                         f"{run['trend']:.2f} | {run['c2st_tree']:.3f} |")
+        m = r["fit"]["mean"]
+        lines += [f"| mean | | {m['fit_seconds']:.0f} | | {m['diffusion_steps']:,.0f} | {m['sample_rows_per_second']:,.0f} | "
+                  f"{m['shape']:.2f} | {m['trend']:.2f} | {m['c2st_tree']:.3f} |", ""]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------- main
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=("run", "score"))
+    bench.add_dataset_arguments(parser)
+    parser.add_argument("--dataset-dir", type=Path, help="the dataset's folder [default: DATASETS_DIR/DATASET]")
+    parser.add_argument("--parts", default=",".join(RUN_PARTS), help=f"for run: comma-separated, from {', '.join(RUN_PARTS)}")
+    parser.add_argument("--seeds", default="0", help="for run's fit part")
+    parser.add_argument("--budget", type=float, default=300.0, help="seconds, for run's fit part")
+    parser.add_argument("--device", default="cuda", help="for run (cpu only to try the script out)")
+    parser.add_argument("--seconds", type=float, default=TIMED_SECONDS, help="for run's throughput: seconds timed per loop")
+    parser.add_argument("--out", type=Path, nargs="+", required=True, help="run: where to write; score: folders to read")
+    args = parser.parse_args(argv)
+    args.seeds = [int(s) for s in args.seeds.split(",")]
+    ds = bench.load_dataset(args.dataset_dir or args.datasets_dir / args.dataset, None)
+    if args.command == "score":
+        score_runs(args.out, ds, args.results_dir / "gpu")
+        return 0
+    parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    unknown = sorted(set(parts) - set(RUN_PARTS))
+    if unknown:
+        parser.error(f"unknown part(s) {unknown}; choose from {list(RUN_PARTS)}")
+    args.out = args.out[0]
+    args.out.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {}
+    path = args.out / f"{ds.name}-{'-'.join(parts)}-seeds{'-'.join(map(str, args.seeds))}.json"
+    for part in parts:
+        start = time.perf_counter()
+        results[part] = {"throughput": part_throughput, "fit": part_fit}[part](ds, args)
+        print(f"[{ds.name}] {part}: {time.perf_counter() - start:.0f} s", flush=True)
+        bench.write_json(path, results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
