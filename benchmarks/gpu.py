@@ -130,8 +130,22 @@ def tabsyn_published_loop(z: Any, device: Any, seconds: float) -> dict[str, Any]
     return {"steps": steps, "seconds": elapsed, "rows": epochs * len(z)}
 
 
-def tabgen_loop(D: Any, z: Any, precision: str, seconds: float) -> dict[str, Any]:
-    """tabgen's ``train_diffusion`` at TabSyn's width and batch, for about ``seconds`` after a warm-up."""
+def tabgen_loop(D: Any, z: Any, precision: str, seconds: float, graphed: bool = True) -> dict[str, Any]:
+    """tabgen's ``train_diffusion`` at TabSyn's width and batch, for about ``seconds`` after a warm-up;
+    ``graphed=False`` runs each step's passes eagerly instead of replaying them as a CUDA graph."""
+    from unittest import mock
+
+    from tabgen.graphed_step import GradientStep
+
+    class EagerStep(GradientStep):
+        def __init__(self, loss_fn: Any, params: Any, graphed: bool):
+            super().__init__(loss_fn, params, graphed=False)
+
+    with mock.patch("tabgen.train.GradientStep", GradientStep if graphed else EagerStep):
+        return _tabgen_loop(D, z, precision, seconds)
+
+
+def _tabgen_loop(D: Any, z: Any, precision: str, seconds: float) -> dict[str, Any]:
     import torch
 
     from tabgen.config import SynthesizerConfig
@@ -147,7 +161,8 @@ def tabgen_loop(D: Any, z: Any, precision: str, seconds: float) -> dict[str, Any
     sync(z.device)
     result = train_diffusion(D, z_train, z_val, config, deadline=time.monotonic() + seconds, progress=False)
     sync(z.device)
-    return {"steps": result.steps, "seconds": result.seconds, "rows": result.steps * config.batch_size}
+    return {"steps": result.steps, "seconds": result.seconds, "rows": result.steps * config.batch_size,
+            "best_validation_loss": result.best_loss}
 
 
 def step_gflop(D: Any, z: Any, precision: str) -> float:
@@ -219,11 +234,15 @@ def part_throughput(ds: bench.Dataset, args: argparse.Namespace) -> dict[str, An
         return EDMPrecond(MLPDenoiser(d, TABSYN_WIDTH, c.noise_channels), c.sigma_data).to(device)
 
     variants: list[tuple[str, Callable[[], Any], str, Callable[..., dict[str, Any]]]] = [
-        ("TabSyn's network, TabSyn's published loop, float32", tabsyn_D, "float32",
+        ("TabSyn's network, TabSyn's published loop", tabsyn_D, "float32",
          lambda D, p: tabsyn_published_loop(z, device, args.seconds)),
-        ("TabSyn's network, tabgen's loop, float32", tabsyn_D, "float32", lambda D, p: tabgen_loop(D, z, p, args.seconds)),
-        ("tabgen's network, tabgen's loop, float32", tabgen_D, "float32", lambda D, p: tabgen_loop(D, z, p, args.seconds)),
-        ("tabgen's network, tabgen's loop, bfloat16 products (default)", tabgen_D, "bfloat16",
+        ("TabSyn's network, tabgen's loop, eager", tabsyn_D, "float32",
+         lambda D, p: tabgen_loop(D, z, p, args.seconds, graphed=False)),
+        ("tabgen's network, tabgen's loop, eager", tabgen_D, "float32",
+         lambda D, p: tabgen_loop(D, z, p, args.seconds, graphed=False)),
+        ("tabgen's network, tabgen's loop, eager", tabgen_D, "bfloat16",
+         lambda D, p: tabgen_loop(D, z, p, args.seconds, graphed=False)),
+        ("tabgen's network, tabgen's loop, CUDA graph (default)", tabgen_D, "bfloat16",
          lambda D, p: tabgen_loop(D, z, p, args.seconds)),
     ]
     for name, make, precision, loop in variants:
@@ -231,11 +250,11 @@ def part_throughput(ds: bench.Dataset, args: argparse.Namespace) -> dict[str, An
         gflop = step_gflop(D, z, precision)
         timed = loop(D, precision)
         steps_per_second = timed["steps"] / timed["seconds"]
-        out["loops"][name] = {"precision": precision, "gflop_per_step": gflop, "steps_per_second": steps_per_second,
+        out["loops"][f"{name}, {precision}"] = {"loop": name, "precision": precision, "gflop_per_step": gflop, "steps_per_second": steps_per_second,
                               "epochs_per_second": timed["rows"] / timed["seconds"] / len(z),
                               "achieved_tflops": gflop * steps_per_second / 1e3,
                               "achieved_over_peak": gflop * steps_per_second / 1e3 / peaks[precision]}
-        print(f"  {name}: {out['loops'][name]}", flush=True)
+        print(f"  {name}, {precision}: {out['loops'][f'{name}, {precision}']}", flush=True)
 
     # Sampling cost alone (untrained networks: the time does not depend on the weights).
     out["sampling"] = {}
@@ -327,7 +346,7 @@ def render_markdown(dataset: str, r: dict[str, Any]) -> str:
                   "|---|---|---:|---:|---:|---:|---:|---:|"]
         base = next(iter(t["loops"].values()))["epochs_per_second"]
         for name, v in t["loops"].items():
-            lines.append(f"| {name} | {v['precision']} | {v['steps_per_second']:.0f} | {v['epochs_per_second']:.1f} | "
+            lines.append(f"| {v['loop']} | {v['precision']} | {v['steps_per_second']:.0f} | {v['epochs_per_second']:.1f} | "
                          f"{v['epochs_per_second'] / base:.1f} | {v['gflop_per_step']:.0f} | {v['achieved_tflops']:.1f} | "
                          f"{100 * v['achieved_over_peak']:.1f} % |")
         lines += ["", "| sampler | 10k rows s | rows/s |", "|---|---:|---:|"]

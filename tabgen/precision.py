@@ -35,7 +35,9 @@ def autocast_dtype(device: torch.device, precision: str) -> torch.dtype | None:
 
 
 @contextlib.contextmanager
-def mixed_precision(device: torch.device, precision: str) -> Iterator[None]:
+def mixed_precision(device: torch.device, precision: str, cache: bool = True) -> Iterator[None]:
+    """``cache=False`` casts the weights afresh at each use, as a step recorded in a CUDA graph
+    needs; the cache only pays where one block runs the network many times (sampling)."""
     dtype = autocast_dtype(device, precision)
-    with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+    with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None, cache_enabled=cache):
         yield

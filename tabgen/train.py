@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 
 from .config import DiffusionConfig, VAEConfig
 from .diffusion.edm import EDMPrecond, edm_loss, sample_sigma
+from .graphed_step import GradientStep
 from .precision import mixed_precision
 from .vae import VAE, BetaSchedule, vae_loss
 
@@ -187,14 +188,19 @@ def train_vae(
         vae.load_state_dict(resume["model"])
         optimizer.load_state_dict(resume["optimizer"])
         vars(beta).update(resume["beta"])
+    # A tensor, so that a step recorded as a CUDA graph reads its current value.
+    beta_now = torch.tensor(beta.beta, device=x_num.device)
+
+    def batch_loss(x_num: Tensor, x_cat: Tensor, observed: Tensor, targets: Tensor) -> Tensor:
+        return vae_loss(x_num, observed, targets, *vae(x_num, x_cat)).total(beta_now)
+
+    step = GradientStep(batch_loss, list(vae.parameters()), graphed=x_num.device.type == "cuda")
 
     def epoch() -> bool:
         vae.train()
+        beta_now.fill_(beta.beta)
         for idx in loop.batches():
-            out = vae(x_num[idx], x_cat[idx])
-            loss = vae_loss(x_num[idx], observed[idx], targets[idx], *out).total(beta.beta)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            step(x_num[idx], x_cat[idx], observed[idx], targets[idx])
             optimizer.step()
         vae.eval()
         with torch.no_grad():
@@ -244,6 +250,13 @@ def train_diffusion(
     phase_seconds = None if deadline is None else max(done + deadline - t0, 1e-9)
     total_steps = loop.max_epochs * loop.steps_per_epoch
 
+    def batch_loss(x: Tensor) -> Tensor:
+        with mixed_precision(x.device, config.precision, cache=False):
+            return edm_loss(D, x, sample_sigma(len(x), config.P_mean, config.P_std, x.device), torch.randn_like(x),
+                            config.sigma_data)
+
+    gradient_step = GradientStep(batch_loss, params, graphed=z_train.device.type == "cuda")
+
     def epoch() -> bool:
         D.train()
         # The step count is kept here rather than read from Adam's state, a device tensor whose every
@@ -255,12 +268,7 @@ def train_diffusion(
                 schedule_done = max(schedule_done, (done + time.monotonic() - t0) / phase_seconds)
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(config.lr, step, schedule_done, config.warmup_steps, config.lr_decay)
-            x = z_train[idx]
-            sigma = sample_sigma(len(x), config.P_mean, config.P_std, x.device)
-            with mixed_precision(x.device, config.precision):
-                loss = edm_loss(D, x, sigma, torch.randn_like(x), config.sigma_data)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            loss = gradient_step(z_train[idx])
             optimizer.step()
             ema_update(ema_params, params, config.ema_decay, step)
         with torch.no_grad(), mixed_precision(z_val.device, config.precision):

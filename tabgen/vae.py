@@ -192,7 +192,7 @@ class VAELoss:
     def reconstruction(self) -> Tensor:
         return self.mse + self.ce
 
-    def total(self, beta: float) -> Tensor:
+    def total(self, beta: float | Tensor) -> Tensor:
         return self.reconstruction + beta * self.kl
 
 
