@@ -347,7 +347,8 @@ def _read_decimal_commas(df: pd.DataFrame) -> pd.DataFrame:
     decimal mark. Only whole columns of such numbers are converted; ``1.234,5`` stays text."""
     for name in df.columns:
         values = df[name]
-        if values.dtype != object:
+        # pandas 3 reads text as its own string dtype, earlier versions as object.
+        if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
             continue
         seen = values.dropna()
         if len(seen) == 0 or not all(isinstance(v, str) for v in seen):
