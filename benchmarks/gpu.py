@@ -18,8 +18,9 @@ Parts of ``run``:
   steps/s, epochs/s (passes over the training rows), GFLOP per step and achieved/peak, with the peaks
   (bfloat16 and float32 matrix products) measured in the same run. Sampling: 10,000 rows with tabgen's
   default Heun steps, and TabSyn's network at its 50 steps, rows per second.
-* ``fit``: ``Synthesizer(time_budget=S)`` with the GPU defaults, per seed; the sampled rows (as many as
-  the training table) are written as CSV for ``score``.
+* ``fit``: ``Synthesizer(time_budget=S)`` with the GPU defaults (or, with ``--diffusion-steps``, no
+  budget and that step limit), per seed; the sampled rows (as many as the training table) are written
+  as CSV for ``score``.
 """
 
 from __future__ import annotations
@@ -280,12 +281,18 @@ def part_throughput(ds: bench.Dataset, args: argparse.Namespace) -> dict[str, An
 
 
 def part_fit(ds: bench.Dataset, args: argparse.Namespace) -> dict[str, Any]:
-    from tabgen import Synthesizer
+    from tabgen import Synthesizer, SynthesizerConfig
 
+    config = SynthesizerConfig.for_device(args.device)
+    budget: float | None = args.budget
+    setting = f"time budget {budget:g} s"
+    if args.diffusion_steps:
+        config.diffusion.max_steps, budget = args.diffusion_steps, None
+        setting = f"{args.diffusion_steps:,} diffusion steps"
     runs = []
     for seed in args.seeds:
-        syn = Synthesizer(seed=seed, categorical=ds.categorical, numerical=ds.numerical, time_budget=args.budget,
-                          device=args.device, progress=False)
+        syn = Synthesizer(seed=seed, categorical=ds.categorical, numerical=ds.numerical, time_budget=budget,
+                          config=config, device=args.device, progress=False)
         start = time.perf_counter()
         syn.fit(ds.train)
         fit_seconds = time.perf_counter() - start
@@ -293,10 +300,10 @@ def part_fit(ds: bench.Dataset, args: argparse.Namespace) -> dict[str, Any]:
         start = time.perf_counter()
         fake = syn.sample(len(ds.train))
         sample_seconds = time.perf_counter() - start
-        csv = f"{ds.name}-{args.budget:g}s-seed{seed}.csv"
+        csv = f"{ds.name}-{setting.replace(' ', '_').replace(',', '')}-seed{seed}.csv"
         fake.to_csv(args.out / csv, index=False)
         v, f = syn.vae_result_, syn.diffusion_result_
-        runs.append({"seed": seed, "budget": args.budget, "csv": csv, "fit_seconds": fit_seconds,
+        runs.append({"seed": seed, "setting": setting, "csv": csv, "fit_seconds": fit_seconds,
                      "sample_rows_per_second": len(fake) / sample_seconds, "vae_seconds": v.seconds,
                      "vae_steps": v.steps, "vae_stopped_by": v.stopped_by, "diffusion_seconds": f.seconds,
                      "diffusion_steps": f.steps, "diffusion_stopped_by": f.stopped_by,
@@ -324,9 +331,11 @@ def score_runs(out_dirs: list[Path], ds: bench.Dataset, results_dir: Path) -> di
                 merged["fit"]["runs"].append(run)
                 print(f"  seed {run['seed']}: {run}", flush=True)
     keys = ("fit_seconds", "shape", "trend", "c2st_tree", "sample_rows_per_second", "diffusion_steps")
-    budgets = sorted({r["budget"] for r in merged["fit"]["runs"]})
-    merged["fit"]["mean_by_budget"] = {
-        f"{b:g}": {k: float(np.mean([r[k] for r in merged["fit"]["runs"] if r["budget"] == b])) for k in keys} for b in budgets}
+    for run in merged["fit"]["runs"]:  # files written before fits had other settings than a budget
+        run.setdefault("setting", f"time budget {run.pop('budget', 0):g} s")
+    settings = sorted({r["setting"] for r in merged["fit"]["runs"]})
+    merged["fit"]["mean_by_setting"] = {
+        s: {k: float(np.mean([r[k] for r in merged["fit"]["runs"] if r["setting"] == s])) for k in keys} for s in settings}
     merged["git"] = bench.git_state()
     bench.write_json(results_dir / f"{ds.name}.json", merged)
     (results_dir / "README.md").write_text(render_markdown(ds.name, merged))
@@ -352,19 +361,19 @@ def render_markdown(dataset: str, r: dict[str, Any]) -> str:
         lines += ["", "| sampler | 10k rows s | rows/s |", "|---|---:|---:|"]
         lines += [f"| {name} | {v['seconds_10k']:.2f} | {v['rows_per_second']:,.0f} |" for name, v in t["sampling"].items()]
         lines.append("")
-    runs = sorted(r.get("fit", {}).get("runs", []), key=lambda run: (run["budget"], run["seed"]))
+    runs = sorted(r.get("fit", {}).get("runs", []), key=lambda run: run["seed"])
     if runs:
-        lines += [f"## {dataset}: fidelity of a fit in a fixed budget on the GPU", "",
-                  "| seed | budget s | fit s | VAE s | diffusion steps | sample rows/s | Shape % | Trend % | tree C2ST |",
+        lines += [f"## {dataset}: fidelity of fits on the GPU", "",
+                  "| seed | setting | fit s | VAE s | diffusion steps | sample rows/s | Shape % | Trend % | tree C2ST |",
                   "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-        for budget, m in r["fit"]["mean_by_budget"].items():
-            group = [run for run in runs if f"{run['budget']:g}" == budget]
+        for setting, m in r["fit"]["mean_by_setting"].items():
+            group = [run for run in runs if run["setting"] == setting]
             for run in group:
-                lines.append(f"| {run['seed']} | {budget} | {run['fit_seconds']:.0f} | {run['vae_seconds']:.0f} | "
+                lines.append(f"| {run['seed']} | {setting} | {run['fit_seconds']:.0f} | {run['vae_seconds']:.0f} | "
                              f"{run['diffusion_steps']:,} | {run['sample_rows_per_second']:,.0f} | {run['shape']:.2f} | "
                              f"{run['trend']:.2f} | {run['c2st_tree']:.3f} |")
             if len(group) > 1:
-                lines.append(f"| **mean of {len(group)}** | {budget} | {m['fit_seconds']:.0f} | | {m['diffusion_steps']:,.0f} | "
+                lines.append(f"| **mean of {len(group)}** | {setting} | {m['fit_seconds']:.0f} | | {m['diffusion_steps']:,.0f} | "
                              f"{m['sample_rows_per_second']:,.0f} | {m['shape']:.2f} | {m['trend']:.2f} | {m['c2st_tree']:.3f} |")
         lines.append("")
     return "\n".join(lines)
@@ -379,6 +388,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parts", default=",".join(RUN_PARTS), help=f"for run: comma-separated, from {', '.join(RUN_PARTS)}")
     parser.add_argument("--seeds", default="0", help="for run's fit part")
     parser.add_argument("--budget", type=float, default=300.0, help="seconds, for run's fit part")
+    parser.add_argument("--diffusion-steps", type=int, help="for run's fit part: no budget, this step limit")
     parser.add_argument("--device", default="cuda", help="for run (cpu only to try the script out)")
     parser.add_argument("--seconds", type=float, default=TIMED_SECONDS, help="for run's throughput: seconds timed per loop")
     parser.add_argument("--out", type=Path, nargs="+", required=True, help="run: where to write; score: folders to read")
@@ -395,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out = args.out[0]
     args.out.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {}
-    path = args.out / f"{ds.name}-{'-'.join(parts)}-seeds{'-'.join(map(str, args.seeds))}.json"
+    path = args.out / f"{ds.name}-{'-'.join(parts)}-{args.diffusion_steps or args.budget:g}-seeds{'-'.join(map(str, args.seeds))}.json"
     for part in parts:
         start = time.perf_counter()
         results[part] = {"throughput": part_throughput, "fit": part_fit}[part](ds, args)
