@@ -284,8 +284,8 @@ def part_fit(ds: bench.Dataset, args: argparse.Namespace) -> dict[str, Any]:
     from tabgen import Synthesizer, SynthesizerConfig
 
     config = SynthesizerConfig.for_device(args.device)
-    budget: float | None = args.budget
-    setting = f"time budget {budget:g} s"
+    budget: float | None = args.budget or None
+    setting = f"time budget {budget:g} s" if budget else "defaults"
     if args.diffusion_steps:
         config.diffusion.max_steps, budget = args.diffusion_steps, None
         setting = f"{args.diffusion_steps:,} diffusion steps"
@@ -387,7 +387,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dataset-dir", type=Path, help="the dataset's folder [default: DATASETS_DIR/DATASET]")
     parser.add_argument("--parts", default=",".join(RUN_PARTS), help=f"for run: comma-separated, from {', '.join(RUN_PARTS)}")
     parser.add_argument("--seeds", default="0", help="for run's fit part")
-    parser.add_argument("--budget", type=float, default=300.0, help="seconds, for run's fit part")
+    parser.add_argument("--budget", type=float, default=300.0, help="seconds, for run's fit part (0: none, the defaults)")
     parser.add_argument("--diffusion-steps", type=int, help="for run's fit part: no budget, this step limit")
     parser.add_argument("--device", default="cuda", help="for run (cpu only to try the script out)")
     parser.add_argument("--seconds", type=float, default=TIMED_SECONDS, help="for run's throughput: seconds timed per loop")
