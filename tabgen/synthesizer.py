@@ -100,7 +100,8 @@ class Synthesizer:
     device:
         ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``...
     seed:
-        Makes fitting and sampling reproducible; ``None`` for fresh randomness.
+        Makes fitting and sampling reproducible; ``None`` for fresh randomness. On a GPU a fit repeats
+        only up to rounding, as some CUDA kernels add in a varying order.
     progress:
         Show progress bars with the current losses.
     checkpoint, checkpoint_every:
