@@ -167,8 +167,8 @@ class SynthesizerConfig:
             config.vae.max_steps = 20_000
             config.diffusion.width = 1024
             config.diffusion.batch_size = 4096
-            # On adult (H100, three seeds) the validation loss was lowest near step 12,000 whatever the
-            # limit: 15,000 steps scored as 100,000 did (Shape 0.90 %, Trend 1.73 %, C2ST 0.887 against
+            # On adult (H100, three seeds) the validation loss was lowest between steps 11,600 and 16,400
+            # whatever the limit: 15,000 steps scored as 100,000 did (Shape 0.90 %, Trend 1.73 %, C2ST 0.887 against
             # 0.91 %, 1.74 %, 0.894) in a fit of 39 s instead of 123 (benchmarks/results/gpu).
             config.diffusion.max_steps = GPU_MAX_STEPS
             config.diffusion.patience = 500
