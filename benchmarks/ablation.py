@@ -100,8 +100,7 @@ def fitted_vae(ds: bench.Dataset, changes: dict[str, Any], cache: Path, seed: in
 def run_variant(dataset_dir: str, name: str, steps: int, seed: int, threads: int, cache: str) -> dict[str, Any]:
     import torch
 
-    from tabgen.diffusion.denoiser import MLPDenoiser
-    from tabgen.diffusion.edm import EDMPrecond
+    from tabgen.diffusion.denoiser import edm_denoiser
     from tabgen.synthesizer import _encode_means, _to_tensors
     from tabgen.train import train_diffusion
 
@@ -116,7 +115,7 @@ def run_variant(dataset_dir: str, name: str, steps: int, seed: int, threads: int
     x_num, _, x_cat = _to_tensors(syn.transform_.transform(ds.train), torch.device("cpu"))
     z = syn._standardise_latents(_encode_means(syn.vae_, x_num, x_cat))
     train_idx, val_idx = syn._split(torch.randperm(len(z)))
-    syn.denoiser_ = EDMPrecond(MLPDenoiser(z.shape[1], c.width, c.noise_channels), c.sigma_data)
+    syn.denoiser_ = edm_denoiser(z.shape[1], c)
     start = time.perf_counter()
     result = train_diffusion(syn.denoiser_, z[train_idx], z[val_idx], c, progress=False)
     fit_seconds = time.perf_counter() - start

@@ -89,15 +89,15 @@ def tabsyn_network(d_in: int, width: int):
     return MLPDiffusion()
 
 
-def tabsyn_published_loop(z: Any, device: Any, seconds: float) -> dict[str, Any]:
+def tabsyn_published_loop(D: Any, z: Any, seconds: float) -> dict[str, Any]:
     """TabSyn's training loop (tabsyn/main.py) for about ``seconds``: epochs over a DataLoader, Adam
     1e-3, ReduceLROnPlateau on the epoch loss, the state saved whenever that loss improves."""
     import torch
     from torch.utils.data import DataLoader
 
-    from tabgen.diffusion.edm import EDMPrecond, edm_loss, sample_sigma
+    from tabgen.diffusion.edm import edm_loss, sample_sigma
 
-    D = EDMPrecond(tabsyn_network(z.shape[1], TABSYN_WIDTH), 0.5).to(device)
+    device = z.device
     optimizer = torch.optim.Adam(D.parameters(), lr=1e-3, weight_decay=0)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=0.9, patience=20)
     loader = DataLoader(z.cpu(), batch_size=TABSYN_BATCH, shuffle=True, num_workers=4)
@@ -214,19 +214,22 @@ def part_throughput(ds: bench.Dataset, args: argparse.Namespace) -> dict[str, An
 
     from tabgen.diffusion.denoiser import MLPDenoiser
     from tabgen.diffusion.edm import EDMPrecond
-    from tabgen.diffusion.sampler import heun_sample, sigma_schedule
     from tabgen.config import SynthesizerConfig
+    from tabgen.diffusion.sampler import heun_sample, sigma_schedule
+    from tabgen.precision import mixed_precision
 
     device = torch.device(args.device)
     torch.manual_seed(0)
     d = latent_dimension(ds)
     z = torch.randn(len(ds.train), d, device=device)
-    c = SynthesizerConfig.for_device("cuda").diffusion
+    config = SynthesizerConfig.for_device("cuda")
+    c, s = config.diffusion, config.sampler
     n = 8192 if device.type == "cuda" else 1024
-    peaks = {"bfloat16": matmul_peak_tflops(torch.bfloat16, device, n), "float32": matmul_peak_tflops(torch.float32, device, n)}
-    out: dict[str, Any] = {"gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu", "torch": torch.__version__, "rows": len(z),
-                           "latent_dim": d, "width": TABSYN_WIDTH, "batch": TABSYN_BATCH, "matmul_peak_tflops": peaks,
-                           "loops": {}}
+    peaks = {"bfloat16": matmul_peak_tflops(torch.bfloat16, device, n),
+             "float32": matmul_peak_tflops(torch.float32, device, n)}
+    out: dict[str, Any] = {"gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+                           "torch": torch.__version__, "rows": len(z), "latent_dim": d, "width": TABSYN_WIDTH,
+                           "batch": TABSYN_BATCH, "matmul_peak_tflops": peaks, "loops": {}}
 
     def tabsyn_D() -> Any:
         return EDMPrecond(tabsyn_network(d, TABSYN_WIDTH), c.sigma_data).to(device)
@@ -236,7 +239,7 @@ def part_throughput(ds: bench.Dataset, args: argparse.Namespace) -> dict[str, An
 
     variants: list[tuple[str, Callable[[], Any], str, Callable[..., dict[str, Any]]]] = [
         ("TabSyn's network, TabSyn's published loop", tabsyn_D, "float32",
-         lambda D, p: tabsyn_published_loop(z, device, args.seconds)),
+         lambda D, p: tabsyn_published_loop(D, z, args.seconds)),
         ("TabSyn's network, tabgen's loop, eager", tabsyn_D, "float32",
          lambda D, p: tabgen_loop(D, z, p, args.seconds, graphed=False)),
         ("tabgen's network, tabgen's loop, eager", tabgen_D, "float32",
@@ -251,20 +254,20 @@ def part_throughput(ds: bench.Dataset, args: argparse.Namespace) -> dict[str, An
         gflop = step_gflop(D, z, precision)
         timed = loop(D, precision)
         steps_per_second = timed["steps"] / timed["seconds"]
-        out["loops"][f"{name}, {precision}"] = {"loop": name, "precision": precision, "gflop_per_step": gflop, "steps_per_second": steps_per_second,
-                              "epochs_per_second": timed["rows"] / timed["seconds"] / len(z),
-                              "achieved_tflops": gflop * steps_per_second / 1e3,
-                              "achieved_over_peak": gflop * steps_per_second / 1e3 / peaks[precision]}
-        print(f"  {name}, {precision}: {out['loops'][f'{name}, {precision}']}", flush=True)
+        key = f"{name}, {precision}"
+        out["loops"][key] = {"loop": name, "precision": precision, "gflop_per_step": gflop,
+                             "steps_per_second": steps_per_second,
+                             "epochs_per_second": timed["rows"] / timed["seconds"] / len(z),
+                             "achieved_tflops": gflop * steps_per_second / 1e3,
+                             "achieved_over_peak": gflop * steps_per_second / 1e3 / peaks[precision]}
+        print(f"  {key}: {out['loops'][key]}", flush=True)
 
     # Sampling cost alone (untrained networks: the time does not depend on the weights).
     out["sampling"] = {}
-    for name, D, steps, precision in (("tabgen, default Heun steps, bfloat16", tabgen_D(), 20, "bfloat16"),
+    for name, D, steps, precision in (("tabgen, default Heun steps, bfloat16", tabgen_D(), s.num_steps, "bfloat16"),
                                       ("TabSyn's network, 50 Heun steps, float32", tabsyn_D(), 50, "float32")):
-        from tabgen.precision import mixed_precision
-
         D.eval()
-        sigmas = sigma_schedule(steps, 0.002, 80.0, 7.0, device)
+        sigmas = sigma_schedule(steps, s.sigma_min, s.sigma_max, s.rho, device)
 
         def draw(n: int) -> None:
             with torch.inference_mode(), mixed_precision(device, precision):

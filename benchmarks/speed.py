@@ -121,8 +121,8 @@ def part_hardware(ds: bench.Dataset, args: argparse.Namespace) -> dict[str, Any]
     from torch.utils.flop_counter import FlopCounterMode
 
     from tabgen import SynthesizerConfig
-    from tabgen.diffusion.denoiser import MLPDenoiser
-    from tabgen.diffusion.edm import EDMPrecond, edm_loss, sample_sigma
+    from tabgen.diffusion.denoiser import edm_denoiser
+    from tabgen.diffusion.edm import edm_loss, sample_sigma
     from tabgen.precision import autocast_dtype, mixed_precision
     from tabgen.schema import infer_schema
     from tabgen.synthesizer import _to_tensors
@@ -154,7 +154,7 @@ def part_hardware(ds: bench.Dataset, args: argparse.Namespace) -> dict[str, Any]
 
     d = vae.n_tokens * config.vae.d_token
     c = config.diffusion
-    D = EDMPrecond(MLPDenoiser(d, c.width, c.noise_channels), c.sigma_data)
+    D = edm_denoiser(d, c)
     z = torch.randn(c.batch_size, d)
     d_optimizer = torch.optim.Adam(D.parameters())
 

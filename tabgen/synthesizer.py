@@ -28,8 +28,7 @@ from .checkpoint import Checkpointer, load_checkpoint
 from .conditions import (Givens, Rebalance, allocate, given_from_frame, given_from_mapping, output_values, parent_givens,
                          resolve_rebalance)
 from .config import SynthesizerConfig
-from .diffusion.denoiser import MLPDenoiser
-from .diffusion.edm import EDMPrecond
+from .diffusion.denoiser import edm_denoiser
 from .diffusion.inpaint import heun_inpaint
 from .diffusion.sampler import heun_sample, sigma_schedule
 from .errors import TabgenError, TabgenWarning
@@ -192,7 +191,7 @@ class Synthesizer:
 
             c = config.diffusion
             z = self._standardise_latents(_encode_means(self.vae_, tensors[0], tensors[2]))
-            self.denoiser_ = EDMPrecond(MLPDenoiser(z.shape[1], c.width, c.noise_channels), c.sigma_data).to(device)
+            self.denoiser_ = edm_denoiser(z.shape[1], c).to(device)
             self.device_ = device
             self.n_rows_ = len(df)
             self._sample_calls = 0
@@ -479,7 +478,7 @@ class Synthesizer:
         self.vae_ = VAE(header["d_numerical"], header["cardinalities"], self.config_.vae, header.get("value_levels"))
         self.vae_.load_state_dict(part("vae."))
         c = self.config_.diffusion
-        self.denoiser_ = EDMPrecond(MLPDenoiser(header["latent_dim"], c.width, c.noise_channels), c.sigma_data)
+        self.denoiser_ = edm_denoiser(header["latent_dim"], c)
         self.denoiser_.load_state_dict(part("denoiser."))
         self.vae_.to(device).eval()
         self.denoiser_.to(device).eval()

@@ -5,6 +5,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from ..config import DiffusionConfig
+from .edm import EDMPrecond
+
 
 class NoiseEmbedding(nn.Module):
     """Sinusoidal embedding of the scalar c_noise (EDM's PositionalEmbedding)."""
@@ -51,3 +54,8 @@ class MLPDenoiser(nn.Module):
         else:
             embedding = self.time_embed(self.noise_embedding(c_noise))
         return self.mlp(self.proj(x) + embedding)
+
+
+def edm_denoiser(latent_dim: int, config: DiffusionConfig) -> EDMPrecond:
+    """The preconditioned denoiser D that ``config`` describes, over latent rows of ``latent_dim``."""
+    return EDMPrecond(MLPDenoiser(latent_dim, config.width, config.noise_channels), config.sigma_data)
