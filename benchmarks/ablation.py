@@ -37,6 +37,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "float32": {"diffusion__precision": "float32"},
     "heun_50": {"sampler__num_steps": 50},
     "heun_12": {"sampler__num_steps": 12},
+    "width_128": {"diffusion__width": 128},
     "width_256": {"diffusion__width": 256},
     "width_512": {"diffusion__width": 512},
     "width_768": {"diffusion__width": 768},
