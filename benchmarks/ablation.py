@@ -61,6 +61,13 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "vae_factor_32": {"vae__factor": 32},
     "vae_factor_8": {"vae__factor": 8},
     "vae_layers_1": {"vae__n_layers": 1},
+    "ema_0.995": {"diffusion__ema_decay": 0.995},
+    "sigma_data_0.35": {"diffusion__sigma_data": 0.35},
+    "sigma_data_0.7": {"diffusion__sigma_data": 0.7},
+    "sigma_data_0.25": {"diffusion__sigma_data": 0.25},
+    "sigma_data_0.18": {"diffusion__sigma_data": 0.18},
+    "beta_max_0.03": {"vae__beta_max": 0.03},
+    "beta_max_0.1": {"vae__beta_max": 0.1},
 }
 
 
