@@ -39,20 +39,13 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import run as bench  # noqa: E402
+from speed import matmul_peak, score, sync  # noqa: E402  (the CPU benchmark's measurements and scoring)
 
 RUN_PARTS = ("throughput", "fit")
 TABSYN_WIDTH = 1024
 TABSYN_BATCH = 4096
 TIMED_SECONDS = 15.0
 WARMUP_STEPS = 200
-
-
-def sync(device: Any) -> None:
-    """Wait for the device's queued work, so that host clocks time it."""
-    import torch
-
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 # ------------------------------------------------------------------------------- TabSyn as published
@@ -181,20 +174,6 @@ def step_gflop(D: Any, z: Any, precision: str) -> float:
     return counter.get_total_flops() / 1e9
 
 
-def matmul_peak_tflops(dtype: Any, device: Any, n: int = 8192) -> float:
-    import torch
-
-    a, b = torch.randn(n, n, dtype=dtype, device=device), torch.randn(n, n, dtype=dtype, device=device)
-    for _ in range(3):
-        a @ b
-    sync(device)
-    reps, start = 20, time.perf_counter()
-    for _ in range(reps):
-        a @ b
-    sync(device)
-    return 2 * n**3 * reps / (time.perf_counter() - start) / 1e12
-
-
 def latent_dimension(ds: bench.Dataset) -> int:
     """The width of the dataset's latent rows: one token of ``d_token`` per column (and the bias)."""
     from tabgen import SynthesizerConfig
@@ -212,9 +191,9 @@ def latent_dimension(ds: bench.Dataset) -> int:
 def part_throughput(ds: bench.Dataset, args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
-    from tabgen.diffusion.denoiser import MLPDenoiser
-    from tabgen.diffusion.edm import EDMPrecond
     from tabgen.config import SynthesizerConfig
+    from tabgen.diffusion.denoiser import edm_denoiser
+    from tabgen.diffusion.edm import EDMPrecond
     from tabgen.diffusion.sampler import heun_sample, sigma_schedule
     from tabgen.precision import mixed_precision
 
@@ -224,9 +203,10 @@ def part_throughput(ds: bench.Dataset, args: argparse.Namespace) -> dict[str, An
     z = torch.randn(len(ds.train), d, device=device)
     config = SynthesizerConfig.for_device("cuda")
     c, s = config.diffusion, config.sampler
+    c.width = TABSYN_WIDTH
     n = 8192 if device.type == "cuda" else 1024
-    peaks = {"bfloat16": matmul_peak_tflops(torch.bfloat16, device, n),
-             "float32": matmul_peak_tflops(torch.float32, device, n)}
+    peaks = {"bfloat16": matmul_peak(torch.bfloat16, device, n) / 1e12,
+             "float32": matmul_peak(torch.float32, device, n) / 1e12}
     out: dict[str, Any] = {"gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
                            "torch": torch.__version__, "rows": len(z), "latent_dim": d, "width": TABSYN_WIDTH,
                            "batch": TABSYN_BATCH, "matmul_peak_tflops": peaks, "loops": {}}
@@ -235,7 +215,7 @@ def part_throughput(ds: bench.Dataset, args: argparse.Namespace) -> dict[str, An
         return EDMPrecond(tabsyn_network(d, TABSYN_WIDTH), c.sigma_data).to(device)
 
     def tabgen_D() -> Any:
-        return EDMPrecond(MLPDenoiser(d, TABSYN_WIDTH, c.noise_channels), c.sigma_data).to(device)
+        return edm_denoiser(d, c).to(device)
 
     variants: list[tuple[str, Callable[[], Any], str, Callable[..., dict[str, Any]]]] = [
         ("TabSyn's network, TabSyn's published loop", tabsyn_D, "float32",
@@ -317,8 +297,6 @@ def part_fit(ds: bench.Dataset, args: argparse.Namespace) -> dict[str, Any]:
 
 # -------------------------------------------------------------------------------------------- score
 def score_runs(out_dirs: list[Path], ds: bench.Dataset, results_dir: Path) -> dict[str, Any]:
-    from speed import score  # the same scoring as the CPU benchmark
-
     from tabgen.schema import infer_schema
 
     schema = infer_schema(ds.train, ds.categorical, ds.numerical)

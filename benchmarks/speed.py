@@ -65,6 +65,32 @@ def machine() -> dict[str, Any]:
             "cpu_count": os.cpu_count(), "usable_cores": bench.usable_cores()}
 
 
+def sync(device: Any) -> None:
+    """Wait for the device's queued work, so that host clocks time it."""
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def matmul_peak(dtype: Any, device: Any = None, n: int = 2048, seconds: float = 3.0) -> float:
+    """The machine's own matrix-product throughput in FLOP/s: ``n``-square products in ``dtype``,
+    repeated for ``seconds``."""
+    import torch
+
+    device = device or torch.device("cpu")
+    a, b = torch.randn(n, n, dtype=dtype, device=device), torch.randn(n, n, dtype=dtype, device=device)
+    for _ in range(3):
+        a @ b
+    sync(device)
+    start, reps = time.perf_counter(), 0
+    while time.perf_counter() - start < seconds:
+        a @ b
+        reps += 1
+        sync(device)
+    return 2 * n**3 * reps / (time.perf_counter() - start)
+
+
 def peak_rss_mib() -> float:
     # ru_maxrss is in KiB on Linux: the high-water mark of this process.
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -128,16 +154,6 @@ def part_hardware(ds: bench.Dataset, args: argparse.Namespace) -> dict[str, Any]
     from tabgen.synthesizer import _to_tensors
     from tabgen.transform import TableTransform
     from tabgen.vae import VAE, vae_loss
-
-    def matmul_peak(dtype: torch.dtype, n: int = 2048) -> float:
-        a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
-        for _ in range(3):
-            a @ b
-        start, reps = time.perf_counter(), 0
-        while time.perf_counter() - start < 3:
-            a @ b
-            reps += 1
-        return 2 * n**3 * reps / (time.perf_counter() - start)
 
     config = SynthesizerConfig.for_device("cpu")
     schema = infer_schema(ds.train, ds.categorical, ds.numerical)
