@@ -123,6 +123,21 @@ def test_patience_waits_for_half_the_annealed_schedule():
     assert r.stopped_by in ("max steps", "no improvement")
 
 
+def test_patience_applies_after_many_passes_over_a_small_table(monkeypatch):
+    from conftest import make_mixed_frame
+
+    import tabgen.train
+
+    # Each step is a pass over these 90 training rows: after 40 the table is seen often enough that a
+    # plateau is real, long before half of the 4,000-step schedule.
+    monkeypatch.setattr(tabgen.train, "EARLY_STOP_AFTER_PASSES", 40)
+    config = fast_config()
+    config.diffusion.max_steps, config.diffusion.patience = 4000, 1
+    r = Synthesizer(config=config, progress=False).fit(make_mixed_frame(100)).diffusion_result_
+    assert r.stopped_by == "no improvement"
+    assert 40 <= r.steps < 2000
+
+
 def test_best_epoch_is_kept():
     from conftest import make_mixed_frame
 
