@@ -38,7 +38,7 @@ EARLY_STOP_AFTER_PROGRESS = 0.5
 # best epoch came after 1,620 and 4,700 steps of 12,020, and a 2-row table's after 80; each fit then
 # trained on, unable to stop, until half of the 24,000-step schedule, and no later epoch did better
 # (benchmarks/results/avx512/small-tables). Adult and the other shared tables never reach it first.
-EARLY_STOP_AFTER_PASSES = 1200
+EARLY_STOP_AFTER_PASSES = 1400
 #: A step limit meaning "none": under a time budget the denoiser trains until the budget ends or its
 #: validation loss stops improving.
 UNLIMITED_STEPS = 2**62
