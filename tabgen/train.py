@@ -34,10 +34,10 @@ MIN_DIFFUSION_VALIDATION_ROWS = 4096
 # 1.86-1.89 %, 0.82-0.84 for runs that reached the end. So the patience rule waits for this share of it.
 EARLY_STOP_AFTER_PROGRESS = 0.5
 # ... or for this many passes over the rows, which a small table reaches long before half the schedule.
-# By then its validation loss has stopped improving for a reason: on 500 and 2,000 of adult's rows the
-# best epoch came after 1,620 and 4,700 steps of 12,020, and a 2-row table's after 80; each fit then
-# trained on, unable to stop, until half of the 24,000-step schedule, and no later epoch did better
-# (benchmarks/results/avx512/small-tables). Adult and the other shared tables never reach it first.
+# By then a plateau is the table's limit: on 500 and 2,000 of adult's rows the best epoch came after
+# 1,620 and 4,700 steps, and a 2-row table's after 80; each fit then trained on, unable to stop, to
+# step 12,020 (half of the 24,000-step schedule) without doing better (docs/speed.md, "Small tables").
+# Every shared table reaches half its schedule first, so its fits are unchanged.
 EARLY_STOP_AFTER_PASSES = 1400
 #: A step limit meaning "none": under a time budget the denoiser trains until the budget ends or its
 #: validation loss stops improving.
