@@ -14,9 +14,9 @@ table beside it.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import run as bench  # noqa: E402
+from speed import fit_tabgen  # noqa: E402
 
 
 def split(ds: bench.Dataset, rows: int, seed: int) -> tuple[Any, Any]:
@@ -34,18 +35,15 @@ def split(ds: bench.Dataset, rows: int, seed: int) -> tuple[Any, Any]:
 
 
 def fit_and_score(ds: bench.Dataset, rows: int, steps: str, seed: int) -> dict[str, Any]:
-    from tabgen import Synthesizer, SynthesizerConfig
+    from tabgen import SynthesizerConfig
     from tabgen.evaluation import evaluate
 
     train, holdout = split(ds, rows, seed)
     config = SynthesizerConfig.for_device("cpu")
     if steps != "default":
         config.diffusion.max_steps = int(steps)
-    syn = Synthesizer(seed=seed, categorical=ds.categorical, numerical=ds.numerical, config=config, progress=False)
-    start = time.perf_counter()
-    syn.fit(train)
-    fit_seconds = time.perf_counter() - start
-    sub = bench.Dataset(ds.name, ds.info, train, None, ds.split, ds.categorical, ds.numerical)
+    sub = dataclasses.replace(ds, train=train, test=None)
+    syn, fit_seconds = fit_tabgen(sub, seed, config=config)
     synthetic = bench.round_trip(syn.sample(rows), sub, None, "tabgen")
     real = bench.canonical(train, ds.categorical)
     result = evaluate(real, synthetic, holdout=bench.canonical(holdout, ds.categorical), seed=seed,
