@@ -27,7 +27,7 @@ from . import __version__
 from .checkpoint import Checkpointer, load_checkpoint
 from .conditions import (Givens, Rebalance, allocate, given_from_frame, given_from_mapping, output_values, parent_givens,
                          resolve_rebalance)
-from .config import SynthesizerConfig
+from .config import SynthesizerConfig, auto_token_width
 from .diffusion.denoiser import edm_denoiser
 from .diffusion.inpaint import heun_inpaint
 from .diffusion.sampler import heun_sample, sigma_schedule
@@ -160,8 +160,12 @@ class Synthesizer:
         self.schema_ = infer_schema(df, self.categorical, self.numerical, self.identifiers)
         if self.exact_pairs:
             self.schema_ = find_pairs(df, self.schema_)
-        self.config_ = config
         self.transform_ = TableTransform(self.schema_).fit(df)
+        if config.vae.d_token is None:
+            n_tokens = len(self.schema_.numerical) + len(self.transform_.cardinalities)
+            width = auto_token_width(n_tokens, config.diffusion.width)
+            config = replace(config, vae=replace(config.vae, d_token=width))
+        self.config_ = config
         with _seeded(self.seed, device):
             encoded = self.transform_.transform(df)
             perm = state["split"] if state else torch.randperm(len(df))

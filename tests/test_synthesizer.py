@@ -185,6 +185,21 @@ def test_a_numerical_column_with_few_values_gives_back_only_those_values(tmp_pat
     pd.testing.assert_frame_equal(old.sample(40, seed=2), continuous.sample(40, seed=2))
 
 
+def test_token_width_is_chosen_per_table_and_kept_in_the_model_file(mixed_frame, tmp_path):
+    from tabgen.config import auto_token_width
+
+    assert [auto_token_width(n, 256) for n in (1, 14, 21, 64, 300)] == [12, 12, 12, 4, 4]
+    assert auto_token_width(40, 256) == 6
+    config = fast_config()
+    config.vae.d_token = None
+    syn = Synthesizer(config=config, progress=False, seed=0).fit(mixed_frame)
+    # Six columns, one with gaps (its missing-value flag is a token too), a width-64 denoiser: 64 // 7.
+    assert syn.config_.vae.d_token == syn.vae_.d_token == 9 and config.vae.d_token is None
+    syn.save(tmp_path / "m.tabgen")
+    loaded = Synthesizer.load(tmp_path / "m.tabgen", progress=False)
+    pd.testing.assert_frame_equal(loaded.sample(30, seed=1), syn.sample(30, seed=1))
+
+
 def test_a_file_from_before_the_narrow_noise_embedding_loads(mixed_frame, tmp_path):
     from tabgen.io.modelfile import load_model
 
