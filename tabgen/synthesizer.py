@@ -162,8 +162,7 @@ class Synthesizer:
             self.schema_ = find_pairs(df, self.schema_)
         self.transform_ = TableTransform(self.schema_).fit(df)
         if config.vae.d_token is None:
-            n_tokens = len(self.schema_.numerical) + len(self.transform_.cardinalities)
-            width = auto_token_width(n_tokens, config.diffusion.width)
+            width = auto_token_width(len(self.schema_.numerical), len(self.transform_.cardinalities), config.diffusion.width)
             config = replace(config, vae=replace(config.vae, d_token=width))
         self.config_ = config
         with _seeded(self.seed, device):

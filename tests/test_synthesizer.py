@@ -188,8 +188,10 @@ def test_a_numerical_column_with_few_values_gives_back_only_those_values(tmp_pat
 def test_token_width_is_chosen_per_table_and_kept_in_the_model_file(mixed_frame, tmp_path):
     from tabgen.config import auto_token_width
 
-    assert [auto_token_width(n, 256) for n in (1, 14, 21, 64, 300)] == [12, 12, 12, 4, 4]
-    assert auto_token_width(40, 256) == 6
+    assert [auto_token_width(n - n // 2, n // 2, 256) for n in (1, 14, 21, 64, 300)] == [4, 12, 12, 4, 4]
+    assert auto_token_width(20, 20, 256) == 6
+    assert auto_token_width(10, 1, 256) == 4  # mostly numerical: TabSyn's width
+    assert auto_token_width(0, 1, 256) == 12
     config = fast_config()
     config.vae.d_token = None
     syn = Synthesizer(config=config, progress=False, seed=0).fit(mixed_frame)
