@@ -18,6 +18,7 @@ table beside it.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import time
@@ -71,6 +72,14 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "sigma_data_0.18": {"diffusion__sigma_data": 0.18},
     "beta_max_0.03": {"vae__beta_max": 0.03},
     "beta_max_0.1": {"vae__beta_max": 0.1},
+    "d_token_4": {"vae__d_token": 4, "vae__factor": 8},
+    "d_token_2": {"vae__d_token": 2, "vae__factor": 8},
+    "d_token_3": {"vae__d_token": 3, "vae__factor": 8},
+    "d_token_6": {"vae__d_token": 6, "vae__factor": 8},
+    "d_token_8": {"vae__d_token": 8, "vae__factor": 8},
+    "d_token_12": {"vae__d_token": 12, "vae__factor": 8},
+    "d_token_12_factor_4": {"vae__d_token": 12, "vae__factor": 4},
+    "d_token_16_factor_4": {"vae__d_token": 16, "vae__factor": 4},
 }
 
 
@@ -98,7 +107,9 @@ def fitted_vae(ds: bench.Dataset, changes: dict[str, Any], cache: Path, seed: in
     from tabgen import Synthesizer
 
     vae_changes = {k: v for k, v in sorted(changes.items()) if k.startswith("vae__")}
-    path = cache / f"{ds.name}-seed{seed}-{'-'.join(f'{k}={v}' for k, v in vae_changes.items()) or 'vae'}.tabgen"
+    # Keyed by the whole VAE config, so a change of the defaults never reuses a stale VAE.
+    settings = json.dumps(variant_config(vae_changes).vae.__dict__, sort_keys=True)
+    path = cache / f"{ds.name}-seed{seed}-vae-{hashlib.sha1(settings.encode()).hexdigest()[:10]}.tabgen"
     if not path.exists():
         syn = Synthesizer(seed=seed, categorical=ds.categorical, numerical=ds.numerical,
                           config=make_config(vae_changes, steps=20), progress=False)
