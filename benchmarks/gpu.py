@@ -182,8 +182,9 @@ def latent_dimension(ds: bench.Dataset) -> int:
     from tabgen.transform import TableTransform
     from tabgen.vae import VAE
 
-    config = SynthesizerConfig.for_device("cuda")
-    transform = TableTransform(find_pairs(ds.train, infer_schema(ds.train, ds.categorical, ds.numerical))).fit(ds.train)
+    schema = find_pairs(ds.train, infer_schema(ds.train, ds.categorical, ds.numerical))
+    transform = TableTransform(schema).fit(ds.train)
+    config = SynthesizerConfig.for_device("cuda").for_table(len(schema.numerical), len(transform.cardinalities))
     encoded = transform.transform(ds.train.head(10))
     return VAE(encoded.x_num.shape[1], transform.cardinalities, config.vae).n_tokens * config.vae.d_token
 

@@ -155,9 +155,9 @@ def part_hardware(ds: bench.Dataset, args: argparse.Namespace) -> dict[str, Any]
     from tabgen.transform import TableTransform
     from tabgen.vae import VAE, vae_loss
 
-    config = SynthesizerConfig.for_device("cpu")
     schema = infer_schema(ds.train, ds.categorical, ds.numerical)
     transform = TableTransform(schema).fit(ds.train)
+    config = SynthesizerConfig.for_device("cpu").for_table(len(schema.numerical), len(transform.cardinalities))
     x_num, observed, x_cat = _to_tensors(transform.transform(ds.train.iloc[: config.vae.batch_size]), torch.device("cpu"))
     vae = VAE(x_num.shape[1], transform.cardinalities, config.vae)
     vae_optimizer = torch.optim.Adam(vae.parameters())

@@ -7,7 +7,7 @@ a small denoiser on a laptop CPU, TabSyn's width on a GPU.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from typing import Any
 
 
@@ -185,8 +185,9 @@ class SynthesizerConfig:
             # fell as steps^-0.36 from 8,000 to 20,000 (3.07 % to 2.20 %, one seed).
             avx512 = _cpu_capability() == "AVX512"
             config.diffusion.max_steps = CPU_AVX512_MAX_STEPS if avx512 else CPU_FLOAT32_MAX_STEPS
-            # Tokens three times as wide, with a feed-forward block half as wide per token (48 instead
-            # of 96 at width 12) so that the VAE's short phase in a time budget still takes its steps.
+            # Tokens up to three times as wide where categories weigh (auto_token_width), with a
+            # feed-forward block half as wide per token (48 instead of 96 at width 12) so that the
+            # VAE's short phase in a time budget still takes its steps.
             config.vae.d_token = None
             config.vae.factor = 4
         if device.startswith("cuda"):
@@ -200,6 +201,13 @@ class SynthesizerConfig:
             config.diffusion.max_steps = GPU_MAX_STEPS
             config.diffusion.patience = 500
         return config
+
+    def for_table(self, n_numerical: int, n_categorical: int) -> "SynthesizerConfig":
+        """This config with its token width chosen for a table of these tokens where it is ``None``."""
+        if self.vae.d_token is not None:
+            return self
+        width = auto_token_width(n_numerical, n_categorical, self.diffusion.width)
+        return replace(self, vae=replace(self.vae, d_token=width))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -27,7 +27,7 @@ from . import __version__
 from .checkpoint import Checkpointer, load_checkpoint
 from .conditions import (Givens, Rebalance, allocate, given_from_frame, given_from_mapping, output_values, parent_givens,
                          resolve_rebalance)
-from .config import SynthesizerConfig, auto_token_width
+from .config import SynthesizerConfig
 from .diffusion.denoiser import edm_denoiser
 from .diffusion.inpaint import heun_inpaint
 from .diffusion.sampler import heun_sample, sigma_schedule
@@ -161,9 +161,8 @@ class Synthesizer:
         if self.exact_pairs:
             self.schema_ = find_pairs(df, self.schema_)
         self.transform_ = TableTransform(self.schema_).fit(df)
-        if config.vae.d_token is None:
-            width = auto_token_width(len(self.schema_.numerical), len(self.transform_.cardinalities), config.diffusion.width)
-            config = replace(config, vae=replace(config.vae, d_token=width))
+        # Where the token width is left to the table (None), the resolved one is what the model file keeps.
+        config = config.for_table(len(self.schema_.numerical), len(self.transform_.cardinalities))
         self.config_ = config
         with _seeded(self.seed, device):
             encoded = self.transform_.transform(df)
