@@ -35,6 +35,7 @@ from speed import fit_tabgen, score  # noqa: E402
 VARIANTS: dict[str, dict[str, Any]] = {
     "constant_lr": {"diffusion__lr_decay": False},
     "defaults": {},
+    "uncalibrated": {"sampler__calibration_rows": 0},
     "float32": {"diffusion__precision": "float32"},
     "heun_50": {"sampler__num_steps": 50},
     "heun_12": {"sampler__num_steps": 12},
@@ -134,14 +135,15 @@ def run_variant(dataset_dir: str, name: str, steps: int, seed: int, threads: int
     c = config.diffusion
     torch.manual_seed(seed)
     syn.config_ = config
-    x_num, _, x_cat = _to_tensors(syn.transform_.transform(ds.train), torch.device("cpu"))
-    z = syn._standardise_latents(_encode_means(syn.vae_, x_num, x_cat))
+    tensors = _to_tensors(syn.transform_.transform(ds.train), torch.device("cpu"))
+    z = syn._standardise_latents(_encode_means(syn.vae_, tensors[0], tensors[2]))
     train_idx, val_idx = syn._split(torch.randperm(len(z)))
     syn.denoiser_ = edm_denoiser(z.shape[1], c)
     start = time.perf_counter()
     result = train_diffusion(syn.denoiser_, z[train_idx], z[val_idx], c, progress=False)
     fit_seconds = time.perf_counter() - start
     syn.denoiser_.eval()
+    syn.calibration_ = syn._calibrate(tensors, None)  # the cached model's was learned with its own denoiser
     return sampled_and_scored(syn, ds, seed, {
         "variant": name, "changes": changes, "steps": result.steps, "best_epoch": result.best_epoch,
         "epochs": result.epochs, "best_val_loss": result.best_loss, "diffusion_seconds": fit_seconds, "threads": threads})

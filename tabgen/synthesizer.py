@@ -27,6 +27,7 @@ from . import __version__
 from .checkpoint import Checkpointer, load_checkpoint
 from .conditions import (Givens, Rebalance, allocate, given_from_frame, given_from_mapping, output_values, parent_givens,
                          resolve_rebalance)
+from .calibration import CALIBRATION_BATCH, MarginalCalibration, fit_calibration
 from .config import SynthesizerConfig
 from .diffusion.denoiser import edm_denoiser
 from .diffusion.inpaint import heun_inpaint
@@ -45,6 +46,8 @@ from .vae import VAE
 # Of a time budget, the VAE gets at most this share: it converges in few epochs, and every
 # second saved goes to the diffusion model, which is the bottleneck of quality.
 VAE_BUDGET_SHARE = 0.3
+#: The last share of a time budget is kept for sampling the rows of the marginal calibration.
+CALIBRATION_BUDGET_SHARE = 0.04
 #: Column tokens encoded at once when computing the latents of the whole table.
 ENCODE_TOKENS_PER_CHUNK = 2**19
 #: Fewer epochs than this, cut by a time budget, earn a warning that the model is undertrained.
@@ -197,13 +200,18 @@ class Synthesizer:
             self.device_ = device
             self.n_rows_ = len(df)
             self._sample_calls = 0
-            deadline = None
+            self.calibration_ = None  # a fit cut short samples uncalibrated rows
+            diffusion_deadline = deadline = None
             if self.time_budget is not None:
                 deadline = start + self.time_budget
+                reserve = CALIBRATION_BUDGET_SHARE * self.time_budget if config.sampler.calibration_rows > 0 else 0.0
+                diffusion_deadline = deadline - reserve
                 c = replace(c, max_steps=UNLIMITED_STEPS)
             try:
-                self.diffusion_result_ = train_diffusion(self.denoiser_, z[train_idx], z[val_idx], c, deadline,
+                self.diffusion_result_ = train_diffusion(self.denoiser_, z[train_idx], z[val_idx], c, diffusion_deadline,
                                                          self.progress, checkpoint, state and state.get("diffusion"))
+                self.denoiser_.eval()
+                self.calibration_ = self._calibrate(tensors, deadline)
             finally:
                 self.denoiser_.eval()
                 self.fit_seconds_ = time.monotonic() - start
@@ -233,6 +241,43 @@ class Synthesizer:
                 "data, or start afresh without --resume"
             )
         return state
+
+    @torch.inference_mode()
+    def _calibrate(self, tensors: tuple[torch.Tensor, ...], deadline: float | None) -> MarginalCalibration | None:
+        """Learn the marginal calibration from the model's own rows (at least one batch of them)."""
+        rows = self.config_.sampler.calibration_rows
+        if rows <= 0:
+            return None
+        sigmas = self._sigmas(self.config_.sampler.num_steps)
+        x_num, logits = [], []
+        began = time.monotonic()
+        with tqdm(total=rows, desc="calibrating", unit="row", disable=not self.progress, leave=False,
+                  dynamic_ncols=True) as bar:
+            for start in range(0, rows, CALIBRATION_BATCH):
+                noise = torch.randn(min(CALIBRATION_BATCH, rows - start), self.latent_mean_.shape[0], device=self.device_)
+                z = self._latents(noise, sigmas)
+                scores, heads = self.vae_.reconstruct(z.reshape(len(z), self.vae_.n_tokens, -1))
+                x_num.append(scores.float())
+                logits.append([lg.float() for lg in heads])
+                bar.update(len(noise))
+                # Stop while one more batch and the maps' fitting (about a batch's time) still fit.
+                batch_seconds = (time.monotonic() - began) / (start // CALIBRATION_BATCH + 1)
+                if deadline is not None and time.monotonic() + 2 * batch_seconds > deadline:
+                    break
+        _, real_classes = self.vae_.targets(*tensors)
+        gappy = [self.schema_.numerical.index(c) for c in self.transform_.gappy_numerical]
+        return fit_calibration(torch.cat(x_num), [torch.cat(h) for h in zip(*logits)], real_classes,
+                               len(self.vae_.cardinalities), self.vae_.reconstructor.discrete, gappy)
+
+    def _sigmas(self, num_steps: int) -> torch.Tensor:
+        s = self.config_.sampler
+        return sigma_schedule(num_steps, s.sigma_min, s.sigma_max, s.rho, self.device_)
+
+    def _latents(self, noise: torch.Tensor, sigmas: torch.Tensor) -> torch.Tensor:
+        """Heun-sampled latents from standard normal ``noise``, in the VAE's scale."""
+        with mixed_precision(self.device_, self.config_.diffusion.precision):
+            z = heun_sample(self.denoiser_, noise, sigmas)
+        return z * self.latent_std_ + self.latent_mean_
 
     def _standardise_latents(self, latents: torch.Tensor) -> torch.Tensor:
         """Learn the per-dimension scaling of the latents (to ``config.diffusion.latent_std``) and apply it."""
@@ -382,15 +427,13 @@ class Synthesizer:
         s = self.config_.sampler
         steps = s.num_steps if givens is None else s.inpaint_steps
         givens = None if givens is None else parent_givens(givens, self.schema_)
-        sigmas = sigma_schedule(steps, s.sigma_min, s.sigma_max, s.rho, self.device_)
+        sigmas = self._sigmas(steps)
         with tqdm(total=n, desc="sampling", unit="row", disable=not show, leave=False, dynamic_ncols=True) as bar:
             for start in range(0, n, s.batch_size):
                 rows = min(s.batch_size, n - start)
                 noise = torch.randn(rows, self.latent_mean_.shape[0], device=self.device_, generator=generator)
                 if givens is None:
-                    with mixed_precision(self.device_, self.config_.diffusion.precision):
-                        z = heun_sample(self.denoiser_, noise, sigmas)
-                    yield self._decode(z * self.latent_std_ + self.latent_mean_, generator, start)
+                    yield self._decode(self._latents(noise, sigmas), generator, start)
                 else:
                     batch = givens.rows(start, start + rows)
                     z = self._inpaint(batch, noise, sigmas, generator)
@@ -421,12 +464,15 @@ class Synthesizer:
     def _decode(self, latents: torch.Tensor, generator: torch.Generator | None = None, row_offset: int = 0, fill: bool = False) -> pd.DataFrame:
         """Rows from latents; with ``fill``, no cell comes out missing (each head's "missing" class,
         which is its last one, is never chosen)."""
-        x_num, logits = self.vae_.decode(latents.reshape(len(latents), self.vae_.n_tokens, -1), generator)
+        x_num, logits = self.vae_.decode(latents.reshape(len(latents), self.vae_.n_tokens, -1), generator, self.calibration_)
         if fill:
             may_be_missing = [c.has_missing for c in self.schema_.categorical] + [True] * len(self.transform_.gappy_numerical)
             logits = [lg[:, :-1] if missing else lg for lg, missing in zip(logits, may_be_missing)]
         x_cat = torch.stack([lg.argmax(-1) for lg in logits], 1) if logits else x_num.new_zeros((len(x_num), 0), dtype=torch.long)
-        return self.transform_.inverse_transform(x_num.cpu().numpy(), x_cat.cpu().numpy(), row_offset)
+        x_num = x_num.cpu().numpy()
+        if self.calibration_ is not None:
+            x_num = self.calibration_.scores(x_num)
+        return self.transform_.inverse_transform(x_num, x_cat.cpu().numpy(), row_offset)
 
     # ------------------------------------------------------------ save/load
     def save(self, path: str | os.PathLike) -> None:
@@ -448,6 +494,8 @@ class Synthesizer:
         tensors |= {f"denoiser.{k}": v for k, v in self.denoiser_.state_dict().items()}
         tensors |= {f"transform.{k}": torch.from_numpy(v) for k, v in self.transform_.state_arrays().items()}
         tensors |= {"latent.mean": self.latent_mean_, "latent.std": self.latent_std_}
+        if self.calibration_ is not None:
+            tensors |= {f"calibration.{k}": v for k, v in self.calibration_.state_tensors().items()}
         save_model(path, header, tensors)
 
     @classmethod
@@ -486,6 +534,10 @@ class Synthesizer:
         self.denoiser_.to(device).eval()
         self.latent_mean_ = tensors["latent.mean"].to(device)
         self.latent_std_ = tensors["latent.std"].to(device)
+        # Files written before calibration, or fitted without it, have none.
+        calibration = part("calibration.")
+        n_heads = len(self.vae_.cardinalities) + len(self.vae_.reconstructor.discrete)
+        self.calibration_ = MarginalCalibration.from_state(calibration, n_heads, self.vae_.d_numerical) if calibration else None
         self.device_ = device
         self.n_rows_ = header["n_rows"]
         self._sample_calls = 0

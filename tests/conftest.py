@@ -40,4 +40,5 @@ def fast_config() -> SynthesizerConfig:
     config.diffusion.max_steps = 100
     config.diffusion.width = 64
     config.sampler.num_steps = 10
+    config.sampler.calibration_rows = 2048
     return config

@@ -1,0 +1,68 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from tabgen import Synthesizer
+from tabgen.calibration import BIAS_TOLERANCE, argmax_bias, drawn_bias, fit_calibration
+from tabgen.vae import IGNORED
+from conftest import fast_config
+
+
+def _shares(classes: torch.Tensor, k: int) -> torch.Tensor:
+    return torch.bincount(classes, minlength=k).double() / len(classes)
+
+
+@pytest.mark.parametrize("k", [2, 5, 42])
+def test_argmax_bias_gives_each_class_its_share_even_from_confident_logits(k):
+    g = torch.Generator().manual_seed(k)
+    logits = 20 * torch.randn(8000, k, generator=g, dtype=torch.float64)  # margins as a decoder's
+    shares = torch.distributions.Dirichlet(torch.full((k,), 0.5)).sample().double()
+    bias = argmax_bias(logits, shares)
+    decoded = _shares((logits + bias).argmax(-1), k)
+    assert 0.5 * (decoded - shares).abs().sum() < BIAS_TOLERANCE + k / 8000
+    # Within a class the order of rows is the logits': the bias is one number per class.
+    assert torch.equal((logits + bias).argmax(-1), (logits + bias + 3.0).argmax(-1))
+
+
+def test_drawn_bias_gives_each_class_its_share_on_average():
+    logits = 3 * torch.randn(5000, 6, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    shares = torch.tensor([0.4, 0.3, 0.1, 0.1, 0.05, 0.05], dtype=torch.float64)
+    drawn = torch.softmax(logits + drawn_bias(logits, shares), -1).mean(0)
+    assert 0.5 * (drawn - shares).abs().sum() < BIAS_TOLERANCE
+
+
+def test_fit_calibration_maps_scores_to_standard_normal_where_values_are_observed():
+    g = torch.Generator().manual_seed(0)
+    n = 4000
+    x_num = torch.stack([0.5 * torch.randn(n, generator=g) + 1.0, torch.randn(n, generator=g), torch.randn(n, generator=g)], 1)
+    gap_logits = torch.stack([torch.zeros(n), x_num[:, 0] - 1.0], 1)  # high scores come out "missing"
+    real = torch.stack([torch.randint(0, 2, (n,), generator=g), torch.full((n,), IGNORED)], 1)
+    calibration = fit_calibration(x_num, [gap_logits, torch.zeros(n, 3)], real, n_argmax=1, discrete=[1], gappy=[0])
+    assert [len(q) > 0 for q in calibration.score_quantiles] == [True, False, True]
+    assert calibration.logit_bias[1].abs().max() == 0  # a head with no table cells keeps its logits
+    observed = ((gap_logits + calibration.logit_bias[0]).argmax(-1) == 0).numpy()
+    mapped = calibration.scores(x_num.double().numpy())
+    assert abs(mapped[observed, 0].mean()) < 0.05 and abs(mapped[observed, 0].std() - 1) < 0.05
+    assert np.array_equal(mapped[:, 1], x_num[:, 1].double().numpy())  # a discrete column is its head's
+    order = np.argsort(x_num[:, 2].numpy())
+    assert (np.diff(mapped[order, 2]) >= 0).all()  # monotone: which rows are high stays the model's
+
+
+def test_calibrated_rows_take_the_tables_shares_and_the_maps_are_saved(mixed_frame, tmp_path):
+    config = fast_config()
+    config.sampler.calibration_rows = 4096
+    syn = Synthesizer(config=config, progress=False, seed=0).fit(mixed_frame)
+    uncalibrated = Synthesizer(config=config, progress=False, seed=0).fit(mixed_frame)
+    uncalibrated.calibration_ = None
+    real = mixed_frame["group"].value_counts(normalize=True)
+
+    def gap(frame):
+        return 0.5 * (frame["group"].value_counts(normalize=True).reindex(real.index, fill_value=0) - real).abs().sum()
+
+    assert gap(syn.sample(4000, seed=1)) < 0.03 < gap(uncalibrated.sample(4000, seed=1))
+    syn.save(tmp_path / "m.tabgen")
+    pd.testing.assert_frame_equal(Synthesizer.load(tmp_path / "m.tabgen", progress=False).sample(50, seed=2),
+                                  syn.sample(50, seed=2))
+    config.sampler.calibration_rows = 0
+    assert Synthesizer(config=config, progress=False, seed=0).fit(mixed_frame).calibration_ is None
