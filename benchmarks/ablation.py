@@ -74,6 +74,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "beta_max_0.03": {"vae__beta_max": 0.03},
     "beta_max_0.1": {"vae__beta_max": 0.1},
     "d_token_4": {"vae__d_token": 4, "vae__factor": 8},
+    "d_token_4_uncalibrated": {"vae__d_token": 4, "vae__factor": 8, "sampler__calibration_rows": 0},
     "d_token_2": {"vae__d_token": 2, "vae__factor": 8},
     "d_token_3": {"vae__d_token": 3, "vae__factor": 8},
     "d_token_6": {"vae__d_token": 6, "vae__factor": 8},

@@ -17,7 +17,7 @@ class VAEConfig:
 
     d_token: int | None = 4
     """Latent width per column: each column becomes one token of this size. ``None`` chooses it per
-    table with :func:`auto_token_width`, as the defaults of CPUs without AMX do."""
+    table with :func:`auto_token_width`, for short fits of tables where categories weigh."""
     n_layers: int = 2
     """Transformer layers in the encoder and in the decoder."""
     n_heads: int = 1
@@ -128,7 +128,9 @@ def auto_token_width(n_numerical: int, n_categorical: int, denoiser_width: int) 
     beat width 4 (three seeds: Shape, Trend, C2ST 1.50, 3.49, 0.735 against 1.66, 4.03, 0.724), as it
     did on shoppers (8 of 18). On magic (1 of 11) it cost C2ST 0.37 against 0.67, so mostly numerical
     tables keep TabSyn's 4. The latent's width adds to the denoiser's first and last layers and to
-    every VAE step, so it stays within the denoiser's width: wide tables keep narrower tokens.
+    every VAE step, so it stays within the denoiser's width: wide tables keep narrower tokens. Not a
+    default: after 24,000 steps on adult (seed 0, uncalibrated) width 12 scored Trend 3.15 %, C2ST
+    0.780 even with the bounded sampler, against 2.33 %, 0.840 for width 4 without it.
     """
     n_tokens = max(n_numerical + n_categorical, 1)
     if 3 * n_categorical < n_tokens:
@@ -188,11 +190,8 @@ class SynthesizerConfig:
             # fell as steps^-0.36 from 8,000 to 20,000 (3.07 % to 2.20 %, one seed).
             avx512 = _cpu_capability() == "AVX512"
             config.diffusion.max_steps = CPU_AVX512_MAX_STEPS if avx512 else CPU_FLOAT32_MAX_STEPS
-            # Tokens up to three times as wide where categories weigh (auto_token_width), with a
-            # feed-forward block half as wide per token (48 instead of 96 at width 12) so that the
-            # VAE's short phase in a time budget still takes its steps.
-            config.vae.d_token = None
-            config.vae.factor = 4
+            # TabSyn's 4-wide tokens: wider ones (auto_token_width) learned faster in fits of two
+            # minutes but scored worse after this profile's 24,000 steps (docs/speed.md).
         if device.startswith("cuda"):
             config.vae.batch_size = 4096
             config.vae.max_steps = 20_000

@@ -30,6 +30,7 @@ from .conditions import (Givens, Rebalance, allocate, given_from_frame, given_fr
 from .calibration import CALIBRATION_BATCH, MarginalCalibration, fit_calibration
 from .config import SynthesizerConfig
 from .diffusion.denoiser import edm_denoiser
+from .diffusion.edm import Denoiser, bounded_denoiser
 from .diffusion.inpaint import heun_inpaint
 from .diffusion.sampler import heun_sample, sigma_schedule
 from .errors import TabgenError, TabgenWarning
@@ -276,7 +277,7 @@ class Synthesizer:
     def _latents(self, noise: torch.Tensor, sigmas: torch.Tensor) -> torch.Tensor:
         """Heun-sampled latents from standard normal ``noise``, in the VAE's scale."""
         with mixed_precision(self.device_, self.config_.diffusion.precision):
-            z = heun_sample(self.denoiser_, noise, sigmas)
+            z = heun_sample(self._sampling_denoiser(), noise, sigmas)
         return z * self.latent_std_ + self.latent_mean_
 
     def _standardise_latents(self, latents: torch.Tensor) -> torch.Tensor:
@@ -285,7 +286,15 @@ class Synthesizer:
         # One row has no spread: treat it as unit spread (asked for, torch's std warns and gives NaN).
         spread = latents.std(0) if len(latents) > 1 else torch.ones_like(self.latent_mean_)
         self.latent_std_ = spread.clamp_min(1e-6) / self.config_.diffusion.latent_std
-        return (latents - self.latent_mean_) / self.latent_std_
+        z = (latents - self.latent_mean_) / self.latent_std_
+        self.latent_low_, self.latent_high_ = z.min(0).values, z.max(0).values
+        return z
+
+    def _sampling_denoiser(self) -> Denoiser:
+        """The denoiser held within the training latents' range (files from before have no range)."""
+        if self.latent_low_ is None:
+            return self.denoiser_
+        return bounded_denoiser(self.denoiser_, self.latent_low_, self.latent_high_)
 
     def _split(self, perm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Rows to train on and rows to validate on (a random share of the training table)."""
@@ -450,7 +459,7 @@ class Synthesizer:
         known = (_encode_means(self.vae_, x_num_t, x_cat_t) - self.latent_mean_) / self.latent_std_
         mask = torch.from_numpy(known_tokens).to(self.device_).repeat_interleave(self.vae_.d_token, dim=1)
         with mixed_precision(self.device_, self.config_.diffusion.precision):
-            return heun_inpaint(self.denoiser_, noise, sigmas, known, mask, resamples=s.inpaint_resamples,
+            return heun_inpaint(self._sampling_denoiser(), noise, sigmas, known, mask, resamples=s.inpaint_resamples,
                                 resample_band=(s.inpaint_resample_sigma_min, s.inpaint_resample_sigma_max),
                                 generator=generator)
 
@@ -493,7 +502,8 @@ class Synthesizer:
         tensors = {f"vae.{k}": v for k, v in self.vae_.state_dict().items()}
         tensors |= {f"denoiser.{k}": v for k, v in self.denoiser_.state_dict().items()}
         tensors |= {f"transform.{k}": torch.from_numpy(v) for k, v in self.transform_.state_arrays().items()}
-        tensors |= {"latent.mean": self.latent_mean_, "latent.std": self.latent_std_}
+        tensors |= {"latent.mean": self.latent_mean_, "latent.std": self.latent_std_,
+                    "latent.low": self.latent_low_, "latent.high": self.latent_high_}
         if self.calibration_ is not None:
             tensors |= {f"calibration.{k}": v for k, v in self.calibration_.state_tensors().items()}
         save_model(path, header, tensors)
@@ -534,6 +544,8 @@ class Synthesizer:
         self.denoiser_.to(device).eval()
         self.latent_mean_ = tensors["latent.mean"].to(device)
         self.latent_std_ = tensors["latent.std"].to(device)
+        bounds = [tensors[k].to(device) if k in tensors else None for k in ("latent.low", "latent.high")]
+        self.latent_low_, self.latent_high_ = bounds
         # Files written before calibration, or fitted without it, have none.
         calibration = part("calibration.")
         n_heads = len(self.vae_.cardinalities) + len(self.vae_.reconstructor.discrete)

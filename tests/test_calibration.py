@@ -66,3 +66,16 @@ def test_calibrated_rows_take_the_tables_shares_and_the_maps_are_saved(mixed_fra
                                   syn.sample(50, seed=2))
     config.sampler.calibration_rows = 0
     assert Synthesizer(config=config, progress=False, seed=0).fit(mixed_frame).calibration_ is None
+
+
+def test_a_file_from_before_calibration_and_latent_bounds_samples_as_before(mixed_frame, tmp_path):
+    from tabgen.io.modelfile import load_model
+
+    syn = Synthesizer(config=fast_config(), progress=False, seed=0).fit(mixed_frame)
+    syn.save(tmp_path / "m.tabgen")
+    header, tensors = load_model(tmp_path / "m.tabgen")
+    old = {k: v for k, v in tensors.items() if not k.startswith("calibration.") and k not in ("latent.low", "latent.high")}
+    loaded = Synthesizer._from_state(header, old, syn.device_, progress=False)
+    assert loaded.calibration_ is None and loaded.latent_low_ is None
+    syn.calibration_, syn.latent_low_ = None, None
+    pd.testing.assert_frame_equal(loaded.sample(40, seed=3), syn.sample(40, seed=3))

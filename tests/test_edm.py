@@ -4,7 +4,8 @@ import torch
 from torch import nn
 
 from tabgen.diffusion.denoiser import MLPDenoiser, NoiseEmbedding
-from tabgen.diffusion.edm import EDMPrecond, c_in, c_noise, c_out, c_skip, edm_loss, loss_weight, sample_sigma
+from tabgen.diffusion.edm import (EDMPrecond, bounded_denoiser, c_in, c_noise, c_out, c_skip, edm_loss, loss_weight,
+                                  sample_sigma)
 
 SD = 0.5
 
@@ -89,3 +90,18 @@ def test_a_shared_noise_level_is_embedded_once_with_the_same_result():
     shared = net(x, torch.full((5,), 0.3))
     one_by_one = torch.cat([net(x[i : i + 1], torch.tensor([0.3])) for i in range(5)])
     assert torch.allclose(shared, one_by_one, atol=1e-6)
+
+
+def test_bounded_denoiser_holds_the_clean_estimate_in_the_training_range():
+    from tabgen.diffusion.sampler import heun_sample, sigma_schedule
+
+    low, high = torch.tensor([-1.0, -2.0]), torch.tensor([1.0, 3.0])
+    steep = lambda x, sigma: 50 * x  # a network extrapolating far outside what it saw  # noqa: E731
+    D = bounded_denoiser(steep, low, high)
+    x = torch.tensor([[0.01, -0.02], [5.0, -9.0]])
+    assert torch.equal(D(x, torch.ones(2)), torch.tensor([[0.5, -1.0], [1.0, -2.0]]))
+    noise = torch.randn(256, 2, generator=torch.Generator().manual_seed(0))
+    sigmas = sigma_schedule(20, 0.002, 80.0, 7.0)
+    assert not (heun_sample(steep, noise, sigmas).abs() < 1e6).all()
+    bounded = heun_sample(D, noise, sigmas)
+    assert ((bounded >= low - 1e-4) & (bounded <= high + 1e-4)).all()

@@ -55,6 +55,18 @@ class EDMPrecond(nn.Module):
 Denoiser = Callable[[Tensor, Tensor], Tensor]
 
 
+def bounded_denoiser(D: Denoiser, low: Tensor, high: Tensor) -> Denoiser:
+    """D with its estimate of the clean x held within [low, high] per dimension.
+
+    The ideal denoiser's E[x₀ | x] lies within the training latents' range, so holding D there only
+    removes a trained network's extrapolation. A width-256 denoiser trained 24,000 steps on adult's
+    width-12 tokens extrapolated with a slope so steep that Heun's steps below σ = 1 fed it back
+    into itself: latents reached 10¹⁶ and 91 % of the rows decoded garbage (DDPM clips its images
+    for the same reason).
+    """
+    return lambda x, sigma: torch.maximum(torch.minimum(D(x, sigma), high), low)
+
+
 def edm_loss(D: Denoiser, x: Tensor, sigma: Tensor, noise: Tensor, sigma_data: float) -> Tensor:
     """λ(σ)-weighted squared error of denoising x + σ·noise, averaged over rows and dimensions.
 
