@@ -49,7 +49,7 @@ def test_fit_calibration_maps_scores_to_standard_normal_where_values_are_observe
     assert (np.diff(mapped[order, 2]) >= 0).all()  # monotone: which rows are high stays the model's
 
 
-def test_calibrated_rows_take_the_tables_shares_and_the_maps_are_saved(mixed_frame, tmp_path):
+def test_calibrated_rows_take_the_tables_shares_and_the_maps_are_saved_but_not_used_given_cells(mixed_frame, tmp_path):
     config = fast_config()
     config.sampler.calibration_rows = 4096
     syn = Synthesizer(config=config, progress=False, seed=0).fit(mixed_frame)
@@ -64,6 +64,9 @@ def test_calibrated_rows_take_the_tables_shares_and_the_maps_are_saved(mixed_fra
     syn.save(tmp_path / "m.tabgen")
     pd.testing.assert_frame_equal(Synthesizer.load(tmp_path / "m.tabgen", progress=False).sample(50, seed=2),
                                   syn.sample(50, seed=2))
+    conditional = syn.sample(30, given={"group": "b"}, seed=4)
+    syn.calibration_ = None  # rows conditional on given cells should not take the table's marginals
+    pd.testing.assert_frame_equal(syn.sample(30, given={"group": "b"}, seed=4), conditional)
     config.sampler.calibration_rows = 0
     assert Synthesizer(config=config, progress=False, seed=0).fit(mixed_frame).calibration_ is None
 
