@@ -27,7 +27,7 @@ from . import __version__
 from .checkpoint import Checkpointer, load_checkpoint
 from .conditions import (Givens, Rebalance, allocate, given_from_frame, given_from_mapping, output_values, parent_givens,
                          resolve_rebalance)
-from .calibration import CALIBRATION_BATCH, MarginalCalibration, fit_calibration
+from .calibration import CALIBRATION_BATCH, Calibration, fit_calibration
 from .config import SynthesizerConfig
 from .diffusion.denoiser import edm_denoiser
 from .diffusion.edm import Denoiser, bounded_denoiser
@@ -244,7 +244,7 @@ class Synthesizer:
         return state
 
     @torch.inference_mode()
-    def _calibrate(self, tensors: tuple[torch.Tensor, ...], deadline: float | None) -> MarginalCalibration | None:
+    def _calibrate(self, tensors: tuple[torch.Tensor, ...], deadline: float | None) -> Calibration | None:
         """Learn the marginal calibration from the model's own rows (at least one batch of them)."""
         rows = self.config_.sampler.calibration_rows
         if rows <= 0:
@@ -555,7 +555,7 @@ class Synthesizer:
         # Files written before calibration, or fitted without it, have none.
         calibration = part("calibration.")
         n_heads = len(self.vae_.cardinalities) + len(self.vae_.reconstructor.discrete)
-        self.calibration_ = MarginalCalibration.from_state(calibration, n_heads, self.vae_.d_numerical) if calibration else None
+        self.calibration_ = Calibration.from_state(calibration, n_heads, self.vae_.d_numerical) if calibration else None
         self.device_ = device
         self.n_rows_ = header["n_rows"]
         self._sample_calls = 0

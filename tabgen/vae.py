@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from .config import VAEConfig
 
 if TYPE_CHECKING:
-    from .calibration import MarginalCalibration
+    from .calibration import Calibration
 
 
 class Tokenizer(nn.Module):
@@ -153,7 +153,7 @@ class VAE(nn.Module):
         return self.reconstructor(self.decoder(z))
 
     def decode(self, z: Tensor, generator: torch.Generator | None = None,
-               calibration: MarginalCalibration | None = None) -> tuple[Tensor, list[Tensor]]:
+               calibration: Calibration | None = None) -> tuple[Tensor, list[Tensor]]:
         """Scores and the categorical logits. A discrete column's score is its value's, drawn from its
         head with ``generator`` (else the most likely). Drawn, because the rarest values of a number
         sit at its ends, next to frequent ones, and the most likely value is then never the rare one:

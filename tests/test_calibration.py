@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from tabgen import Synthesizer
-from tabgen.calibration import BIAS_TOLERANCE, argmax_bias, drawn_bias, fit_calibration
+from tabgen.calibration import BIAS_TOLERANCE, argmax_bias, chow_liu_pairs, drawn_bias, fit_calibration
 from tabgen.vae import IGNORED
 from conftest import fast_config
 
@@ -30,6 +30,31 @@ def test_drawn_bias_gives_each_class_its_share_on_average():
     shares = torch.tensor([0.4, 0.3, 0.1, 0.1, 0.05, 0.05], dtype=torch.float64)
     drawn = torch.softmax(logits + drawn_bias(logits, shares), -1).mean(0)
     assert 0.5 * (drawn - shares).abs().sum() < BIAS_TOLERANCE
+
+
+def test_chow_liu_pairs_link_dependent_columns_each_parent_first_and_leave_independent_ones_out():
+    g = torch.Generator().manual_seed(0)
+    a = torch.randint(0, 3, (5000,), generator=g)
+    b = (a + (torch.rand(5000, generator=g) < 0.1).long()) % 3
+    c = torch.randint(0, 4, (5000,), generator=g)  # independent of a and b
+    d = c * 2 + torch.randint(0, 2, (5000,), generator=g)  # 8 classes: its chance information with a is removed
+    assert chow_liu_pairs(torch.stack([a, b, c, d], 1), [3, 3, 4, 8]) == [(1, 0), (2, 3)]
+    assert chow_liu_pairs(a[:, None], [3]) == []
+
+
+def test_pair_biases_give_a_child_its_tables_shares_given_its_parent():
+    # The model's child ignores its parent; in the table the child equals the parent in 90 % of rows.
+    g = torch.Generator().manual_seed(0)
+    n = 8000
+    logits = [3 * torch.randn(n, 2, generator=g, dtype=torch.float64) for _ in range(2)]
+    parent = torch.randint(0, 2, (n,), generator=g)
+    child = torch.where(torch.rand(n, generator=g) < 0.9, parent, 1 - parent)
+    calibration = fit_calibration(torch.zeros(n, 0), logits, torch.stack([parent, child], 1), 2, [], [])
+    assert calibration.pairs in ([(1, 0)], [(0, 1)])
+    fresh = [3 * torch.randn(n, 2, generator=g, dtype=torch.float64) for _ in range(2)]
+    decoded = [lg.argmax(-1) for lg in calibration.shift(fresh)]
+    assert abs(float((decoded[0] == decoded[1]).double().mean()) - 0.9) < 0.03
+    assert all(abs(float(d.double().mean()) - 0.5) < 0.03 for d in decoded)  # the marginals stay the table's
 
 
 def test_fit_calibration_maps_scores_to_standard_normal_where_values_are_observed():
