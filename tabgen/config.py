@@ -94,7 +94,7 @@ class SamplerConfig:
     batch_size: int = 10_000
     """Rows denoised at once; bounds memory for any ``n``."""
     calibration_rows: int = 16_384
-    """Rows the fitted model samples once to learn its marginal calibration (:mod:`tabgen.calibration`;
+    """Rows the fitted model samples once to learn its calibration (:mod:`tabgen.calibration`;
     fewer if a time budget runs out first); 0 leaves the rows uncalibrated."""
     inpaint_steps: int = 20
     """Heun steps of conditional sampling (``given``, ``rebalance``, ``impute``), before the resampling

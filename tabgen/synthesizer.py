@@ -47,7 +47,7 @@ from .vae import VAE
 # Of a time budget, the VAE gets at most this share: it converges in few epochs, and every
 # second saved goes to the diffusion model, which is the bottleneck of quality.
 VAE_BUDGET_SHARE = 0.3
-#: The last share of a time budget is kept for sampling the rows of the marginal calibration.
+#: The last share of a time budget is kept for sampling the rows of the calibration.
 CALIBRATION_BUDGET_SHARE = 0.04
 #: Column tokens encoded at once when computing the latents of the whole table.
 ENCODE_TOKENS_PER_CHUNK = 2**19
@@ -245,7 +245,7 @@ class Synthesizer:
 
     @torch.inference_mode()
     def _calibrate(self, tensors: tuple[torch.Tensor, ...], deadline: float | None) -> Calibration | None:
-        """Learn the marginal calibration from the model's own rows (at least one batch of them)."""
+        """Learn the calibration from the model's own rows (at least one batch of them)."""
         rows = self.config_.sampler.calibration_rows
         if rows <= 0:
             return None
@@ -474,7 +474,7 @@ class Synthesizer:
     def _decode(self, latents: torch.Tensor, generator: torch.Generator | None = None, row_offset: int = 0,
                 fill: bool = False, conditional: bool = False) -> pd.DataFrame:
         """Rows from latents; with ``fill``, no cell comes out missing (each head's "missing" class,
-        which is its last one, is never chosen). Rows ``conditional`` on given cells skip the marginal
+        which is its last one, is never chosen). Rows ``conditional`` on given cells skip the
         calibration: it moves the model's marginals onto the table's, and a conditional sample should
         not have the table's marginals (on a table where x depends on a group, it pulled the mean of x
         given one group from 2.35 to 2.05, away from the table's 2.95)."""
