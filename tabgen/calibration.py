@@ -44,7 +44,8 @@ BIAS_TOLERANCE = 1e-3
 #: A parent's class gets its own biases on its child's logits only where at least this many sampled
 #: and this many of the table's rows have it; elsewhere the child keeps its marginal biases.
 PAIR_MIN_ROWS = 200
-#: A column whose mutual information with every other is below this (nats) keeps its marginal biases.
+#: A link of the tree with less mutual information than this (nats) is dropped: its child keeps its
+#: marginal biases.
 PAIR_MIN_INFORMATION = 1e-3
 #: Rows of the table read to measure mutual information (evenly spaced, so that a sorted table is read whole).
 PAIR_INFORMATION_ROWS = 20_000
@@ -142,6 +143,11 @@ def drawn_bias(logits: Tensor, shares: Tensor) -> Tensor:
     return bias
 
 
+def _shares(classes: Tensor, k: int) -> Tensor:
+    """Each of ``k`` classes' share of ``classes`` (zeros where there are none)."""
+    return torch.bincount(classes, minlength=k).double() / max(len(classes), 1)
+
+
 def _gap(a: Tensor, b: Tensor) -> float:
     """Total variation between two share vectors."""
     return 0.5 * float((a - b).abs().sum())
@@ -201,7 +207,7 @@ def fit_calibration(x_num: Tensor, logits: list[Tensor], real_classes: Tensor, n
         lg = lg.detach().double().cpu()
         real = real_classes[:, h].cpu()
         real = real[real != IGNORED]
-        shares = torch.bincount(real, minlength=lg.shape[1]).double() / max(len(real), 1)
+        shares = _shares(real, lg.shape[1])
         if not len(real):  # no cell of the table to match
             bias = torch.zeros(lg.shape[1], dtype=lg.dtype)
         else:
@@ -222,7 +228,7 @@ def fit_calibration(x_num: Tensor, logits: list[Tensor], real_classes: Tensor, n
             rows = decoded[parent] == k
             real_k = real[(real[:, 0] == k) & (real[:, 1] != IGNORED), 1]
             if rows.sum() >= PAIR_MIN_ROWS and len(real_k) >= PAIR_MIN_ROWS:
-                table[k] = argmax_bias(lg[rows], torch.bincount(real_k, minlength=lg.shape[1]).double() / len(real_k))
+                table[k] = argmax_bias(lg[rows], _shares(real_k, lg.shape[1]))
                 own[k] = True
         fitted = own[decoded[parent]]
         if fitted.any() and not fitted.all():
