@@ -265,10 +265,11 @@ class Synthesizer:
                 batch_seconds = (time.monotonic() - began) / (start // CALIBRATION_BATCH + 1)
                 if deadline is not None and time.monotonic() + 2 * batch_seconds > deadline:
                     break
-        _, real_classes = self.vae_.targets(*tensors)
+        regressed, real_classes = self.vae_.targets(*tensors)
         gappy = [self.schema_.numerical.index(c) for c in self.transform_.gappy_numerical]
         return fit_calibration(torch.cat(x_num), [torch.cat(h) for h in zip(*logits)], real_classes,
-                               len(self.vae_.cardinalities), self.vae_.reconstructor.discrete, gappy)
+                               len(self.vae_.cardinalities), self.vae_.reconstructor.discrete, gappy,
+                               torch.where(regressed, tensors[0], torch.nan))
 
     def _sigmas(self, num_steps: int) -> torch.Tensor:
         s = self.config_.sampler
@@ -484,10 +485,10 @@ class Synthesizer:
             may_be_missing = [c.has_missing for c in self.schema_.categorical] + [True] * len(self.transform_.gappy_numerical)
             logits = [lg[:, :-1] if missing else lg for lg, missing in zip(logits, may_be_missing)]
         x_cat = torch.stack([lg.argmax(-1) for lg in logits], 1) if logits else x_num.new_zeros((len(x_num), 0), dtype=torch.long)
-        x_num = x_num.cpu().numpy()
+        x_num, x_cat = x_num.cpu().numpy(), x_cat.cpu().numpy()
         if calibration is not None:
-            x_num = calibration.scores(x_num)
-        return self.transform_.inverse_transform(x_num, x_cat.cpu().numpy(), row_offset)
+            x_num = calibration.scores(x_num, x_cat)
+        return self.transform_.inverse_transform(x_num, x_cat, row_offset)
 
     # ------------------------------------------------------------ save/load
     def save(self, path: str | os.PathLike) -> None:

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from tabgen import Synthesizer
-from tabgen.calibration import BIAS_TOLERANCE, argmax_bias, chow_liu_pairs, drawn_bias, fit_calibration
+from tabgen.calibration import (BIAS_TOLERANCE, argmax_bias, chow_liu_pairs, drawn_bias, fit_calibration,
+                                score_parents)
 from tabgen.vae import IGNORED
 from conftest import fast_config
 
@@ -57,6 +58,39 @@ def test_pair_biases_give_a_child_its_tables_shares_given_its_parent():
     assert all(abs(float(d.double().mean()) - 0.5) < 0.03 for d in decoded)  # the marginals stay the table's
 
 
+def test_score_parents_are_the_columns_a_number_depends_on_jointly():
+    g = torch.Generator().manual_seed(0)
+    n = 6000
+    classes = torch.randint(0, 3, (n, 3), generator=g)
+    scores = classes[:, 2] + 2 * classes[:, 0] + 0.3 * torch.randn(n, generator=g)
+    assert score_parents(scores, classes, [3, 3, 3]) == (0, 2)
+    assert score_parents(torch.randn(n, generator=g), classes, [3, 3, 3]) == ()  # independent of all
+    scores[::2] = torch.nan  # only regressed cells count
+    assert score_parents(scores, classes, [3, 3, 3]) == (0, 2)
+
+
+def test_conditional_scores_give_a_number_the_tables_distribution_given_its_parent():
+    # The model's number ignores the group; in the table its mean is -1 or +1 by group.
+    g = torch.Generator().manual_seed(0)
+    n = 8000
+
+    def model_rows():
+        return torch.randn(n, 1, generator=g), [3 * torch.randn(n, 2, generator=g, dtype=torch.float64)]
+
+    group = torch.randint(0, 2, (n,), generator=g)
+    table = (2 * group - 1 + 0.5 * torch.randn(n, generator=g))[:, None].double()
+    x_num, logits = model_rows()
+    calibration = fit_calibration(x_num, logits, group[:, None], 1, [], [], real_scores=table)
+    assert calibration.conditional_scores[0].parents == (0,)
+    x_num, logits = model_rows()
+    decoded = calibration.shift(logits)[0].argmax(-1).numpy()
+    mapped = calibration.scores(x_num.double().numpy(), decoded[:, None])[:, 0]
+    for k, mean in ((0, -1), (1, 1)):
+        assert abs(mapped[decoded == k].mean() - mean) < 0.05 and abs(mapped[decoded == k].std() - 0.5) < 0.05
+        order = np.argsort(x_num[decoded == k, 0].numpy())
+        assert (np.diff(mapped[decoded == k][order]) >= 0).all()  # within a group, ranks stay the model's
+
+
 def test_fit_calibration_maps_scores_to_standard_normal_where_values_are_observed():
     g = torch.Generator().manual_seed(0)
     n = 4000
@@ -67,7 +101,7 @@ def test_fit_calibration_maps_scores_to_standard_normal_where_values_are_observe
     assert [len(q) > 0 for q in calibration.score_quantiles] == [True, False, True]
     assert calibration.logit_bias[1].abs().max() == 0  # a head with no table cells keeps its logits
     observed = ((gap_logits + calibration.logit_bias[0]).argmax(-1) == 0).numpy()
-    mapped = calibration.scores(x_num.double().numpy())
+    mapped = calibration.scores(x_num.double().numpy(), np.zeros((n, 0), dtype=np.int64))
     assert abs(mapped[observed, 0].mean()) < 0.05 and abs(mapped[observed, 0].std() - 1) < 0.05
     assert np.array_equal(mapped[:, 1], x_num[:, 1].double().numpy())  # a discrete column is its head's
     order = np.argsort(x_num[:, 2].numpy())
