@@ -30,18 +30,36 @@ MIN_ROWS_FOR_QUALITY = 100
 #: value lands on its frequent neighbour: adult's education.num = 11 (4 % of rows) came back as 10
 #: in 95 % of its rows after a 38 s VAE phase.
 DISCRETE_MAX_VALUES = 32
+#: A numerical column with at most this many distinct values, each in two rows or more on average,
+#: is written on its values' grid: a sampled value is one of the table's, with its share. Interpolating
+#: between quantiles instead wrote values the table never has, which a tree classifier finds: on adult
+#: (125 s fit) 36 % of the sampled non-zero capital.gain values and half of capital.loss's were such.
+GRID_MAX_VALUES = 1000
 
 
 class QuantileNumeric:
-    """Maps a numerical column to N(0, 1) through its empirical quantiles, and back."""
+    """Maps a numerical column to N(0, 1) through its empirical quantiles, and back.
 
-    def __init__(self, n_quantiles: int = 1000):
+    A column of at most ``grid_max_values`` distinct values, each in two rows or more on average, is
+    mapped through its exact distribution instead: each value to the middle of its share of N(0, 1),
+    and back to a value of the table."""
+
+    grid_: np.ndarray | None = None
+    """The distinct values of a column on a grid (else None)..."""
+    grid_cdf_: np.ndarray | None = None
+    """... and the share of rows at or below each."""
+
+    def __init__(self, n_quantiles: int = 1000, grid_max_values: int = 0):
         self.n_quantiles = n_quantiles
+        self.grid_max_values = grid_max_values
 
     def fit(self, values: np.ndarray) -> "QuantileNumeric":
         values = np.asarray(values, dtype=np.float64)
         n_q = max(2, min(self.n_quantiles, len(values)))
         self.quantiles_ = np.quantile(values, np.linspace(0, 1, n_q))
+        distinct, counts = np.unique(values, return_counts=True)
+        if 2 <= len(distinct) <= self.grid_max_values and 2 * len(distinct) <= len(values):
+            self.grid_, self.grid_cdf_ = distinct, np.cumsum(counts) / len(values)
         return self
 
     @property
@@ -49,8 +67,11 @@ class QuantileNumeric:
         return np.linspace(0, 1, len(self.quantiles_))
 
     def transform(self, values: np.ndarray) -> np.ndarray:
-        q, ref = self.quantiles_, self.references_
         x = np.asarray(values, dtype=np.float64)
+        if self.grid_ is not None:
+            middles = self.grid_cdf_ - 0.5 * np.diff(self.grid_cdf_, prepend=0.0)
+            return ndtri(np.clip(np.interp(x, self.grid_, middles), _CLIP, 1 - _CLIP))
+        q, ref = self.quantiles_, self.references_
         # Averaging the interpolation from both ends puts a repeated value (a spike such as
         # capital.gain = 0) in the middle of its quantile range rather than at one edge.
         p = 0.5 * (np.interp(x, q, ref) - np.interp(-x, -q[::-1], -ref[::-1]))
@@ -58,6 +79,8 @@ class QuantileNumeric:
 
     def inverse_transform(self, z: np.ndarray) -> np.ndarray:
         p = ndtr(np.asarray(z, dtype=np.float64))
+        if self.grid_ is not None:
+            return self.grid_[np.minimum(np.searchsorted(self.grid_cdf_, p), len(self.grid_) - 1)]
         # Scores at the clipping bound stand for the observed extremes exactly, not 1e-7 inside them.
         p[p < 2 * _CLIP] = 0
         p[p > 1 - 2 * _CLIP] = 1
@@ -135,7 +158,7 @@ class TableTransform:
         for spec in self.schema.numerical:
             values = as_numbers(df[spec.name], spec)
             values = values[~np.isnan(values)]
-            self.numeric_[spec.name] = QuantileNumeric().fit(values)
+            self.numeric_[spec.name] = QuantileNumeric(grid_max_values=GRID_MAX_VALUES).fit(values)
             distinct = np.unique(values)
             discrete = 2 <= len(distinct) <= DISCRETE_MAX_VALUES
             self.value_levels_.append(self.numeric_[spec.name].transform(distinct).tolist() if discrete else [])
@@ -192,7 +215,11 @@ class TableTransform:
 
     def state_arrays(self) -> dict[str, np.ndarray]:
         """The learned arrays, for the model file (the rest lives in the schema)."""
-        return {f"quantiles/{name}": qt.quantiles_ for name, qt in self.numeric_.items()}
+        arrays = {f"quantiles/{name}": qt.quantiles_ for name, qt in self.numeric_.items()}
+        for name, qt in self.numeric_.items():
+            if qt.grid_ is not None:
+                arrays |= {f"grid/{name}": qt.grid_, f"grid_cdf/{name}": qt.grid_cdf_}
+        return arrays
 
     @classmethod
     def from_state(cls, schema: Schema, arrays: dict[str, np.ndarray]) -> "TableTransform":
@@ -201,6 +228,9 @@ class TableTransform:
         for spec in schema.numerical:
             qt = QuantileNumeric()
             qt.quantiles_ = np.asarray(arrays[f"quantiles/{spec.name}"], dtype=np.float64)
+            if f"grid/{spec.name}" in arrays:  # files from before the grids have none
+                qt.grid_ = np.asarray(arrays[f"grid/{spec.name}"], dtype=np.float64)
+                qt.grid_cdf_ = np.asarray(arrays[f"grid_cdf/{spec.name}"], dtype=np.float64)
             self.numeric_[spec.name] = qt
         self._build_codes()
         return self

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from tabgen import Synthesizer
-from tabgen.calibration import (BIAS_TOLERANCE, argmax_bias, chow_liu_pairs, drawn_bias, fit_calibration,
-                                score_parents)
+from tabgen.calibration import (BIAS_TOLERANCE, Calibration, argmax_bias, chow_liu_pairs, drawn_bias,
+                                fit_calibration, score_parents)
 from tabgen.vae import IGNORED
 from conftest import fast_config
 
@@ -89,6 +89,11 @@ def test_conditional_scores_give_a_number_the_tables_distribution_given_its_pare
         assert abs(mapped[decoded == k].mean() - mean) < 0.05 and abs(mapped[decoded == k].std() - 0.5) < 0.05
         order = np.argsort(x_num[decoded == k, 0].numpy())
         assert (np.diff(mapped[decoded == k][order]) >= 0).all()  # within a group, ranks stay the model's
+    state = calibration.state_tensors()
+    loaded = Calibration.from_state(state, 1, 1)
+    assert np.array_equal(loaded.scores(x_num.double().numpy(), decoded[:, None])[:, 0], mapped)
+    older = Calibration.from_state({k: v for k, v in state.items() if not k.startswith("given.")}, 1, 1)
+    assert older.conditional_scores == [None]  # a file from before the conditional maps
 
 
 def test_fit_calibration_maps_scores_to_standard_normal_where_values_are_observed():

@@ -23,6 +23,33 @@ def test_quantile_handles_a_spike_and_a_constant():
     assert np.allclose(qt.inverse_transform(qt.transform(const)), 7.0)
 
 
+def test_a_column_of_few_values_is_sampled_on_its_grid_with_its_shares():
+    rng = np.random.default_rng(0)
+    grid = np.r_[0.0, np.arange(1, 100) * 37.0]
+    values = np.where(rng.random(20_000) < 0.9, 0.0, rng.choice(grid[1:], 20_000, p=np.arange(1, 100) / 4950))
+    qt = QuantileNumeric(grid_max_values=1000).fit(values)
+    grid = np.unique(values)
+    assert np.array_equal(qt.inverse_transform(qt.transform(grid)), grid)  # each value's score is its own
+    sampled = qt.inverse_transform(rng.standard_normal(200_000))
+    assert np.isin(sampled, grid).all()  # never a value between two of the table's
+    shares = [np.bincount(np.searchsorted(grid, v), minlength=len(grid)) / len(v) for v in (values, sampled)]
+    assert 0.5 * np.abs(shares[0] - shares[1]).sum() < 0.02
+    assert QuantileNumeric(grid_max_values=1000).fit(rng.normal(size=1500)).grid_ is None  # values not repeated
+    assert QuantileNumeric().fit(values).grid_ is None  # only where asked for
+
+
+def test_the_grid_is_kept_in_the_state_and_older_states_interpolate():
+    df = pd.DataFrame({"x": np.arange(3000) % 40 * 2.5, "y": np.linspace(0, 1, 3000)})
+    t = TableTransform(infer_schema(df)).fit(df)
+    arrays = t.state_arrays()
+    assert {"grid/x", "grid_cdf/x"} <= arrays.keys() and "grid/y" not in arrays
+    z = t.transform(df).x_num
+    for state in (arrays, {k: v for k, v in arrays.items() if not k.startswith("grid")}):
+        loaded = TableTransform.from_state(t.schema, state)
+        pd.testing.assert_frame_equal(loaded.inverse_transform(z, np.zeros((len(df), 0), dtype=np.int64)), df,
+                                      check_exact=False, atol=1e-6)
+
+
 def _nan_for_none(df):
     """Missing categories come back as NaN, pandas' marker, whatever null the input used."""
     out = df.copy()
