@@ -1,6 +1,7 @@
 """Reversible per-column transforms between a table and the arrays the VAE reads.
 
-Numerical columns go through a quantile transform to a standard normal (as TabSyn); categorical
+Numerical columns go through a quantile transform to a standard normal (as TabSyn; a column of
+few values through its exact distribution, so that it comes back on its own values); categorical
 columns become integer codes. Missing values are data: a numerical column with gaps gets a
 two-class "missing" indicator that the model learns jointly with everything else, and a
 categorical column's missing value is one more category. Dates and times are numerical columns,
