@@ -59,8 +59,10 @@ PAIR_INFORMATION_ROWS = 20_000
 SCORE_BINS = 16
 #: Probability levels at which a number's sampled and table scores are compared, per parent class.
 SCORE_LEVELS = 257
-#: At most this many categorical columns, whose joint class a number's scores are mapped given.
+#: At most this many categorical columns, whose joint class a number's scores are mapped given, and
+#: at most this many joint classes (a class needs ``PAIR_MIN_ROWS`` rows to get its own map anyway).
 SCORE_PARENTS = 2
+SCORE_MAX_CLASSES = 4096
 #: Floor of a class's share in the log-ratio, so that a class never decoded still gets a finite step.
 _SHARE_FLOOR = 1e-5
 
@@ -164,7 +166,7 @@ def argmax_bias(logits: Tensor, shares: Tensor) -> Tensor:
     wins = (shares * n).round().long().tolist()
     shifted = logits.clone()
     # Each row's two best classes, renewed only in the rows a step can change: a full top-2 per class
-    # made a sweep cost rows × classes², 90 s for a column of 5,000 classes.
+    # made a sweep cost rows × classes² (476 s to calibrate a test table's column of 5,000 classes).
     top = shifted.topk(2, -1)
     values, indices = top.values, top.indices
     for _ in range(ARGMAX_SWEEPS):
@@ -249,9 +251,9 @@ def chow_liu_pairs(classes: Tensor, cardinalities: list[int]) -> list[tuple[int,
 
 
 def score_parents(scores: Tensor, classes: Tensor, cardinalities: list[int]) -> tuple[int, ...]:
-    """Up to ``SCORE_PARENTS`` categorical columns whose joint class has the most mutual information
-    with a number's ``scores`` (``nan`` where not regressed), binned into equal shares; each is taken
-    only if it adds at least ``PAIR_MIN_INFORMATION``."""
+    """Up to ``SCORE_PARENTS`` categorical columns whose joint class (of at most ``SCORE_MAX_CLASSES``)
+    has the most mutual information with a number's ``scores`` (``nan`` where not regressed), binned
+    into equal shares; each is taken only if it adds at least ``PAIR_MIN_INFORMATION``."""
     step = max(1, len(scores) // PAIR_INFORMATION_ROWS)
     scores, classes = scores[::step].double(), classes[::step]
     known = ~scores.isnan()
@@ -262,7 +264,8 @@ def score_parents(scores: Tensor, classes: Tensor, cardinalities: list[int]) -> 
     parents, joint, k_joint, info = (), torch.zeros_like(bins), 1, 0.0
     for _ in range(SCORE_PARENTS):
         gains = [mutual_information(bins, joint * k + classes[:, p], len(edges) + 1, k_joint * k) - info
-                 if p not in parents else -np.inf for p, k in enumerate(cardinalities)]
+                 if p not in parents and k_joint * k <= SCORE_MAX_CLASSES else -np.inf
+                 for p, k in enumerate(cardinalities)]
         if not gains or max(gains) < PAIR_MIN_INFORMATION:
             break
         p = int(np.argmax(gains))

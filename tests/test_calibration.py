@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from tabgen import Synthesizer
+import tabgen.calibration as calibration_module
 from tabgen.calibration import (BIAS_TOLERANCE, Calibration, argmax_bias, chow_liu_pairs, drawn_bias,
                                 fit_calibration, score_parents)
 from tabgen.vae import IGNORED
@@ -58,7 +59,7 @@ def test_pair_biases_give_a_child_its_tables_shares_given_its_parent():
     assert all(abs(float(d.double().mean()) - 0.5) < 0.03 for d in decoded)  # the marginals stay the table's
 
 
-def test_score_parents_are_the_columns_a_number_depends_on_jointly():
+def test_score_parents_are_the_columns_a_number_depends_on_jointly(monkeypatch):
     g = torch.Generator().manual_seed(0)
     n = 6000
     classes = torch.randint(0, 3, (n, 3), generator=g)
@@ -67,6 +68,8 @@ def test_score_parents_are_the_columns_a_number_depends_on_jointly():
     assert score_parents(torch.randn(n, generator=g), classes, [3, 3, 3]) == ()  # independent of all
     scores[::2] = torch.nan  # only regressed cells count
     assert score_parents(scores, classes, [3, 3, 3]) == (0, 2)
+    monkeypatch.setattr(calibration_module, "SCORE_MAX_CLASSES", 8)
+    assert score_parents(scores, classes, [3, 3, 3]) == (0,)  # the pair's 9 joint classes are too many
 
 
 def test_conditional_scores_give_a_number_the_tables_distribution_given_its_parent():
