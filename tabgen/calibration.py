@@ -327,11 +327,12 @@ def fit_calibration(x_num: Tensor, logits: list[Tensor], real_classes: Tensor, n
         decoded.append((lg + bias).argmax(-1))
     n_categorical = n_argmax - len(gappy)
     cardinalities = [lg.shape[1] for lg in logits[:n_categorical]]
-    pairs = chow_liu_pairs(real_classes[:, :n_categorical].cpu(), cardinalities)
+    real_categorical = real_classes[:, :n_categorical].cpu()
+    pairs = chow_liu_pairs(real_categorical, cardinalities)
     pair_bias = []
     for child, parent in pairs:
         lg = logits[child].detach().double().cpu()
-        real = real_classes[:, [parent, child]].cpu()
+        real = real_categorical[:, [parent, child]]
         table = biases[child].double().repeat(cardinalities[parent], 1)
         own = torch.zeros(cardinalities[parent], dtype=torch.bool)
         for k in range(cardinalities[parent]):
@@ -354,14 +355,15 @@ def fit_calibration(x_num: Tensor, logits: list[Tensor], real_classes: Tensor, n
     for i, j in enumerate(gappy):
         observed[:, j] = (decoded[n_categorical + i] == 0).numpy()
     decoded_classes = torch.stack(decoded[:n_categorical], 1).numpy() if n_categorical else None
+    if real_scores is not None:
+        real_scores = real_scores.double().cpu()
     quantiles, conditional = [], []
     for j in range(scores.shape[1]):
         values = scores[observed[:, j], j]
         usable = j not in discrete and len(np.unique(values)) > 1
         quantiles.append(QuantileNumeric().fit(values).quantiles_ if usable else np.zeros(0))
-        parents = () if real_scores is None or not usable else score_parents(
-            real_scores[:, j].cpu(), real_classes[:, :n_categorical].cpu(), cardinalities)
+        parents = () if real_scores is None or not usable else score_parents(real_scores[:, j], real_categorical, cardinalities)
         conditional.append(fit_conditional_scores(
-            np.where(observed[:, j], scores[:, j], np.nan), decoded_classes, real_scores[:, j].double().cpu().numpy(),
-            real_classes.cpu().numpy(), parents, tuple(cardinalities[p] for p in parents)) if parents else None)
+            np.where(observed[:, j], scores[:, j], np.nan), decoded_classes, real_scores[:, j].numpy(),
+            real_categorical.numpy(), parents, tuple(cardinalities[p] for p in parents)) if parents else None)
     return Calibration(biases, quantiles, pairs, pair_bias, conditional)
