@@ -53,15 +53,17 @@ MODEL_CACHE = Path(__file__).resolve().parent / "cache"
 
 # ------------------------------------------------------------------------------------------ helpers
 def machine() -> dict[str, Any]:
-    """What the seconds depend on: the CPU model and whether it multiplies bfloat16 natively."""
+    """What the seconds depend on: the CPU model, whether it multiplies bfloat16 natively, and whether
+    ``precision="auto"`` takes bfloat16 products on it."""
     import torch
 
-    from tabgen.precision import native_bfloat16
+    from tabgen.precision import fast_bfloat16, native_bfloat16
 
     cpuinfo = Path("/proc/cpuinfo")
     lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
     model = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), platform.processor())
-    return {"cpu": model, "native_bfloat16": native_bfloat16(torch.device("cpu")),
+    cpu = torch.device("cpu")
+    return {"cpu": model, "native_bfloat16": native_bfloat16(cpu), "bfloat16_products": fast_bfloat16(cpu),
             "cpu_count": os.cpu_count(), "usable_cores": bench.usable_cores()}
 
 
@@ -395,7 +397,9 @@ def render_markdown(all_results: dict[str, dict[str, Any]], results_dir: Path) -
         for m in map(json.loads, sorted(machines)):
             parts = ", ".join(part for part in PARTS if r.get(part, {}).get("machine") == m)
             lines += [f"Machine of {parts}: {m['cpu']}, {m['usable_cores']} cores, bfloat16 matrix units (AMX): "
-                      f"{'yes' if m['native_bfloat16'] else 'no'}.", ""]
+                      f"{'yes' if m['native_bfloat16'] else 'no'}"
+                      + (f", bfloat16 products: {'yes' if m['bfloat16_products'] else 'no'}" if "bfloat16_products" in m else "")
+                      + ".", ""]
         commits = [f"{part} {bench.commit_label(r[part]['git'])}" for part in PARTS
                    if bench.commit_label(r.get(part, {}).get("git"))]
         if commits:
