@@ -189,8 +189,9 @@ class SynthesizerConfig:
             # AVX512's twice the float32 throughput of AVX2 (a step of 17 ms on a 2-core Xeon against
             # 36 on an EPYC) buys three times the steps in the same ten minutes; on adult Trend error
             # fell as steps^-0.36 from 8,000 to 20,000 (3.07 % to 2.20 %, one seed). Where AVX512-BF16
-            # runs bfloat16 faster (``precision="auto"`` measures it), the step is cheaper still: 18 ms
-            # against 27 in float32 on a 2-core AMD EPYC (Zen 4), so the same steps fit in ten minutes there.
+            # runs bfloat16 faster (``precision="auto"`` measures it), the step is cheaper still: 13 ms
+            # against 30 in float32 on a 2-core AMD EPYC (Zen 4), where the default fit on adult then took
+            # 510 s instead of 780.
             avx512 = _cpu_capability() == "AVX512"
             config.diffusion.max_steps = CPU_AVX512_MAX_STEPS if avx512 else CPU_FLOAT32_MAX_STEPS
             # TabSyn's 4-wide tokens: wider ones (auto_token_width) learned faster in fits of two

@@ -3,7 +3,7 @@
 The weights, the optimizer and the sampler's ODE stay in float32 (autocast); only the products run in
 bfloat16. On a CPU with AMX (bfloat16 matrix units) a denoiser training step is about 2.6 times faster
 that way. AVX512-BF16 alone, without AMX, differs by CPU: the width-256 step was 1.4 times slower than
-in float32 on a 2-core Xeon, and 1.5 times faster on a 2-core AMD EPYC (Zen 4); without either,
+in float32 on a 2-core Xeon, and 2.3 times faster on a 2-core AMD EPYC (Zen 4); without either,
 bfloat16 is emulated. So ``auto`` measures where there are no such units.
 """
 
