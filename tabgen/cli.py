@@ -173,7 +173,7 @@ def fit(data: Path, output: Path | None, categorical: str | None, numerical: str
     syn.save(output)
     if not quiet:
         click.echo(f"Columns of {data}:\n{syn.schema_}", err=True)
-    click.echo(f"Fitted {len(df):,} rows in {syn.fit_seconds_:.0f} s on {syn.device_}; wrote {output}", err=True)
+    click.echo(f"Fitted {len(df):,} row{'s' if len(df) != 1 else ''} in {syn.fit_seconds_:.0f} s on {syn.device_}; wrote {output}", err=True)
 
 
 @main.command()

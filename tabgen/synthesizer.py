@@ -55,6 +55,8 @@ ENCODE_TOKENS_PER_CHUNK = 2**19
 MIN_EPOCHS_BEFORE_WARNING = 10
 #: Rows sampled to learn how the model splits rows among the categories a rebalance does not name.
 REBALANCE_PILOT_ROWS = 2000
+#: ``stopped_by`` of both trainings when every row of the table is the same: they train nothing.
+NOTHING_VARIES = "nothing varies"
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -185,7 +187,13 @@ class Synthesizer:
             vae_deadline = None if self.time_budget is None else start + VAE_BUDGET_SHARE * self.time_budget
             self.vae_ = VAE(encoded.x_num.shape[1], self.transform_.cardinalities, config.vae,
                             self.transform_.value_levels_).to(device)
-            if state is not None and "vae_done" in state:
+            # A table whose rows are all alike (one row, or constant columns without gaps) would train
+            # for minutes (the loss of memorising one row keeps falling) to learn what the untrained
+            # model already writes.
+            learn = self.transform_.varies
+            if not learn:
+                self.vae_result_ = TrainResult(stopped_by=NOTHING_VARIES)
+            elif state is not None and "vae_done" in state:
                 self.vae_.load_state_dict(state["vae_done"]["model"])
                 self.vae_result_ = TrainResult(**state["vae_done"]["result"])
             else:
@@ -209,10 +217,13 @@ class Synthesizer:
                 diffusion_deadline = deadline - reserve
                 c = replace(c, max_steps=UNLIMITED_STEPS)
             try:
-                self.diffusion_result_ = train_diffusion(self.denoiser_, z[train_idx], z[val_idx], c, diffusion_deadline,
-                                                         self.progress, checkpoint, state and state.get("diffusion"))
-                self.denoiser_.eval()
-                self.calibration_ = self._calibrate(tensors, deadline)
+                if learn:
+                    self.diffusion_result_ = train_diffusion(self.denoiser_, z[train_idx], z[val_idx], c, diffusion_deadline,
+                                                             self.progress, checkpoint, state and state.get("diffusion"))
+                    self.denoiser_.eval()
+                    self.calibration_ = self._calibrate(tensors, deadline)
+                else:
+                    self.diffusion_result_ = TrainResult(stopped_by=NOTHING_VARIES)
             finally:
                 self.denoiser_.eval()
                 self.fit_seconds_ = time.monotonic() - start

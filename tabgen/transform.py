@@ -170,6 +170,12 @@ class TableTransform:
         self.codes_ = {c.name: CategoricalCodes(c.categories or [], c.has_missing) for c in self.schema.categorical}
 
     @property
+    def varies(self) -> bool:
+        """Whether any learned cell differs between rows. Where none does, every latent decodes to the
+        table's one row, so there is nothing for the VAE or the diffusion model to learn."""
+        return any(k > 1 for k in self.cardinalities) or not all(c.is_constant for c in self.schema.numerical)
+
+    @property
     def cardinalities(self) -> list[int]:
         """Number of classes of each categorical head, in ``x_cat`` order."""
         return [self.codes_[c.name].n_classes for c in self.schema.categorical] + [2] * len(self.gappy_numerical)

@@ -145,6 +145,21 @@ def test_constant_columns_are_generated_constant():
     assert "constant 3.25" in str(syn.schema_) and "constant 'same'" in str(syn.schema_)
 
 
+@pytest.mark.parametrize("n", [1, 500])
+def test_a_table_whose_rows_are_all_alike_trains_nothing(n, tmp_path):
+    df = pd.DataFrame({"int": np.full(n, 7), "float": np.full(n, 3.25), "text": ["same"] * n,
+                       "flag": np.full(n, True)})
+    syn, fake = fit_sample(df, n=40)
+    assert syn.vae_result_.steps == syn.diffusion_result_.steps == 0
+    assert syn.diffusion_result_.stopped_by == "nothing varies"
+    pd.testing.assert_frame_equal(fake, pd.concat([df.iloc[:1]] * 40, ignore_index=True))
+    syn.save(tmp_path / "m.tabgen")
+    pd.testing.assert_frame_equal(Synthesizer.load(tmp_path / "m.tabgen", progress=False).sample(40), fake)
+    gap = pd.DataFrame({"float": [3.25, np.nan]})  # a constant with gaps varies: its gaps are learned
+    with pytest.warns(TabgenWarning, match="only 2 rows"):
+        assert TableTransform(quiet_schema(gap)).fit(gap).varies
+
+
 def test_nearly_empty_columns_come_back_mostly_missing():
     n = 500
     rng = np.random.default_rng(4)
