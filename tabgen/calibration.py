@@ -63,6 +63,8 @@ SCORE_LEVELS = 257
 #: at most this many joint classes (a class needs ``PAIR_MIN_ROWS`` rows to get its own map anyway).
 SCORE_PARENTS = 2
 SCORE_MAX_CLASSES = 4096
+#: Joint-count cells (and row × column cells) computed at once; more are split into several calls.
+MAX_JOINT_CELLS = 2**24
 #: Floor of a class's share in the log-ratio, so that a class never decoded still gets a finite step.
 _SHARE_FLOOR = 1e-5
 
@@ -212,18 +214,43 @@ def _gap(a: Tensor, b: Tensor) -> float:
     return 0.5 * float((a - b).abs().sum())
 
 
-def mutual_information(a: Tensor, b: Tensor, ka: int, kb: int) -> float:
-    """Of two heads' classes, in nats, over the rows where both are known, less its bias on
-    independent columns (Miller-Madow), which would otherwise link unrelated columns of many classes."""
-    known = (a != IGNORED) & (b != IGNORED)
-    n = int(known.sum())
-    if n == 0:
-        return 0.0
-    joint = torch.bincount(a[known] * kb + b[known], minlength=ka * kb).double().reshape(ka, kb) / n
-    pa, pb = joint.sum(1, keepdim=True), joint.sum(0, keepdim=True)
+def mutual_information(a: Tensor, b: Tensor, ka: int, kb: list[int]) -> Tensor:
+    """Of one head's classes ``a`` (rows,) with each column of ``b`` (rows, columns; ``kb[j]`` classes
+    in column j), in nats, over the rows where both are known, less its bias on independent columns
+    (Miller-Madow), which would otherwise link unrelated columns of many classes.
+
+    Every column's joint counts come from one ``bincount``: the searches below ask for all pairs of
+    hundreds of columns, which one call per pair (twelve small ops each) made minutes long.
+    """
+    n_rows, n = b.shape
+    if n > 1 and max(ka * sum(kb), n_rows * n) > MAX_JOINT_CELLS:
+        half = n // 2
+        return torch.cat([mutual_information(a, b[:, :half], ka, kb[:half]), mutual_information(a, b[:, half:], ka, kb[half:])])
+    kb_ = torch.tensor(kb, dtype=torch.long)
+    sizes = ka * kb_
+    total = int(sizes.sum())
+    # In place and in 32 bits where the cells allow: these row × column passes are the whole cost.
+    index = torch.int32 if total < 2**31 else torch.long
+    cells = a.to(index)[:, None] * kb_.to(index)
+    cells += (sizes.cumsum(0) - sizes).to(index)
+    cells += b
+    cells.masked_fill_((a == IGNORED)[:, None] | (b == IGNORED), total)  # unknown: a bin left out
+    joint = torch.bincount(cells.flatten(), minlength=total + 1)[:total].double()
+    column = torch.repeat_interleave(torch.arange(n), sizes)
+    within = torch.arange(total) - (sizes.cumsum(0) - sizes)[column]
+    x, y = within // kb_[column], within % kb_[column]  # each cell's class in a and in b
+    a_cell = column * ka + x
+    b_cell = (kb_.cumsum(0) - kb_)[column] + y
+    pa = torch.zeros(n * ka, dtype=joint.dtype).index_add_(0, a_cell, joint)
+    pb = torch.zeros(int(kb_.sum()), dtype=joint.dtype).index_add_(0, b_cell, joint)
+    count = torch.zeros(n, dtype=joint.dtype).index_add_(0, column, joint)
     nonzero = joint > 0
-    info = float((joint[nonzero] * (joint[nonzero] / (pa * pb)[nonzero]).log()).sum())
-    return info - (int((pa > 0).sum()) - 1) * (int((pb > 0).sum()) - 1) / (2 * n)
+    terms = torch.where(nonzero, joint * (joint * count[column] / (pa[a_cell] * pb[b_cell])).log(), 0)
+    info = torch.zeros(n, dtype=joint.dtype).index_add_(0, column, terms)
+    classes_a = (pa > 0).double().reshape(n, ka).sum(1)
+    classes_b = torch.zeros(n, dtype=joint.dtype).index_add_(0, torch.repeat_interleave(torch.arange(n), kb_), (pb > 0).double())
+    n_known = count.clamp_min(1)
+    return torch.where(count > 0, info / n_known - (classes_a - 1) * (classes_b - 1) / (2 * n_known), 0)
 
 
 def chow_liu_pairs(classes: Tensor, cardinalities: list[int]) -> list[tuple[int, int]]:
@@ -234,9 +261,9 @@ def chow_liu_pairs(classes: Tensor, cardinalities: list[int]) -> list[tuple[int,
         return []
     classes = classes[:: max(1, len(classes) // PAIR_INFORMATION_ROWS)]
     info = torch.zeros(n, n, dtype=torch.float64)
-    for i in range(n):
-        for j in range(i + 1, n):
-            info[i, j] = info[j, i] = mutual_information(classes[:, i], classes[:, j], cardinalities[i], cardinalities[j])
+    for i in range(n - 1):
+        info[i, i + 1 :] = mutual_information(classes[:, i], classes[:, i + 1 :], cardinalities[i], cardinalities[i + 1 :])
+    info = info + info.T
     pairs = []
     best, link = info[0].clone(), torch.zeros(n, dtype=torch.long)
     best[0] = -torch.inf  # in the tree
@@ -257,19 +284,25 @@ def score_parents(scores: Tensor, classes: Tensor, cardinalities: list[int]) -> 
     step = max(1, len(scores) // PAIR_INFORMATION_ROWS)
     scores, classes = scores[::step].double(), classes[::step]
     known = ~scores.isnan()
-    if known.sum() < 2:
+    if known.sum() < 2 or not cardinalities:
         return ()
     edges = torch.quantile(scores[known], torch.linspace(0, 1, SCORE_BINS + 1, dtype=scores.dtype)[1:-1]).unique()
     bins = torch.where(known, torch.bucketize(scores.nan_to_num(), edges), IGNORED)
+    cards = torch.tensor(cardinalities, dtype=torch.long)
     parents, joint, k_joint, info = (), torch.zeros_like(bins), 1, 0.0
     for _ in range(SCORE_PARENTS):
-        gains = [mutual_information(bins, joint * k + classes[:, p], len(edges) + 1, k_joint * k) - info
-                 if p not in parents and k_joint * k <= SCORE_MAX_CLASSES else -np.inf
-                 for p, k in enumerate(cardinalities)]
-        if not gains or max(gains) < PAIR_MIN_INFORMATION:
+        # A column already taken, or one whose joint classes would be too many, is scored as all unknown.
+        free = torch.tensor([p not in parents and k_joint * k <= SCORE_MAX_CLASSES for p, k in enumerate(cardinalities)],
+                            dtype=torch.bool)
+        k_with = torch.where(free, k_joint * cards, 1)
+        with_joint = joint[:, None] * cards + classes
+        with_joint.masked_fill_((classes == IGNORED) | (joint == IGNORED)[:, None] | ~free, IGNORED)
+        gains = mutual_information(bins, with_joint, len(edges) + 1, k_with.tolist()) - info
+        gains[~free] = -torch.inf
+        p = int(gains.argmax())
+        if gains[p] < PAIR_MIN_INFORMATION:
             break
-        p = int(np.argmax(gains))
-        parents, joint, k_joint, info = parents + (p,), joint * cardinalities[p] + classes[:, p], k_joint * cardinalities[p], info + gains[p]
+        parents, joint, k_joint, info = parents + (p,), with_joint[:, p], k_joint * cardinalities[p], info + float(gains[p])
     return parents
 
 

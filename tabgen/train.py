@@ -85,6 +85,7 @@ class _Loop:
         self.steps_per_epoch = max(math.ceil(n_rows / self.batch_size), MIN_STEPS_PER_EPOCH)
         self.max_epochs = max(1, min(max_epochs, math.ceil(max_steps / self.steps_per_epoch)))
         self.patience = patience
+        self.epoch_steps = 0
         self.deadline = deadline
         self.device = device
         self.result = TrainResult(**resume["result"]) if resume else TrainResult()
@@ -101,20 +102,25 @@ class _Loop:
         return {"result": asdict(self.result), "best_state": self.best_state}
 
     def batches(self):
-        """Index tensors for one epoch: reshuffled passes over the rows, ``steps_per_epoch`` batches."""
+        """Index tensors for one epoch: reshuffled passes over the rows, ``steps_per_epoch`` batches, or
+        fewer once the deadline has passed (an epoch of a table of hundreds of columns takes minutes)."""
+        self.epoch_steps = 0
         order = torch.empty(0, dtype=torch.long, device=self.device)
         for _ in range(self.steps_per_epoch):
+            if self.epoch_steps and self.deadline is not None and time.monotonic() >= self.deadline:
+                return
             if len(order) < self.batch_size:
                 order = torch.cat([order, torch.randperm(self.n_rows, device=self.device)])
             yield order[: self.batch_size]
             order = order[self.batch_size :]
+            self.epoch_steps += 1
 
     def end_epoch(self, val_loss: float, module: nn.Module, may_stop_early: bool = True, **shown: float) -> bool:
         """Record the epoch; keep the module's weights if best. Returns True when training should stop;
         ``may_stop_early=False`` suspends the no-improvement rule (the best weights are still kept)."""
         r = self.result
         r.epochs += 1
-        r.steps += self.steps_per_epoch
+        r.steps += self.epoch_steps
         r.history.append(val_loss)
         if val_loss < r.best_loss:
             r.best_loss, r.best_epoch = val_loss, r.epochs
@@ -279,7 +285,7 @@ def train_diffusion(
             ema_update(ema_params, params, config.ema_decay, step)
         with torch.no_grad(), mixed_precision(z_val.device, config.precision):
             val_loss = float(edm_loss(ema, z_val, val_sigma, val_noise, config.sigma_data))
-        passes = (loop.result.steps + loop.steps_per_epoch) * loop.batch_size / loop.n_rows
+        passes = (loop.result.steps + loop.epoch_steps) * loop.batch_size / loop.n_rows
         may_stop_early = (not config.lr_decay or schedule_done >= EARLY_STOP_AFTER_PROGRESS
                           or passes >= EARLY_STOP_AFTER_PASSES)
         return loop.end_epoch(val_loss, ema, may_stop_early, train=loss.item())

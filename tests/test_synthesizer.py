@@ -103,6 +103,21 @@ def test_time_budget_limits_training():
     assert syn.diffusion_result_.stopped_by in ("time budget", "no improvement")
 
 
+def test_a_deadline_ends_an_epoch_between_steps():
+    import time
+
+    from tabgen.train import _Loop
+
+    loop = _Loop("x", n_rows=100, batch_size=10, max_epochs=5, max_steps=10**6, patience=5,
+                 deadline=time.monotonic() + 0.2, device=torch.device("cpu"), progress=False)
+    assert loop.steps_per_epoch == 20
+    for _ in loop.batches():
+        time.sleep(0.1)  # a step of a very wide table
+    assert 2 <= loop.epoch_steps <= 4
+    assert loop.end_epoch(1.0, torch.nn.Linear(1, 1))
+    assert loop.result.stopped_by == "time budget" and loop.result.steps == loop.epoch_steps
+
+
 def test_time_budget_replaces_the_denoisers_step_limit():
     from conftest import make_mixed_frame
 
