@@ -113,7 +113,7 @@ def test_a_deadline_ends_an_epoch_between_steps():
     assert loop.steps_per_epoch == 20
     for _ in loop.batches():
         time.sleep(0.1)  # a step of a very wide table
-    assert 2 <= loop.epoch_steps <= 4
+    assert 1 <= loop.epoch_steps < loop.steps_per_epoch
     assert loop.end_epoch(1.0, torch.nn.Linear(1, 1))
     assert loop.result.stopped_by == "time budget" and loop.result.steps == loop.epoch_steps
 
