@@ -28,13 +28,6 @@ class VAEConfig:
     """TabSyn's 1e-3 left the VAE far from converged after 1,500 steps on adult (validation
     reconstruction 0.018, 2.9 % of rare countries decoded as another); 3e-3 reached 0.007 and 1.2 %."""
     batch_size: int = 1024
-    tokens_per_batch: int | None = 32_768
-    """Where ``batch_size`` rows would hold more column tokens than this (tables of more than 32
-    columns), a batch takes fewer rows, down to ``MIN_WIDE_BATCH``: attention's cost grows with the
-    square of the columns, and many more steps of fewer rows teach the VAE more per second. On the
-    five shared tables side by side, twice (160 columns), 180 s of VAE training reached a validation
-    reconstruction of 0.370 at 1,024 rows (141 steps), 0.060 at 256 and 0.040 at 128 (941 steps).
-    ``None`` keeps ``batch_size`` at every width."""
     max_epochs: int = 400
     max_steps: int = 1500
     """Upper bound on optimizer steps, so small tables (one batch per epoch) and large ones cost alike."""
@@ -123,8 +116,6 @@ CPU_FLOAT32_MAX_STEPS = 8_000
 CPU_FLOAT32_LR = 4e-3
 CPU_AVX512_MAX_STEPS = 24_000
 #: Bounds of :func:`auto_token_width`: TabSyn's token width, and the widest measured.
-#: The fewest rows a VAE batch of a wide table takes (see ``VAEConfig.tokens_per_batch``).
-MIN_WIDE_BATCH = 128
 MIN_AUTO_TOKEN = 4
 MAX_AUTO_TOKEN = 12
 
@@ -218,15 +209,11 @@ class SynthesizerConfig:
         return config
 
     def for_table(self, n_numerical: int, n_categorical: int) -> "SynthesizerConfig":
-        """This config for a table of these tokens: its token width chosen where it is ``None``, and its
-        VAE batch held to ``tokens_per_batch``."""
-        vae = self.vae
-        if vae.d_token is None:
-            vae = replace(vae, d_token=auto_token_width(n_numerical, n_categorical, self.diffusion.width))
-        tokens = max(n_numerical + n_categorical, 1)
-        if vae.tokens_per_batch is not None and vae.batch_size * tokens > vae.tokens_per_batch:
-            vae = replace(vae, batch_size=max(min(MIN_WIDE_BATCH, vae.batch_size), vae.tokens_per_batch // tokens))
-        return self if vae is self.vae else replace(self, vae=vae)
+        """This config with its token width chosen for a table of these tokens where it is ``None``."""
+        if self.vae.d_token is not None:
+            return self
+        width = auto_token_width(n_numerical, n_categorical, self.diffusion.width)
+        return replace(self, vae=replace(self.vae, d_token=width))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -200,18 +200,6 @@ def test_a_numerical_column_with_few_values_gives_back_only_those_values(tmp_pat
     pd.testing.assert_frame_equal(old.sample(40, seed=2), continuous.sample(40, seed=2))
 
 
-def test_a_wide_tables_vae_batch_holds_fewer_rows():
-    from tabgen.config import SynthesizerConfig, VAEConfig
-
-    config = SynthesizerConfig(vae=VAEConfig(batch_size=1024))
-    assert config.for_table(20, 12) is config  # 32 columns: 32,768 tokens, the limit
-    assert [config.for_table(n, n).vae.batch_size for n in (32, 80, 150)] == [512, 204, 128]
-    assert config.vae.batch_size == 1024  # the config given is not changed
-    assert SynthesizerConfig(vae=VAEConfig(batch_size=64)).for_table(150, 150).vae.batch_size == 64
-    free = SynthesizerConfig(vae=VAEConfig(tokens_per_batch=None))
-    assert free.for_table(150, 150) is free
-
-
 def test_token_width_is_chosen_per_table_and_kept_in_the_model_file(mixed_frame, tmp_path):
     from tabgen.config import auto_token_width
 
