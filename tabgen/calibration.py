@@ -229,15 +229,16 @@ def mutual_information(a: Tensor, b: Tensor, ka: int, kb: list[int]) -> Tensor:
     kb_ = torch.tensor(kb, dtype=torch.long)
     sizes = ka * kb_
     total = int(sizes.sum())
+    first = sizes.cumsum(0) - sizes  # each column's first joint cell
     # In place and in 32 bits where the cells allow: these row × column passes are the whole cost.
     index = torch.int32 if total < 2**31 else torch.long
     cells = a.to(index)[:, None] * kb_.to(index)
-    cells += (sizes.cumsum(0) - sizes).to(index)
+    cells += first.to(index)
     cells += b
     cells.masked_fill_((a == IGNORED)[:, None] | (b == IGNORED), total)  # unknown: a bin left out
     joint = torch.bincount(cells.flatten(), minlength=total + 1)[:total].double()
     column = torch.repeat_interleave(torch.arange(n), sizes)
-    within = torch.arange(total) - (sizes.cumsum(0) - sizes)[column]
+    within = torch.arange(total) - first[column]
     x, y = within // kb_[column], within % kb_[column]  # each cell's class in a and in b
     a_cell = column * ka + x
     b_cell = (kb_.cumsum(0) - kb_)[column] + y
