@@ -170,21 +170,20 @@ def vae_alone(df: pd.DataFrame, batch: int, seconds: float) -> dict[str, Any]:
     return {"batch": batch, "seconds": r.seconds, "steps": r.steps, "best_reconstruction": r.best_loss}
 
 
-def real_fit(df: pd.DataFrame, budget: float, batch: int) -> dict[str, Any]:
-    from tabgen import Synthesizer, SynthesizerConfig
-    from tabgen.evaluation import evaluate
+def real_fit(ds, budget: float, batch: int) -> dict[str, Any]:
+    """A default fit of ``ds`` with ``batch`` rows per VAE batch, scored as ``speed.py``'s duel scores."""
+    import speed
+    from tabgen import SynthesizerConfig
+    from tabgen.schema import infer_schema
 
     config = SynthesizerConfig.for_device("cpu")
     config.vae.batch_size = batch
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        began = time.perf_counter()
-        syn = Synthesizer(config=config, time_budget=budget, progress=False, seed=0).fit(df)
-        wall = time.perf_counter() - began
-        scores = evaluate(df, syn.sample(len(df), seed=1), seed=0, metrics=["fidelity", "detection"], progress=False)
+        syn, wall = speed.fit_tabgen(ds, 0, time_budget=budget, config=config)
+        scores = speed.score(ds, infer_schema(ds.train, ds.categorical, ds.numerical), syn.sample(len(ds.train), seed=1), 0)
     return {"vae_batch": syn.config_.vae.batch_size, "fit_seconds": wall, "vae_steps": syn.vae_result_.steps,
-            "vae_reconstruction": syn.vae_result_.best_loss, "diffusion_steps": syn.diffusion_result_.steps,
-            "shape": scores.shape_error, "trend": scores.trend_error, "c2st_tree": scores.c2st_xgboost.score}
+            "vae_reconstruction": syn.vae_result_.best_loss, "diffusion_steps": syn.diffusion_result_.steps, **scores}
 
 
 def render_real(results: dict[str, Any]) -> str:
@@ -261,14 +260,15 @@ def main() -> None:
         print(f"wrote {out}/real-duel.md")
         return
     if args.real:
-        df = shared_side_by_side(args.datasets_dir).train
+        ds = shared_side_by_side(args.datasets_dir)
+        df = ds.train
         results = {"machine": machine(), "git": git_state(), "columns": df.shape[1], "rows": len(df),
                    "vae_seconds": args.vae_seconds, "budget": args.real_budget, "vae_batch": [], "fit": []}
         for batch in (int(b) for b in args.vae_batches.split(",")):
             results["vae_batch"].append(vae_alone(df, batch, args.vae_seconds))
             print(results["vae_batch"][-1], flush=True)
         for batch in (int(b) for b in args.fit_batches.split(",")):
-            results["fit"].append(real_fit(df, args.real_budget, batch))
+            results["fit"].append(real_fit(ds, args.real_budget, batch))
             print(results["fit"][-1], flush=True)
         (out / "real.json").write_text(json.dumps(results, indent=1))
         (out / "real.md").write_text(render_real(results))
