@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from safetensors.torch import save as save_safetensors
 
 from conftest import fast_config, make_mixed_frame
-from tabgen import Synthesizer, TabgenError
+from tabgen import Synthesizer, TabgenError, TabgenWarning
 from tabgen.cli import main
 from tabgen.io import load_model, read_table, save_model, sniff_separator, write_table
 
@@ -139,6 +139,15 @@ PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x10\x00\x00\x00\x10\x08\
 def test_what_is_not_a_readable_table_is_refused(tmp_path, name, content, message):
     with pytest.raises(TabgenError, match=message):
         read_table(write(tmp_path / name, content))
+
+
+def test_rows_with_fewer_fields_than_the_header_are_read_with_a_warning(tmp_path):
+    # A writer that leaves out trailing empty cells and a file cut off mid-row look the same.
+    path = write(tmp_path / "short.csv", 'a,b,c\n1,2,3\n4\n5,"x\ny"\n7,8,\n')
+    with pytest.warns(TabgenWarning, match=r"2 rows have fewer fields than the header's 3 \(lines 3, 4\)"):
+        df = read_table(path)
+    assert df["a"].tolist() == [1, 4, 5, 7]
+    assert df["c"].isna().tolist() == [False, True, True, True]
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from typing import IO, Iterator
 
 import pandas as pd
 
-from ..errors import TabgenError
+from ..errors import TabgenError, TabgenWarning
 from .atomic import atomic_write
 from .modelfile import MODEL_SUFFIX
 
@@ -87,6 +87,8 @@ def read_table(path: str | os.PathLike, sep: str | None = None, encoding: str | 
     if header is not None:
         _refuse_duplicate_names(path, header)
     df = _read_csv(path, sep, encoding, len(header) if header else None)
+    if header is not None and len(header) > 1 and df.iloc[:, -1].isna().any():
+        _warn_short_rows(path, sep, encoding, len(header))
     if sep == ";":
         df = _read_decimal_commas(df)
     return df
@@ -337,6 +339,30 @@ def _long_row_error(path: Path, sep: str, encoding: str, n_columns: int | None) 
                     f"quote values that contain the separator ({_separator_name(sep)}), or pass --sep if that is not the separator"
                 )
     return TabgenError(f"{path}: some rows have more fields than the header; quote values that contain the separator")
+
+
+def _warn_short_rows(path: Path, sep: str, encoding: str, n_columns: int) -> None:
+    # pandas reads a row with fewer fields than the header as one whose last cells are empty. That is
+    # how some writers leave out trailing empty cells, so it is not refused; but it is also how a cut-off
+    # file ends, and tabgen learns gaps as data, so the user hears of it.
+    lines = []
+    with _open_binary(path) as raw:
+        reader = csv.reader(io.TextIOWrapper(raw, encoding=encoding, newline=""), delimiter=sep)
+        next(reader, None)
+        start = reader.line_num + 1  # a quoted cell may span lines: name the line a row starts on
+        for fields in reader:
+            if 0 < len(fields) < n_columns and any(v.strip() for v in fields):
+                lines.append(start)
+            start = reader.line_num + 1
+    if lines:
+        many = len(lines) > 1
+        where = ", ".join(map(str, lines[:3])) + (", …" if len(lines) > 3 else "")
+        warnings.warn(
+            f"{path}: {len(lines)} row{'s' if many else ''} {'have' if many else 'has'} fewer fields than the "
+            f"header's {n_columns} (line{'s' if many else ''} {where}); their missing trailing cells are read as empty",
+            TabgenWarning,
+            stacklevel=3,
+        )
 
 
 _DECIMAL_COMMA = re.compile(r"\s*[+-]?(\d+,\d*|,\d+|\d+)\s*")
