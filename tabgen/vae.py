@@ -117,8 +117,11 @@ class Reconstructor(nn.Module):
 
     def forward(self, h: Tensor) -> tuple[Tensor, list[Tensor]]:
         x_num = (h[:, : self.d_numerical] * self.weight[None]).sum(-1)
-        logits = [head(h[:, self.d_numerical + i]) for i, head in enumerate(self.heads)]
-        return x_num, logits + [head(h[:, j]) for j, head in zip(self.discrete, self.value_heads)]
+        # One unbind, not a slice per head: each slice's backward writes a zero gradient the size of h,
+        # so the heads' cost grew with the square of the columns (a step over 300: 2.84 -> 2.70 s).
+        tokens = h.unbind(1)
+        logits = [head(tokens[self.d_numerical + i]) for i, head in enumerate(self.heads)]
+        return x_num, logits + [head(tokens[j]) for j, head in zip(self.discrete, self.value_heads)]
 
 
 class VAE(nn.Module):
