@@ -17,7 +17,8 @@ be continued part by part; the Markdown summary ``results/speed/README.md`` is r
   first seed, kept in ``benchmarks/cache/``, when there is one).
 * ``duel``: TabularARGN fitted here (its own fit seconds S), then tabgen with ``time_budget=S``, per seed.
 * ``curve``: tabgen at budgets of 1, 3, 5, 10 and 15 minutes; a PNG of Trend and tree C2ST against fit
-  seconds with each peer of ``results/<dataset>/`` as a point and the real-data floor as a line.
+  seconds with each peer of ``results/<dataset>/`` as a point (TabularARGN's from ``duel``, when it has
+  run: same run, every seed) and the real-data floor as a line.
 * ``memory``: peak RSS of fitting a 1,000,000-row table (adult's rows resampled) with a short budget, and
   of sampling 100,000 and 1,000,000 rows to CSV: memory must not grow with the rows sampled.
 
@@ -329,7 +330,14 @@ def plot_curve(results: dict[str, Any], args: argparse.Namespace, path: Path) ->
             m = results["default"]["mean"]
             ax.scatter([m["fit_seconds"]], [m[key]], marker="*", s=160, color="C0", zorder=3,
                        label=f"tabgen defaults (mean of {len(results['default']['runs'])} seeds)")
-        for model in ("tabular_argn", "tvae", "ctgan", "gaussian_copula"):
+        peers = ("tabular_argn", "tvae", "ctgan", "gaussian_copula")
+        if "duel" in results:
+            # The duel's TabularARGN was fitted in this run, on every seed: it is the point to beat.
+            m = results["duel"]["mean"]["tabular_argn"]
+            ax.scatter([m["fit_seconds"]], [m[key]], marker="s", s=40, color="C3", zorder=3,
+                       label=f"{bench.MODEL_LABELS['tabular_argn']} (mean of {len(results['duel']['runs'])} seeds)")
+            peers = peers[1:]
+        for model in peers:
             peer = _read_peer(args, model)
             if not peer or "metrics" not in peer or not peer.get("fit_seconds"):
                 continue
