@@ -322,10 +322,13 @@ def plot_curve(results: dict[str, Any], args: argparse.Namespace, path: Path) ->
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    points = results["curve"]["points"]
+    # A budget that early stopping cut short lands left of smaller ones: order by the seconds spent.
+    points = sorted(results["curve"]["points"], key=lambda p: p["fit_seconds"])
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for ax, key, label in ((axes[0], "trend", "Trend error (%)"), (axes[1], "c2st_tree", "tree C2ST (1 = indistinguishable)")):
         ax.plot([p["fit_seconds"] for p in points], [p[key] for p in points], "o-", color="C0", label="tabgen (time budget)")
+        for p in points:
+            ax.annotate(_budget_label(p), (p["fit_seconds"], p[key]), textcoords="offset points", xytext=(4, 5), fontsize=7)
         if "default" in results:
             m = results["default"]["mean"]
             ax.scatter([m["fit_seconds"]], [m[key]], marker="*", s=160, color="C0", zorder=3,
@@ -361,6 +364,11 @@ def plot_curve(results: dict[str, Any], args: argparse.Namespace, path: Path) ->
     plt.close(fig)
 
 
+def _budget_label(point: dict[str, Any]) -> str:
+    stopped = point["fit_seconds"] < 0.9 * point["budget"]
+    return f"{point['budget'] / 60:g} min" + (" (stopped early)" if stopped else "")
+
+
 def _cells(m: dict[str, Any]) -> str:
     return f"{m['shape']:.2f} | {m['trend']:.2f} | {m['c2st_tree']:.3f}"
 
@@ -390,7 +398,7 @@ def summary_table(dataset: str, r: dict[str, Any], results_dir: Path) -> list[st
         m = r["duel"]["mean"]["tabgen"]
         rows.append(f"| tabgen, time budget = TabularARGN's fit seconds | {m['fit_seconds']:.0f} | | {_cells(m)} | | |")
     for p in r.get("curve", {}).get("points", []):
-        rows.append(f"| tabgen, time budget {p['budget'] / 60:g} min | {p['fit_seconds']:.0f} | | {_cells(p)} | | |")
+        rows.append(f"| tabgen, time budget {_budget_label(p)} | {p['fit_seconds']:.0f} | | {_cells(p)} | | |")
     if not rows:
         return []
     return ["| model | fit s | sample rows/s | Shape % | Trend % | tree C2ST | denoiser achieved/peak | peak RSS |",
