@@ -8,7 +8,7 @@ takes them, early stopping), the same without early stopping, and float32 produc
 stopping. Each model samples as many rows as the training table (seed 1), scored as ``speed.py``
 scores, with its whole calibration and with parts of it left out. Then, on the defaults' model, the
 columns an XGBoost classifier of real against synthetic rows gains most from, each column's own AUC,
-and how often a numerical column repeats its neighbour's value exactly, in real and synthetic rows.
+and how often two numerical columns hold the same value, in real and synthetic rows.
 
 Results: ``<results-dir>/precision/<dataset>.json`` and ``.md``.
 """
@@ -59,7 +59,7 @@ def calibration_variants(calibration: Any) -> dict[str, Any]:
 
 
 def detector_view(ds: bench.Dataset, fake: pd.DataFrame) -> dict[str, Any]:
-    """The classifier's most used columns, each column's own AUC, and exact ties between neighbours."""
+    """The classifier's most used columns, each column's own AUC, and exact ties between numerical columns."""
     import xgboost as xgb
     from sklearn.metrics import roc_auc_score
 
@@ -130,7 +130,7 @@ def main() -> None:
             syn.calibration_ = calibration
             fake = syn.sample(len(ds.train), seed=1)
             scores[label] = speed.score(ds, syn.schema_, fake, 0)
-            if name == "defaults" and label in ("whole", "none") and defaults_rows is None:
+            if name == "defaults" and defaults_rows is None:  # the first variant: the model as fitted
                 defaults_rows = fake
         results["fits"].append({"name": name, "fit_seconds": fit_s, "denoiser_steps": syn.diffusion_result_.steps,
                                 "stopped_by": syn.diffusion_result_.stopped_by, "scores": scores})

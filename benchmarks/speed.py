@@ -333,13 +333,14 @@ def plot_curve(results: dict[str, Any], args: argparse.Namespace, path: Path) ->
             m = results["default"]["mean"]
             ax.scatter([m["fit_seconds"]], [m[key]], marker="*", s=160, color="C0", zorder=3,
                        label=f"tabgen defaults (mean of {len(results['default']['runs'])} seeds)")
-        peers = ("tabular_argn", "tvae", "ctgan", "gaussian_copula")
+        peers = ("tvae", "ctgan", "gaussian_copula")
         if "duel" in results:
             # The duel's TabularARGN was fitted in this run, on every seed: it is the point to beat.
             m = results["duel"]["mean"]["tabular_argn"]
             ax.scatter([m["fit_seconds"]], [m[key]], marker="s", s=40, color="C3", zorder=3,
                        label=f"{bench.MODEL_LABELS['tabular_argn']} (mean of {len(results['duel']['runs'])} seeds)")
-            peers = peers[1:]
+        else:
+            peers = ("tabular_argn", *peers)
         for model in peers:
             peer = _read_peer(args, model)
             if not peer or "metrics" not in peer or not peer.get("fit_seconds"):
