@@ -1,16 +1,16 @@
 """tabgen: synthetic tabular data with TabSyn's method (VAE + EDM latent diffusion)."""
 
-__version__ = "0.1.0"
-
-from .config import DiffusionConfig, SamplerConfig, SynthesizerConfig, VAEConfig  # noqa: E402
-from .errors import TabgenError, TabgenWarning  # noqa: E402
-from .schema import ColumnSpec, Schema, infer_schema  # noqa: E402
-from .synthesizer import Synthesizer  # noqa: E402
+from .config import DiffusionConfig, SamplerConfig, SynthesizerConfig, VAEConfig
+from .errors import TabgenError, TabgenWarning
+from .schema import ColumnSpec, Schema, infer_schema
+from .synthesizer import FitInterrupted, Synthesizer
+from .version import __version__
 
 __all__ = [
     "ColumnSpec",
-    "EvaluationResult",
     "DiffusionConfig",
+    "EvaluationResult",
+    "FitInterrupted",
     "SamplerConfig",
     "Schema",
     "Synthesizer",
@@ -18,6 +18,7 @@ __all__ = [
     "TabgenError",
     "TabgenWarning",
     "VAEConfig",
+    "__version__",
     "evaluate",
     "infer_schema",
     "write_report",

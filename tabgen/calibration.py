@@ -35,6 +35,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .layout import TokenLayout
 from .transform import QuantileNumeric
 from .vae import IGNORED
 
@@ -142,7 +143,8 @@ class Calibration:
         return tensors | {"pairs": torch.tensor(self.pairs, dtype=torch.int64).reshape(-1, 2)}
 
     @classmethod
-    def from_state(cls, tensors: dict[str, Tensor], n_heads: int, n_numerical: int) -> "Calibration":
+    def from_state(cls, tensors: dict[str, Tensor], layout: TokenLayout) -> "Calibration":
+        n_heads, n_numerical = len(layout.cardinalities) + len(layout.discrete), layout.n_numerical
         # Files from before the pair biases have no "pairs", and from before the conditional maps no "given".
         pairs = [tuple(p) for p in tensors["pairs"].tolist()] if "pairs" in tensors else []
         conditional = [ConditionalScores(tuple(tensors[f"given.{j}.parents"].tolist()), tensors[f"given.{j}.group"].numpy(),
@@ -308,7 +310,8 @@ def score_parents(scores: Tensor, classes: Tensor, cardinalities: list[int]) -> 
 
 
 def fit_conditional_scores(sampled: np.ndarray, sampled_classes: np.ndarray, table: np.ndarray,
-                           table_classes: np.ndarray, parents: tuple[int, ...], shape: tuple[int, ...]) -> ConditionalScores | None:
+                           table_classes: np.ndarray, parents: tuple[int, ...],
+                           shape: tuple[int, ...]) -> ConditionalScores | None:
     """Maps of a number's sampled scores (``nan`` where not observed) onto its ``table`` scores,
     given each joint class of its ``parents`` (columns of ``*_classes``, of ``shape`` classes) that
     at least ``PAIR_MIN_ROWS`` sampled and table rows have. The rarer classes share one map, fitted
@@ -333,19 +336,41 @@ def fit_conditional_scores(sampled: np.ndarray, sampled_classes: np.ndarray, tab
     return ConditionalScores(parents, group.reshape(shape), np.array(maps[0]), np.array(maps[1]))
 
 
-def fit_calibration(x_num: Tensor, logits: list[Tensor], real_classes: Tensor, n_argmax: int,
-                    discrete: list[int], gappy: list[int], real_scores: Tensor | None = None) -> Calibration:
+def _pair_table(lg: Tensor, real: Tensor, bias: Tensor, parent: Tensor, k_parent: int, shares: Tensor) -> Tensor:
+    """A child head's biases per class of its parent: the table's shares given the class, where at
+    least ``PAIR_MIN_ROWS`` sampled rows (whose parent came out as ``parent``) and table rows (``real``:
+    parent, child) have it. ``bias`` and ``shares`` are the child's marginal biases and table shares."""
+    table = bias.double().repeat(k_parent, 1)
+    own = torch.zeros(k_parent, dtype=torch.bool)
+    for k in range(k_parent):
+        rows = parent == k
+        real_k = real[(real[:, 0] == k) & (real[:, 1] != IGNORED), 1]
+        if rows.sum() >= PAIR_MIN_ROWS and len(real_k) >= PAIR_MIN_ROWS:
+            table[k] = argmax_bias(lg[rows], _shares(real_k, lg.shape[1]))
+            own[k] = True
+    fitted = own[parent]
+    if fitted.any() and not fitted.all():
+        # The parent's rare classes share one set of biases, chosen so that the child's marginal
+        # over all rows stays the table's.
+        won = torch.bincount((lg[fitted] + table[parent[fitted]]).argmax(-1), minlength=lg.shape[1])
+        left = (shares * len(lg) - won).clamp_min(0)
+        table[~own] = argmax_bias(lg[~fitted], left / left.sum().clamp_min(1))
+    return table
+
+
+def fit_calibration(x_num: Tensor, logits: list[Tensor], real_classes: Tensor, layout: TokenLayout,
+                    real_scores: Tensor | None = None) -> Calibration:
     """Learn the maps from the model's own rows.
 
-    ``x_num`` and ``logits`` are the VAE's raw reconstruction of the sampled latents. The first
-    ``n_argmax`` heads are decoded by argmax (categories, then gap indicators), the others are drawn
-    (the numerical columns listed in ``discrete``). ``gappy[i]`` is the numerical column of the i-th
-    gap indicator. ``real_classes`` holds the table's class for every head (:meth:`VAE.targets`,
+    ``x_num`` and ``logits`` are the VAE's raw reconstruction of the sampled latents, heads in the
+    ``layout``'s order: the argmax heads (categories, then gap indicators), then the drawn ones (the
+    discrete numerical columns). ``real_classes`` holds the table's class for every head (:meth:`VAE.targets`,
     ``IGNORED`` where a cell is missing). The categorical heads' pairs are fitted in the tree's
     order, each on its parent's classes as finally decoded. ``real_scores`` holds the table's score
     of every regressed number (``nan`` elsewhere); with it, each such number also gets maps given the
     one or two categorical columns it depends on most (:func:`fit_conditional_scores`).
     """
+    n_argmax, discrete, gappy = len(layout.cardinalities), layout.discrete, layout.gappy
     biases, table_shares, decoded = [], [], []
     for h, lg in enumerate(logits):
         lg = lg.detach().double().cpu()
@@ -366,22 +391,8 @@ def fit_calibration(x_num: Tensor, logits: list[Tensor], real_classes: Tensor, n
     pair_bias = []
     for child, parent in pairs:
         lg = logits[child].detach().double().cpu()
-        real = real_categorical[:, [parent, child]]
-        table = biases[child].double().repeat(cardinalities[parent], 1)
-        own = torch.zeros(cardinalities[parent], dtype=torch.bool)
-        for k in range(cardinalities[parent]):
-            rows = decoded[parent] == k
-            real_k = real[(real[:, 0] == k) & (real[:, 1] != IGNORED), 1]
-            if rows.sum() >= PAIR_MIN_ROWS and len(real_k) >= PAIR_MIN_ROWS:
-                table[k] = argmax_bias(lg[rows], _shares(real_k, lg.shape[1]))
-                own[k] = True
-        fitted = own[decoded[parent]]
-        if fitted.any() and not fitted.all():
-            # The parent's rare classes share one set of biases, chosen so that the child's marginal
-            # over all rows stays the table's.
-            won = torch.bincount((lg[fitted] + table[decoded[parent][fitted]]).argmax(-1), minlength=lg.shape[1])
-            left = (table_shares[child] * len(lg) - won).clamp_min(0)
-            table[~own] = argmax_bias(lg[~fitted], left / left.sum().clamp_min(1))
+        table = _pair_table(lg, real_categorical[:, [parent, child]], biases[child], decoded[parent],
+                            cardinalities[parent], table_shares[child])
         pair_bias.append(table.float())
         decoded[child] = (lg + table[decoded[parent]]).argmax(-1)
     scores = x_num.detach().double().cpu().numpy()

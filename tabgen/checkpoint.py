@@ -56,7 +56,7 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     if not Path(path).is_file():
-        raise TabgenError(f"no checkpoint at {path} to resume from; start the fit without --resume")
+        raise TabgenError(f"no checkpoint at {path} to resume from; start the fit without resume=True")
     header, tensors = load_model(path)
     if header.get("kind") != CHECKPOINT_KIND:
         raise TabgenError(f"{path} is a model, not a training checkpoint")

@@ -9,7 +9,6 @@ import contextlib
 import json
 import re
 import signal
-import sys
 import threading
 import time
 import warnings
@@ -17,11 +16,15 @@ from pathlib import Path
 
 import click
 
-from .conditions import parse_given_option, parse_rebalance_option
-from .errors import TabgenError, TabgenWarning
-from .io import MODEL_SUFFIX, PARQUET_SUFFIXES, atomic_write, find_model, read_table, write_table
 from .config import SynthesizerConfig
-from .synthesizer import Synthesizer, resolve_device
+from .device import resolve_device
+from .errors import TabgenError, TabgenWarning
+from .io import MODEL_SUFFIX, atomic_write, find_model, read_table, write_table
+from .synthesizer import FitInterrupted, Synthesizer
+
+#: The library's errors name its parameters; a command-line user knows them as these flags.
+_FLAGS = {"a larger time budget": "a larger --time-budget", "resume=True": "--resume", "device='cpu'": "--device cpu",
+          "sep=": "--sep", "encoding='cp1252'": "--encoding cp1252"}
 
 
 class _Group(click.Group):
@@ -31,7 +34,7 @@ class _Group(click.Group):
                 warnings.showwarning = _show_warning
                 return super().invoke(ctx)
         except TabgenError as e:
-            click.echo(f"error: {e}", err=True)
+            click.echo(f"error: {_in_flags(str(e))}", err=True)
             ctx.exit(2)
         except TabgenInterrupt as e:
             click.echo(str(e), err=True)
@@ -44,10 +47,16 @@ class _Group(click.Group):
 _default_showwarning = warnings.showwarning
 
 
+def _in_flags(message: str) -> str:
+    for words, flag in _FLAGS.items():
+        message = message.replace(words, flag)
+    return message
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     # A user-facing warning is one plain line; Python's default adds a file path and a source line.
     if issubclass(category, TabgenWarning):
-        click.echo(f"warning: {message}", err=True)
+        click.echo(f"warning: {_in_flags(str(message))}", err=True)
     else:
         _default_showwarning(message, category, filename, lineno, file, line)
 
@@ -103,6 +112,40 @@ def parse_separator(text: str | None) -> str | None:
     return sep
 
 
+def parse_given_option(items: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """``--given COL=VALUE`` (repeated) -> {COL: VALUE}; split on the first ``=``, so values may hold one."""
+    given: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise TabgenError(f"--given expects COLUMN=VALUE, got {item!r}")
+        if name in given:
+            raise TabgenError(f"--given names column {name!r} twice")
+        given[name] = value
+    return given
+
+
+def parse_rebalance_option(text: str) -> dict[str, dict[str, float]]:
+    """``COL=CAT:SHARE,CAT2:SHARE2`` -> {COL: {CAT: SHARE, ...}}.
+
+    Each item splits on its last ``:``, so a category may contain ``:`` or ``=`` (but not ``,``).
+    """
+    name, sep, items = text.partition("=")
+    if not sep or not name or not items:
+        raise TabgenError(f"--rebalance expects COLUMN=CATEGORY:SHARE[,CATEGORY:SHARE...], got {text!r}")
+    shares: dict[str, float] = {}
+    for item in items.split(","):
+        category, sep, share = item.rpartition(":")
+        if not sep or not category:
+            raise TabgenError(f"--rebalance item {item!r} is not CATEGORY:SHARE")
+        try:
+            shares[category] = float(share)
+        except ValueError:
+            raise TabgenError(f"--rebalance: the share of {category!r} is not a number: {share!r}") from None
+    return {name: shares}
+
+
+
 def demo_config(device: str) -> SynthesizerConfig:
     """Fewer steps than the defaults, so the demo takes a couple of minutes on a laptop; a step
     count rather than a time budget, so it gives the same result on a slow or busy machine."""
@@ -119,11 +162,14 @@ def _names(text: str | None) -> list[str]:
 device_option = click.option("--device", default="auto", show_default=True, help="auto (CUDA when present), cpu, cuda, cuda:N.")
 seed_option = click.option("--seed", type=int, default=0, show_default=True, help="Random seed, for reproducible runs.")
 quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
-sep_option = click.option("--sep", metavar="CHAR", help="Field separator of the input: , ; | or tab [default: sniffed from the first lines].")
-encoding_option = click.option("--encoding", metavar="NAME", help="Text encoding of the input, e.g. cp1252 [default: UTF-8, or UTF-16 with a BOM].")
+sep_option = click.option("--sep", metavar="CHAR",
+                          help="Field separator of the input: , ; | or tab [default: sniffed from the first lines].")
+encoding_option = click.option("--encoding", metavar="NAME",
+                               help="Text encoding of the input, e.g. cp1252 [default: UTF-8, or UTF-16 with a BOM].")
 model_option = click.option("-m", "--model", type=click.Path(dir_okay=False, path_type=Path),
                             help=f"Model file [default: the newest {MODEL_SUFFIX} file in the current folder].")
-sample_seed_option = click.option("--seed", type=int, default=None, help="Random seed [default: the one the model was fitted with].")
+sample_seed_option = click.option("--seed", type=int, default=None,
+                                  help="Random seed [default: the one the model was fitted with].")
 
 
 @click.group(cls=_Group)
@@ -142,7 +188,9 @@ def main() -> None:
 @click.option("--no-exact-pairs", is_flag=True,
               help="Learn every column on its own. By default, of columns that determine each other one-to-one "
                    "(a code and its label), one is learned and the others are written from it, exactly.")
-@click.option("--time-budget", help="Train for this long at most: 600, 90s, 10m, 1h; the denoiser then trains until the budget ends or it stops improving [default: a fixed number of steps, about 10 minutes on a 2-core CPU].")
+@click.option("--time-budget", help="Train for this long at most: 600, 90s, 10m, 1h; the denoiser then trains until the "
+                                    "budget ends or it stops improving [default: a fixed number of steps, about 10 minutes "
+                                    "on a 2-core CPU].")
 @sep_option
 @encoding_option
 @click.option("--resume", is_flag=True, help="Continue an interrupted fit from its checkpoint (MODEL.ckpt).")
@@ -163,17 +211,16 @@ def fit(data: Path, output: Path | None, categorical: str | None, numerical: str
                       exact_pairs=not no_exact_pairs, time_budget=parse_duration(time_budget), device=device, seed=seed,
                       progress=not quiet, checkpoint=checkpoint)
     try:
-        syn.fit(df, resume=resume)
-    except KeyboardInterrupt:
+        syn.fit_and_save(df, output, resume=resume)
+    except FitInterrupted as e:
         again = f"continue with: tabgen fit {data} -o {output} --resume"
-        if hasattr(syn, "denoiser_"):
-            syn.save(output)
+        if e.saved:
             raise TabgenInterrupt(f"interrupted: wrote the best model so far to {output}; {again}") from None
         raise TabgenInterrupt(f"interrupted during the VAE phase, before any model existed; {again}") from None
-    syn.save(output)
     if not quiet:
         click.echo(f"Columns of {data}:\n{syn.schema_}", err=True)
-    click.echo(f"Fitted {len(df):,} row{'s' if len(df) != 1 else ''} in {syn.fit_seconds_:.0f} s on {syn.device_}; wrote {output}", err=True)
+    rows = f"{len(df):,} row{'s' if len(df) != 1 else ''}"
+    click.echo(f"Fitted {rows} in {syn.fit_seconds_:.0f} s on {syn.device_}; wrote {output}", err=True)
 
 
 @main.command()
@@ -203,24 +250,10 @@ def sample(n: int | None, model: Path | None, output: str, given_items: tuple[st
     shares = parse_rebalance_option(rebalance) if rebalance is not None else None
     model = model or find_model(".")
     syn = Synthesizer.load(model, device=device, progress=not quiet)
-    if n is None and given_file is None:
-        n = syn.n_rows_
     start = time.monotonic()
-    batches = syn.sample_batches(n, given=given, rebalance=shares, seed=seed)
-    n = len(given) if n is None else n
+    n = syn.sample_to(output, n, given=given, rebalance=shares, seed=seed)
     if output == "-":
-        for i, batch in enumerate(batches):
-            batch.to_csv(sys.stdout, index=False, header=i == 0)
         return
-    if Path(output).suffix.lower() in PARQUET_SUFFIXES:
-        import pandas as pd
-
-        write_table(pd.concat(list(batches), ignore_index=True), output)
-    else:
-        # Streamed batch by batch, so memory stays flat for any n; renamed into place only when complete.
-        with atomic_write(output, "w") as f:
-            for i, batch in enumerate(batches):
-                batch.to_csv(f, index=False, header=i == 0)
     click.echo(f"Wrote {n:,} rows to {output} in {time.monotonic() - start:.1f} s (model {model})", err=True)
 
 
@@ -282,7 +315,8 @@ def demo(out_dir: Path, time_budget: str | None, device: str, seed: int, quiet: 
 @main.command()
 @click.argument("real", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("synthetic", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--holdout", type=click.Path(dir_okay=False, path_type=Path), help="Real rows not used for training (CSV or Parquet).")
+@click.option("--holdout", type=click.Path(dir_okay=False, path_type=Path),
+              help="Real rows not used for training (CSV or Parquet).")
 @click.option("--target", help="Column to predict for ML efficiency.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), help="Write an HTML report here.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the scores as JSON here.")
@@ -292,8 +326,10 @@ def demo(out_dir: Path, time_budget: str | None, device: str, seed: int, quiet: 
 @click.option("--max-rows", type=click.IntRange(min=10), default=10_000, show_default=True,
               help="Rows drawn at most from each table per metric.")
 @click.option("--floor", is_flag=True, help="Also score the holdout itself: the values real data reaches.")
-@click.option("--sep", metavar="CHAR", help="Field separator of REAL and HOLDOUT: , ; | or tab [default: sniffed from the first lines].")
-@click.option("--encoding", metavar="NAME", help="Text encoding of REAL and HOLDOUT, e.g. cp1252 [default: UTF-8, or UTF-16 with a BOM].")
+@click.option("--sep", metavar="CHAR",
+              help="Field separator of REAL and HOLDOUT: , ; | or tab [default: sniffed from the first lines].")
+@click.option("--encoding", metavar="NAME",
+              help="Text encoding of REAL and HOLDOUT, e.g. cp1252 [default: UTF-8, or UTF-16 with a BOM].")
 @quiet_option
 def evaluate(real: Path, synthetic: Path, holdout: Path | None, target: str | None, report_path: Path | None,
              json_path: Path | None, categorical: str | None, numerical: str | None, seed: int, max_rows: int,

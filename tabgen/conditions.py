@@ -125,7 +125,8 @@ def _column(schema: Schema, name: Any, what: str) -> ColumnSpec:
     try:
         return schema[str(name)]
     except KeyError:
-        raise TabgenError(f"{what} names column {name!r}, which the model does not have; its columns are {schema.names}") from None
+        raise TabgenError(f"{what} names column {name!r}, which the model does not have; "
+                          f"its columns are {schema.names}") from None
 
 
 def _modelled_column(schema: Schema, name: Any, what: str) -> ColumnSpec:
@@ -179,7 +180,8 @@ def _numbers(spec: ColumnSpec, column: pd.Series, observed: np.ndarray, *, stric
         except TabgenError:  # text not in the column's format: the message names the format
             raise
         except (ValueError, TypeError):
-            raise TabgenError(f"column {spec.name!r} holds dates and times, but the given {_first(column, observed)!r} is not one") from None
+            raise TabgenError(f"column {spec.name!r} holds dates and times, but the given "
+                              f"{_first(column, observed)!r} is not one") from None
     if np.isinf(numbers).any():
         raise TabgenError(f"column {spec.name!r}: {column[np.isinf(numbers)].iloc[0]!r} is not a finite number")
     if spec.datetime_unit is None and spec.is_integer:
@@ -278,40 +280,6 @@ def allocate(n: int, shares: Mapping[Any, float]) -> dict[Any, int]:
     return dict(zip(keys, counts.tolist()))
 
 
-# ---------------------------------------------------------------------------------------- CLI text
-def parse_given_option(items: list[str] | tuple[str, ...]) -> dict[str, str]:
-    """``--given COL=VALUE`` (repeated) -> {COL: VALUE}; split on the first ``=``, so values may hold one."""
-    given: dict[str, str] = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise TabgenError(f"--given expects COLUMN=VALUE, got {item!r}")
-        if name in given:
-            raise TabgenError(f"--given names column {name!r} twice")
-        given[name] = value
-    return given
-
-
-def parse_rebalance_option(text: str) -> dict[str, dict[str, float]]:
-    """``COL=CAT:SHARE,CAT2:SHARE2`` -> {COL: {CAT: SHARE, ...}}.
-
-    Each item splits on its last ``:``, so a category may contain ``:`` or ``=`` (but not ``,``).
-    """
-    name, sep, items = text.partition("=")
-    if not sep or not name or not items:
-        raise TabgenError(f"--rebalance expects COLUMN=CATEGORY:SHARE[,CATEGORY:SHARE...], got {text!r}")
-    shares: dict[str, float] = {}
-    for item in items.split(","):
-        category, sep, share = item.rpartition(":")
-        if not sep or not category:
-            raise TabgenError(f"--rebalance item {item!r} is not CATEGORY:SHARE")
-        try:
-            shares[category] = float(share)
-        except ValueError:
-            raise TabgenError(f"--rebalance: the share of {category!r} is not a number: {share!r}") from None
-    return {name: shares}
-
-
 # ------------------------------------------------------------------------------------ paired columns
 def parent_givens(givens: Givens, schema: Schema) -> Givens:
     """``givens`` with each given derived cell turned into a given cell of its parent, on which the
@@ -344,7 +312,8 @@ def parent_givens(givens: Givens, schema: Schema) -> Givens:
         unseen = rows & np.array([w is _UNSEEN for w in wanted], dtype=bool)
         if unseen.any() and not givens.fill:
             raise TabgenError(
-                f"column {spec.name!r} never held {_written(spec, values[spec.name][unseen].iloc[0])} in the training table, where it is "
+                f"column {spec.name!r} never held {_written(spec, values[spec.name][unseen].iloc[0])} "
+                f"in the training table, where it is "
                 f"{parent.name!r} written another way; its values are {_listed(spec, table.inverse)}"
             )
         clash = rows & ~unseen & has_parent & np.array([k != w for k, w in zip(keys, wanted)], dtype=bool)

@@ -1,7 +1,6 @@
 """Which encoder inputs and latent tokens the fixed cells of :class:`Givens` determine.
 
-The VAE gives each column one token, in the transform's order: numerical columns, then categorical
-columns, then the missing-indicators of numerical columns with gaps. A fixed cell fixes its column's
+The VAE gives each column one token, in the order of the transform's :class:`TokenLayout`. A fixed cell fixes its column's
 token; a fixed number in a column with gaps also fixes its indicator's token (the cell is observed).
 
 The encoder is a transformer, so a column's token depends a little on the other columns of its row.
@@ -27,29 +26,29 @@ def encoder_inputs(givens: Givens, transform: TableTransform, typical_num: np.nd
     a value.
     """
     n = len(givens)
-    schema = transform.schema
-    numerical, categorical, gappy = schema.numerical, schema.categorical, transform.gappy_numerical
-    x_num = np.broadcast_to(typical_num, (n, len(numerical))).astype(np.float64)
-    x_cat = np.broadcast_to(typical_cat, (n, len(categorical) + len(gappy))).astype(np.int64)
-    known = np.zeros((n, len(numerical) + len(categorical) + len(gappy)), dtype=bool)
-    indicator = {spec.name: len(categorical) + g for g, spec in enumerate(gappy)}
+    schema, layout = transform.schema, transform.layout_
+    x_num = np.broadcast_to(typical_num, (n, layout.n_numerical)).astype(np.float64)
+    x_cat = np.broadcast_to(typical_cat, (n, len(layout.cardinalities))).astype(np.int64)
+    known = np.zeros((n, layout.n_tokens), dtype=bool)
     if givens.fill:
-        x_cat[:, list(indicator.values())] = 0
-        known[:, [len(numerical) + i for i in indicator.values()]] = True
-    for j, spec in enumerate(numerical):
+        for g in range(len(layout.gappy)):
+            x_cat[:, layout.n_categorical + g] = 0
+            known[:, layout.indicator_token(g)] = True
+    for j, spec in enumerate(schema.numerical):
         if spec.name not in givens.values:
             continue
         rows = givens.given[spec.name].to_numpy()
         numbers = as_numbers(givens.values[spec.name][rows], spec)
         x_num[rows, j] = transform.numeric_[spec.name].transform(numbers)
         known[rows, j] = True
-        if spec.name in indicator:
-            x_cat[rows, indicator[spec.name]] = 0
-            known[rows, len(numerical) + indicator[spec.name]] = True
-    for k, spec in enumerate(categorical):
+        g = layout.indicator(j)
+        if g is not None:
+            x_cat[rows, layout.n_categorical + g] = 0
+            known[rows, layout.indicator_token(g)] = True
+    for k, spec in enumerate(schema.categorical):
         if spec.name not in givens.values:
             continue
         rows = givens.given[spec.name].to_numpy()
         x_cat[rows, k] = transform.codes_[spec.name].transform(givens.values[spec.name][rows], spec.name)
-        known[rows, len(numerical) + k] = True
+        known[rows, layout.categorical_token(k)] = True
     return x_num, x_cat, known

@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 
 from .config import DiffusionConfig, VAEConfig
 from .diffusion.edm import EDMPrecond, edm_loss, sample_sigma
+from .fit_plan import PhaseLimits
 from .graphed_step import GradientStep
 from .precision import mixed_precision
 from .vae import VAE, BetaSchedule, vae_loss
@@ -39,9 +40,6 @@ EARLY_STOP_AFTER_PROGRESS = 0.5
 # step 12,020 (half of the 24,000-step schedule) without doing better (docs/speed.md, "Small tables").
 # Every shared table reaches half its schedule first, so its fits are unchanged.
 EARLY_STOP_AFTER_PASSES = 1400
-#: A step limit meaning "none": under a time budget the denoiser trains until the budget ends or its
-#: validation loss stops improving.
-UNLIMITED_STEPS = 2**62
 
 
 def learning_rate(peak: float, step: int, progress: float, warmup_steps: int, decay: bool) -> float:
@@ -77,23 +75,24 @@ Checkpoint = Callable[..., None]
 class _Loop:
     """Epoch bookkeeping shared by both trainings: batches, best state, stopping rules, progress."""
 
-    def __init__(self, name: str, n_rows: int, batch_size: int, max_epochs: int, max_steps: int, patience: int,
-                 deadline: float | None, device: torch.device, progress: bool, resume: dict[str, Any] | None = None):
+    def __init__(self, name: str, n_rows: int, batch_size: int, max_epochs: int, limits: PhaseLimits, patience: int,
+                 device: torch.device, progress: bool, resume: dict[str, Any] | None = None):
         self.name = name
         self.batch_size = min(batch_size, n_rows)
         self.n_rows = n_rows
         self.steps_per_epoch = max(math.ceil(n_rows / self.batch_size), MIN_STEPS_PER_EPOCH)
-        self.max_epochs = max(1, min(max_epochs, math.ceil(max_steps / self.steps_per_epoch)))
+        step_epochs = max_epochs if limits.max_steps is None else math.ceil(limits.max_steps / self.steps_per_epoch)
+        self.max_epochs = max(1, min(max_epochs, step_epochs))
         self.patience = patience
         self.epoch_steps = 0
-        self.deadline = deadline
+        self.deadline = limits.deadline
         self.device = device
         self.result = TrainResult(**resume["result"]) if resume else TrainResult()
         self.result.stopped_by = ""
         self.best_state: dict[str, Tensor] | None = resume["best_state"] if resume else None
         self._start = time.monotonic() - self.result.seconds
         # Without a step limit the bar counts epochs and shows the budget left, not a share of a total.
-        total = None if max_steps >= UNLIMITED_STEPS else self.max_epochs
+        total = None if limits.max_steps is None else self.max_epochs
         self.bar = tqdm(total=total, initial=self.result.epochs, desc=name, unit="epoch",
                         disable=not progress, leave=False, dynamic_ncols=True)
 
@@ -180,20 +179,22 @@ def train_vae(
     train: tuple[Tensor, Tensor, Tensor],
     val: tuple[Tensor, Tensor, Tensor],
     config: VAEConfig,
-    deadline: float | None = None,
+    limits: PhaseLimits | None = None,
     progress: bool = True,
     checkpoint: Checkpoint | None = None,
     resume: dict[str, Any] | None = None,
 ) -> TrainResult:
     """Fit the VAE on ``(x_num, num_observed, x_cat)``; the best validation reconstruction is kept.
+    ``limits`` default to ``config.max_steps`` and no deadline.
 
     On Ctrl-C the module holds the best weights so far and ``KeyboardInterrupt`` propagates.
     """
     x_num, observed, x_cat = train
     observed, targets = vae.targets(x_num, observed, x_cat)
     val_observed, val_targets = vae.targets(*val)
-    loop = _Loop("VAE", len(x_num), config.batch_size, config.max_epochs, config.max_steps, config.patience,
-                 deadline, x_num.device, progress, resume and resume["loop"])
+    limits = limits or PhaseLimits(None, config.max_steps)
+    loop = _Loop("VAE", len(x_num), config.batch_size, config.max_epochs, limits, config.patience,
+                 x_num.device, progress, resume and resume["loop"])
     optimizer = adam(vae.parameters(), config.lr)
     beta = BetaSchedule(config.beta_max, config.beta_min, config.beta_decay, config.beta_patience)
     if resume:
@@ -233,34 +234,53 @@ def train_vae(
     return result
 
 
+class _ScheduleProgress:
+    """How far along its schedule the phase is at a step: the share of its step limit or of its time
+    (its seconds so far, a resumed run has some, plus those left), whichever is further along."""
+
+    def __init__(self, loop: _Loop, limits: PhaseLimits):
+        self.t0, self.done = time.monotonic(), loop.result.seconds
+        self.seconds = None if limits.deadline is None else max(self.done + limits.deadline - self.t0, 1e-9)
+        self.total_steps = loop.max_epochs * loop.steps_per_epoch
+
+    def __call__(self, step: int) -> float:
+        share = step / self.total_steps
+        if self.seconds is not None:
+            share = max(share, (self.done + time.monotonic() - self.t0) / self.seconds)
+        return share
+
+
+def _validation_set(z_val: Tensor, config: DiffusionConfig) -> tuple[Tensor, Tensor, Tensor]:
+    """The held-out latents, repeated to at least ``MIN_DIFFUSION_VALIDATION_ROWS``, with noise levels
+    and noise drawn once, so that every epoch is validated alike."""
+    z_val = z_val.repeat(math.ceil(MIN_DIFFUSION_VALIDATION_ROWS / len(z_val)), 1)
+    return z_val, sample_sigma(len(z_val), config.P_mean, config.P_std, z_val.device), torch.randn_like(z_val)
+
+
 def train_diffusion(
     D: EDMPrecond,
     z_train: Tensor,
     z_val: Tensor,
     config: DiffusionConfig,
-    deadline: float | None = None,
+    limits: PhaseLimits | None = None,
     progress: bool = True,
     checkpoint: Checkpoint | None = None,
     resume: dict[str, Any] | None = None,
 ) -> TrainResult:
-    """Fit the denoiser with EDM's loss; ``D`` ends holding the best EMA weights (also on Ctrl-C)."""
-    loop = _Loop("diffusion", len(z_train), config.batch_size, config.max_epochs, config.max_steps,
-                 config.patience, deadline, z_train.device, progress, resume and resume["loop"])
+    """Fit the denoiser with EDM's loss; ``D`` ends holding the best EMA weights (also on Ctrl-C).
+    ``limits`` default to ``config.max_steps`` and no deadline."""
+    limits = limits or PhaseLimits(None, config.max_steps)
+    loop = _Loop("diffusion", len(z_train), config.batch_size, config.max_epochs, limits,
+                 config.patience, z_train.device, progress, resume and resume["loop"])
     ema = copy.deepcopy(D).requires_grad_(False)
     optimizer = adam(D.parameters(), config.lr)
     if resume:
         D.load_state_dict(resume["model"])
         ema.load_state_dict(resume["ema"])
         optimizer.load_state_dict(resume["optimizer"])
-    reps = math.ceil(MIN_DIFFUSION_VALIDATION_ROWS / len(z_val))
-    z_val = z_val.repeat(reps, 1)
-    val_sigma = sample_sigma(len(z_val), config.P_mean, config.P_std, z_val.device)
-    val_noise = torch.randn_like(z_val)
+    z_val, val_sigma, val_noise = _validation_set(z_val, config)
     params, ema_params = list(D.parameters()), list(ema.parameters())
-    # The phase's share of the budget: its seconds so far (a resumed run has some) plus those left.
-    t0, done = time.monotonic(), loop.result.seconds
-    phase_seconds = None if deadline is None else max(done + deadline - t0, 1e-9)
-    total_steps = loop.max_epochs * loop.steps_per_epoch
+    progress_of = _ScheduleProgress(loop, limits)
 
     def batch_loss(x: Tensor) -> Tensor:
         with mixed_precision(x.device, config.precision, cache=False):
@@ -275,9 +295,7 @@ def train_diffusion(
         # read waits for the GPU to finish the previous step.
         for i, idx in enumerate(loop.batches()):
             step = loop.result.steps + i
-            schedule_done = step / total_steps
-            if phase_seconds is not None:
-                schedule_done = max(schedule_done, (done + time.monotonic() - t0) / phase_seconds)
+            schedule_done = progress_of(step)
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(config.lr, step, schedule_done, config.warmup_steps, config.lr_decay)
             loss = gradient_step(z_train[idx])

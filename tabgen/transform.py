@@ -16,9 +16,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import torch
 from scipy.special import ndtr, ndtri
 
 from .errors import TabgenError, TabgenWarning
+from .layout import TokenLayout
 from .pairs import snap_parents, write_derived
 from .schema import ColumnSpec, Schema, as_numbers, from_numbers, json_scalar, restore_dtype
 
@@ -129,6 +131,11 @@ class EncodedTable:
     """int64 (rows, categorical heads): categorical codes, then one 0/1 missing indicator per
     numerical column that has gaps."""
 
+    def to_tensors(self, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(x_num, num_observed, x_cat)`` as the VAE reads them (``x_num`` in float32)."""
+        return (torch.from_numpy(self.x_num).to(device, torch.float32), torch.from_numpy(self.num_observed).to(device),
+                torch.from_numpy(self.x_cat).to(device))
+
 
 class TableTransform:
     """All columns' transforms, fitted from a schema and a frame."""
@@ -150,35 +157,37 @@ class TableTransform:
             )
         if len(df) < MIN_ROWS_FOR_QUALITY:
             warnings.warn(
-                f"the table has only {len(df)} row{'s' if len(df) != 1 else ''}: tabgen fits it, but a model learned from so few rows "
+                f"the table has only {len(df)} row{'s' if len(df) != 1 else ''}: tabgen fits it, "
+                "but a model learned from so few rows "
                 f"gives rough synthetic data (a few hundred rows or more are advised)",
                 TabgenWarning,
                 stacklevel=2,
             )
-        self.numeric_, self.value_levels_ = {}, []
+        self.numeric_, value_levels = {}, []
         for spec in self.schema.numerical:
             values = as_numbers(df[spec.name], spec)
             values = values[~np.isnan(values)]
             self.numeric_[spec.name] = QuantileNumeric(grid_max_values=GRID_MAX_VALUES).fit(values)
             distinct = np.unique(values)
             discrete = 2 <= len(distinct) <= DISCRETE_MAX_VALUES
-            self.value_levels_.append(self.numeric_[spec.name].transform(distinct).tolist() if discrete else [])
+            value_levels.append(self.numeric_[spec.name].transform(distinct).tolist() if discrete else [])
         self._build_codes()
+        self.layout_ = self._layout(value_levels)
         return self
 
     def _build_codes(self) -> None:
         self.codes_ = {c.name: CategoricalCodes(c.categories or [], c.has_missing) for c in self.schema.categorical}
 
+    def _layout(self, value_levels: list[list[float]] | None) -> TokenLayout:
+        numerical = self.schema.numerical
+        return TokenLayout(len(numerical), tuple(self.codes_[c.name].n_classes for c in self.schema.categorical),
+                           tuple(numerical.index(c) for c in self.gappy_numerical), tuple(map(tuple, value_levels or ())))
+
     @property
     def varies(self) -> bool:
         """Whether any learned cell differs between rows. Where none does, every latent decodes to the
         table's one row, so there is nothing for the VAE or the diffusion model to learn."""
-        return any(k > 1 for k in self.cardinalities) or not all(c.is_constant for c in self.schema.numerical)
-
-    @property
-    def cardinalities(self) -> list[int]:
-        """Number of classes of each categorical head, in ``x_cat`` order."""
-        return [self.codes_[c.name].n_classes for c in self.schema.categorical] + [2] * len(self.gappy_numerical)
+        return any(k > 1 for k in self.layout_.cardinalities) or not all(c.is_constant for c in self.schema.numerical)
 
     def transform(self, df: pd.DataFrame) -> EncodedTable:
         n = len(df)
@@ -190,7 +199,7 @@ class TableTransform:
             observed[:, j] = ~np.isnan(values)
             x_num[observed[:, j], j] = self.numeric_[spec.name].transform(values[observed[:, j]])
         cat_codes = [self.codes_[c.name].transform(df[c.name], c.name) for c in self.schema.categorical]
-        indicators = [(~observed[:, num.index(c)]).astype(np.int64) for c in self.gappy_numerical]
+        indicators = [(~observed[:, j]).astype(np.int64) for j in self.layout_.gappy]
         columns = cat_codes + indicators
         x_cat = np.stack(columns, axis=1).astype(np.int64) if columns else np.zeros((n, 0), dtype=np.int64)
         return EncodedTable(x_num, observed, x_cat)
@@ -209,9 +218,9 @@ class TableTransform:
             values = np.clip(self.numeric_[spec.name].inverse_transform(x_num[:, j]), spec.min, spec.max)
             if spec.decimals is not None:
                 values = np.round(values, spec.decimals)
-            if spec.has_missing:
-                indicator = x_cat[:, len(cats) + self.gappy_numerical.index(spec)]
-                values[indicator == 1] = np.nan
+            g = self.layout_.indicator(j)
+            if g is not None:
+                values[x_cat[:, len(cats) + g] == 1] = np.nan
             out[spec.name] = from_numbers(values, spec)
         for j, spec in enumerate(cats):
             out[spec.name] = restore_dtype(pd.Series(self.codes_[spec.name].inverse_transform(x_cat[:, j])), spec)
@@ -229,7 +238,10 @@ class TableTransform:
         return arrays
 
     @classmethod
-    def from_state(cls, schema: Schema, arrays: dict[str, np.ndarray]) -> "TableTransform":
+    def from_state(cls, schema: Schema, arrays: dict[str, np.ndarray],
+                   value_levels: list[list[float]] | None = None) -> "TableTransform":
+        """The fitted transform from :meth:`state_arrays` and its layout's ``value_levels`` (files from
+        before discrete numerical columns have none: every number is regressed)."""
         self = cls(schema)
         self.numeric_ = {}
         for spec in schema.numerical:
@@ -240,4 +252,5 @@ class TableTransform:
                 qt.grid_cdf_ = np.asarray(arrays[f"grid_cdf/{spec.name}"], dtype=np.float64)
             self.numeric_[spec.name] = qt
         self._build_codes()
+        self.layout_ = self._layout(value_levels)
         return self

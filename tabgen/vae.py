@@ -7,16 +7,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .config import VAEConfig
-
-if TYPE_CHECKING:
-    from .calibration import Calibration
+from .layout import TokenLayout
 
 
 class Tokenizer(nn.Module):
@@ -148,6 +145,10 @@ class VAE(nn.Module):
         for j in self.reconstructor.discrete:
             self.register_buffer(f"levels_{j}", torch.tensor(self.value_levels[j]), persistent=False)
 
+    @classmethod
+    def for_layout(cls, layout: TokenLayout, config: VAEConfig) -> "VAE":
+        return cls(layout.n_numerical, layout.cardinalities, config, [list(v) for v in layout.value_levels])
+
     @property
     def n_tokens(self) -> int:
         return self.d_numerical + len(self.cardinalities)
@@ -163,17 +164,18 @@ class VAE(nn.Module):
         """Raw outputs for the loss: regressed scores and every head's logits."""
         return self.reconstructor(self.decoder(z))
 
-    def decode(self, z: Tensor, generator: torch.Generator | None = None,
-               calibration: Calibration | None = None) -> tuple[Tensor, list[Tensor]]:
-        """Scores and the categorical logits. A discrete column's score is its value's, drawn from its
-        head with ``generator`` (else the most likely). Drawn, because the rarest values of a number
-        sit at its ends, next to frequent ones, and the most likely value is then never the rare one:
-        adult's education.num = 1 (0.16 % of rows) never came out, and sdmetrics' Trend, which bins a
-        number on each table's own range, was 10.8 % against 4.0 % with drawn values, at equal C2ST.
-        ``calibration`` shifts every head's logits first."""
-        x_num, logits = self.reconstruct(z)
-        if calibration is not None:
-            logits = calibration.shift(logits)
+    def decode(self, z: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, list[Tensor]]:
+        """Scores and the categorical logits of latents ``z`` (:meth:`reconstruct`, then :meth:`values`)."""
+        return self.values(*self.reconstruct(z), generator)
+
+    def values(self, x_num: Tensor, logits: list[Tensor], generator: torch.Generator | None = None
+               ) -> tuple[Tensor, list[Tensor]]:
+        """:meth:`reconstruct`'s outputs with each discrete column's score set to its value's, drawn from
+        its head with ``generator`` (else the most likely), and the categorical heads' logits. Drawn,
+        because the rarest values of a number sit at its ends, next to frequent ones, and the most likely
+        value is then never the rare one: adult's education.num = 1 (0.16 % of rows) never came out, and
+        sdmetrics' Trend, which bins a number on each table's own range, was 10.8 % against 4.0 % with
+        drawn values, at equal C2ST."""
         n_cat = len(self.cardinalities)
         if self.reconstructor.discrete:
             x_num = x_num.clone()

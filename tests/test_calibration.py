@@ -3,11 +3,20 @@ import pandas as pd
 import pytest
 import torch
 
-from tabgen import Synthesizer
 import tabgen.calibration as calibration_module
-from tabgen.calibration import (BIAS_TOLERANCE, Calibration, argmax_bias, chow_liu_pairs, drawn_bias,
-                                fit_calibration, score_parents)
+from tabgen import Synthesizer
+from tabgen.calibration import (
+    BIAS_TOLERANCE,
+    Calibration,
+    argmax_bias,
+    chow_liu_pairs,
+    drawn_bias,
+    fit_calibration,
+    score_parents,
+)
+from tabgen.layout import TokenLayout
 from tabgen.vae import IGNORED
+
 from conftest import fast_config
 
 
@@ -51,7 +60,7 @@ def test_pair_biases_give_a_child_its_tables_shares_given_its_parent():
     logits = [3 * torch.randn(n, 2, generator=g, dtype=torch.float64) for _ in range(2)]
     parent = torch.randint(0, 2, (n,), generator=g)
     child = torch.where(torch.rand(n, generator=g) < 0.9, parent, 1 - parent)
-    calibration = fit_calibration(torch.zeros(n, 0), logits, torch.stack([parent, child], 1), 2, [], [])
+    calibration = fit_calibration(torch.zeros(n, 0), logits, torch.stack([parent, child], 1), TokenLayout(0, (2, 2)))
     assert calibration.pairs in ([(1, 0)], [(0, 1)])
     fresh = [3 * torch.randn(n, 2, generator=g, dtype=torch.float64) for _ in range(2)]
     decoded = [lg.argmax(-1) for lg in calibration.shift(fresh)]
@@ -83,7 +92,7 @@ def test_conditional_scores_give_a_number_the_tables_distribution_given_its_pare
     group = torch.randint(0, 2, (n,), generator=g)
     table = (2 * group - 1 + 0.5 * torch.randn(n, generator=g))[:, None].double()
     x_num, logits = model_rows()
-    calibration = fit_calibration(x_num, logits, group[:, None], 1, [], [], real_scores=table)
+    calibration = fit_calibration(x_num, logits, group[:, None], TokenLayout(1, (logits[0].shape[1],)), real_scores=table)
     assert calibration.conditional_scores[0].parents == (0,)
     x_num, logits = model_rows()
     decoded = calibration.shift(logits)[0].argmax(-1).numpy()
@@ -93,9 +102,9 @@ def test_conditional_scores_give_a_number_the_tables_distribution_given_its_pare
         order = np.argsort(x_num[decoded == k, 0].numpy())
         assert (np.diff(mapped[decoded == k][order]) >= 0).all()  # within a group, ranks stay the model's
     state = calibration.state_tensors()
-    loaded = Calibration.from_state(state, 1, 1)
+    loaded = Calibration.from_state(state, TokenLayout(1, (1,)))
     assert np.array_equal(loaded.scores(x_num.double().numpy(), decoded[:, None])[:, 0], mapped)
-    older = Calibration.from_state({k: v for k, v in state.items() if not k.startswith("given.")}, 1, 1)
+    older = Calibration.from_state({k: v for k, v in state.items() if not k.startswith("given.")}, TokenLayout(1, (1,)))
     assert older.conditional_scores == [None]  # a file from before the conditional maps
 
 
@@ -105,7 +114,8 @@ def test_fit_calibration_maps_scores_to_standard_normal_where_values_are_observe
     x_num = torch.stack([0.5 * torch.randn(n, generator=g) + 1.0, torch.randn(n, generator=g), torch.randn(n, generator=g)], 1)
     gap_logits = torch.stack([torch.zeros(n), x_num[:, 0] - 1.0], 1)  # high scores come out "missing"
     real = torch.stack([torch.randint(0, 2, (n,), generator=g), torch.full((n,), IGNORED)], 1)
-    calibration = fit_calibration(x_num, [gap_logits, torch.zeros(n, 3)], real, n_argmax=1, discrete=[1], gappy=[0])
+    layout = TokenLayout(3, (), gappy=(0,), value_levels=((), (0.0, 1.0, 2.0), ()))
+    calibration = fit_calibration(x_num, [gap_logits, torch.zeros(n, 3)], real, layout)
     assert [len(q) > 0 for q in calibration.score_quantiles] == [True, False, True]
     assert calibration.logit_bias[1].abs().max() == 0  # a head with no table cells keeps its logits
     observed = ((gap_logits + calibration.logit_bias[0]).argmax(-1) == 0).numpy()
@@ -121,7 +131,7 @@ def test_calibrated_rows_take_the_tables_shares_and_the_maps_are_saved_but_not_u
     config.sampler.calibration_rows = 4096
     syn = Synthesizer(config=config, progress=False, seed=0).fit(mixed_frame)
     uncalibrated = Synthesizer(config=config, progress=False, seed=0).fit(mixed_frame)
-    uncalibrated.calibration_ = None
+    uncalibrated.codec_.calibration = None
     real = mixed_frame["group"].value_counts(normalize=True)
 
     def gap(frame):
@@ -132,20 +142,21 @@ def test_calibrated_rows_take_the_tables_shares_and_the_maps_are_saved_but_not_u
     pd.testing.assert_frame_equal(Synthesizer.load(tmp_path / "m.tabgen", progress=False).sample(50, seed=2),
                                   syn.sample(50, seed=2))
     conditional = syn.sample(30, given={"group": "b"}, seed=4)
-    syn.calibration_ = None  # rows conditional on given cells should not take the table's marginals
+    syn.codec_.calibration = None  # rows conditional on given cells should not take the table's marginals
     pd.testing.assert_frame_equal(syn.sample(30, given={"group": "b"}, seed=4), conditional)
     config.sampler.calibration_rows = 0
-    assert Synthesizer(config=config, progress=False, seed=0).fit(mixed_frame).calibration_ is None
+    assert Synthesizer(config=config, progress=False, seed=0).fit(mixed_frame).codec_.calibration is None
 
 
 def test_a_file_from_before_calibration_and_latent_bounds_samples_as_before(mixed_frame, tmp_path):
-    from tabgen.io.modelfile import load_model
+    from tabgen.io.modelfile import load_model, save_model
 
     syn = Synthesizer(config=fast_config(), progress=False, seed=0).fit(mixed_frame)
     syn.save(tmp_path / "m.tabgen")
     header, tensors = load_model(tmp_path / "m.tabgen")
     old = {k: v for k, v in tensors.items() if not k.startswith("calibration.") and k not in ("latent.low", "latent.high")}
-    loaded = Synthesizer._from_state(header, old, syn.device_, progress=False)
-    assert loaded.calibration_ is None and loaded.latent_low_ is None
-    syn.calibration_, syn.latent_low_ = None, None
+    save_model(tmp_path / "old.tabgen", header, old)
+    loaded = Synthesizer.load(tmp_path / "old.tabgen", progress=False)
+    assert loaded.codec_.calibration is None and loaded.codec_.scaling.low is None
+    syn.codec_.calibration, syn.codec_.scaling.low = None, None
     pd.testing.assert_frame_equal(loaded.sample(40, seed=3), syn.sample(40, seed=3))

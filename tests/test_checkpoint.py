@@ -4,10 +4,11 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from tabgen import Synthesizer, TabgenError
+from tabgen import FitInterrupted, Synthesizer, TabgenError
 from tabgen.checkpoint import pack, unpack
 from tabgen.cli import main
 from tabgen.train import _Loop
+
 from conftest import fast_config, make_mixed_frame
 
 
@@ -89,3 +90,13 @@ def test_cli_ctrl_c_saves_the_best_model_and_resume_finishes(tmp_path, monkeypat
     assert not (tmp_path / "data.tabgen.ckpt").exists()
     r = CliRunner().invoke(main, ["fit", "data.csv", "-q", "--resume"])
     assert r.exit_code == 2 and "no checkpoint" in r.output
+
+
+def test_fit_and_save_writes_the_best_model_on_ctrl_c_once_one_exists(tmp_path):
+    df, path = make_mixed_frame(150), tmp_path / "m.tabgen"
+    with interrupt_at("VAE", 1), pytest.raises(FitInterrupted) as vae_phase:
+        Synthesizer(config=config(), progress=False).fit_and_save(df, path)
+    assert not vae_phase.value.saved and not path.exists()
+    with interrupt_at("diffusion", 2), pytest.raises(FitInterrupted) as diffusion_phase:
+        Synthesizer(config=config(), progress=False).fit_and_save(df, path)
+    assert diffusion_phase.value.saved and len(Synthesizer.load(path, progress=False).sample(3)) == 3

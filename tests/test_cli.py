@@ -2,8 +2,9 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from tabgen.cli import main, parse_duration
 from tabgen import TabgenError
+from tabgen.cli import main, parse_duration
+
 from conftest import make_mixed_frame
 
 
@@ -70,3 +71,12 @@ def test_parse_duration():
     assert parse_duration("90") == 90 and parse_duration("10m") == 600 and parse_duration("1.5h") == 5400
     with pytest.raises(TabgenError):
         parse_duration("-3")
+
+
+def test_library_errors_name_parameters_and_the_cli_names_its_flags(in_tmp):
+    from tabgen import Synthesizer
+
+    with pytest.raises(TabgenError, match="start the fit without resume=True"):
+        Synthesizer(checkpoint=in_tmp / "none.ckpt").fit(make_mixed_frame(50), resume=True)
+    r = run("fit", "data.csv", "--resume", "-q")
+    assert r.exit_code == 2 and "start the fit without --resume" in r.output

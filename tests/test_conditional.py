@@ -4,9 +4,10 @@ import pytest
 from click.testing import CliRunner
 
 from tabgen import Synthesizer, TabgenError
-from tabgen.cli import main
-from tabgen.conditions import allocate, parse_given_option, parse_rebalance_option
+from tabgen.cli import main, parse_given_option, parse_rebalance_option
+from tabgen.conditions import allocate
 from tabgen.imputation import combine_draws
+
 from conftest import fast_config, make_mixed_frame
 
 

@@ -8,6 +8,7 @@ from click.testing import CliRunner
 from tabgen import Synthesizer
 from tabgen.cli import main
 from tabgen.precision import autocast_dtype
+
 from conftest import fast_config, make_mixed_frame
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -20,7 +21,7 @@ def fitted() -> Synthesizer:
 
 def test_auto_trains_and_samples_on_the_gpu_in_bfloat16(fitted):
     assert fitted.device_.type == "cuda"
-    assert all(p.is_cuda for p in [*fitted.vae_.parameters(), *fitted.denoiser_.parameters()])
+    assert all(p.is_cuda for p in [*fitted.codec_.vae.parameters(), *fitted.denoiser_.parameters()])
     assert autocast_dtype(fitted.device_, fitted.config_.diffusion.precision) == torch.bfloat16
     fake = fitted.sample(3000, seed=1)
     assert len(fake) == 3000 and list(fake.columns) == list(make_mixed_frame().columns)

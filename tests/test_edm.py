@@ -4,8 +4,7 @@ import torch
 from torch import nn
 
 from tabgen.diffusion.denoiser import MLPDenoiser, NoiseEmbedding
-from tabgen.diffusion.edm import (EDMPrecond, bounded_denoiser, c_in, c_noise, c_out, c_skip, edm_loss, loss_weight,
-                                  sample_sigma)
+from tabgen.diffusion.edm import EDMPrecond, bounded_denoiser, c_in, c_noise, c_out, c_skip, edm_loss, loss_weight, sample_sigma
 
 SD = 0.5
 

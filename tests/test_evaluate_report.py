@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from tabgen.evaluation import evaluate, write_report
 from tabgen.cli import main
+from tabgen.evaluation import evaluate, write_report
 
 
 def table(n: int, seed: int) -> pd.DataFrame:

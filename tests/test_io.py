@@ -58,7 +58,8 @@ def test_truncated_newer_and_foreign_models_are_refused(tmp_path):
 
     from safetensors.torch import save_file
 
-    save_file({"w": torch.zeros(1)}, str(path), metadata={"format": "tabgen", "format_version": str(MODEL_FORMAT_VERSION + 1), "header": "{}"})
+    newer = {"format": "tabgen", "format_version": str(MODEL_FORMAT_VERSION + 1), "header": "{}"}
+    save_file({"w": torch.zeros(1)}, str(path), metadata=newer)
     with pytest.raises(TabgenError, match="newer tabgen"):
         load_model(path)
     save_file({"w": torch.zeros(1)}, str(path))
@@ -85,3 +86,30 @@ def test_read_table_errors(tmp_path, content, message):
     else:
         with pytest.raises(TabgenError, match=message):
             read_table(path)
+
+
+def test_sample_to_streams_csv_or_writes_parquet_and_counts_the_rows(tmp_path):
+    from conftest import fast_config, make_mixed_frame
+
+    syn = Synthesizer(config=fast_config(), progress=False).fit(make_mixed_frame(120))
+    syn.config_.sampler.batch_size = 7
+    assert syn.sample_to(tmp_path / "a.csv", 20, seed=1) == 20
+    expected = syn.sample(20, seed=1)
+    assert read_table(tmp_path / "a.csv").shape == expected.shape
+    assert syn.sample_to(tmp_path / "a.parquet", seed=1) == 120  # by default, as many rows as the table had
+    assert len(read_table(tmp_path / "a.parquet")) == 120
+    assert sorted(os.listdir(tmp_path)) == ["a.csv", "a.parquet"]  # no temporary file left
+
+
+def test_the_model_file_holds_the_token_layout(tmp_path):
+    from conftest import fast_config, make_mixed_frame
+
+    syn = Synthesizer(config=fast_config(), progress=False).fit(make_mixed_frame(120))
+    syn.save(tmp_path / "m.tabgen")
+    header, _ = load_model(tmp_path / "m.tabgen")
+    layout = syn.codec_.layout
+    assert header["layout"] == layout.to_dict() and layout.n_tokens * syn.config_.vae.d_token == header["latent_dim"]
+    header["layout"]["gappy"] = []  # a file whose layout disagrees with its schema is refused
+    save_model(tmp_path / "bad.tabgen", header, load_model(tmp_path / "m.tabgen")[1])
+    with pytest.raises(TabgenError, match="damaged or incomplete"):
+        Synthesizer.load(tmp_path / "bad.tabgen")

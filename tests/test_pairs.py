@@ -2,13 +2,14 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from conftest import fast_config, make_mixed_frame
 
 from tabgen import Synthesizer, TabgenError
 from tabgen.cli import main
 from tabgen.evaluation import evaluate
 from tabgen.pairs import find_pairs
 from tabgen.schema import Schema, infer_schema
+
+from conftest import fast_config, make_mixed_frame
 
 LABELS = [f"grade {i}" for i in range(12)]
 
@@ -72,7 +73,7 @@ def test_sampled_rows_keep_every_pair_exact_and_the_dtypes(fitted):
     out = fitted.sample(300)
     assert consistent(out)
     assert out["code"].dtype == np.int64 and set(out["code"]) <= set(range(1, 57, 5))
-    assert fitted.vae_.d_numerical + len(fitted.vae_.cardinalities) < out.shape[1]  # fewer tokens than columns
+    assert fitted.codec_.layout.n_tokens < out.shape[1]  # fewer tokens than columns
 
 
 def test_a_given_written_column_conditions_its_parent(fitted):

@@ -11,6 +11,7 @@ from tabgen import Synthesizer
 from tabgen.errors import TabgenWarning
 from tabgen.schema import infer_schema
 from tabgen.transform import TableTransform
+
 from conftest import fast_config
 
 KINDS = ["float", "int", "Int64", "bool", "boolean", "text", "category", "datetime", "date_text", "key", "number"]

@@ -28,7 +28,7 @@ def test_adult_fit_then_sample_10000_rows(tmp_path, monkeypatch):
     assert len(fake) == 10_000
     assert list(fake.columns) == list(real.columns)
     assert (fake.dtypes == real.dtypes).all()
-    for col in real.columns[real.dtypes == object]:
+    for col in real.columns[real.dtypes == "object"]:
         assert set(fake[col].dropna()) <= set(real[col].dropna()), col
     for col in real.columns[real.dtypes == "int64"]:
         assert fake[col].between(real[col].min(), real[col].max()).all(), col

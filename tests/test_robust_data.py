@@ -12,6 +12,7 @@ from tabgen import Schema, Synthesizer, TabgenError, infer_schema
 from tabgen.errors import TabgenWarning
 from tabgen.identifiers import IdFormat, learn_format
 from tabgen.transform import TableTransform
+
 from conftest import fast_config
 
 

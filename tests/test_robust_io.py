@@ -16,10 +16,11 @@ import torch
 from click.testing import CliRunner
 from safetensors.torch import save as save_safetensors
 
-from conftest import fast_config, make_mixed_frame
 from tabgen import Synthesizer, TabgenError, TabgenWarning
 from tabgen.cli import main
 from tabgen.io import load_model, read_table, save_model, sniff_separator, write_table
+
+from conftest import fast_config, make_mixed_frame
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -41,7 +42,8 @@ def write(path: Path, content: bytes | str) -> Path:
          ["name", "city"], [["Smith, J", "Oslo"], ["Lee, K", "Lima, Peru"]]),
         ("newline.csv", 'id,note\n1,"two\nlines"\n2,one\n', ["id", "note"], [[1, "two\nlines"], [2, "one"]]),
         # Excel where the comma is the decimal mark: semicolons between fields, commas in numbers.
-        ("excel_de.csv", "preis;ort;n\n1,5;Köln;2\n-0,25;Bonn;\n", ["preis", "ort", "n"], [[1.5, "Köln", 2.0], [-0.25, "Bonn", None]]),
+        ("excel_de.csv", "preis;ort;n\n1,5;Köln;2\n-0,25;Bonn;\n", ["preis", "ort", "n"],
+         [[1.5, "Köln", 2.0], [-0.25, "Bonn", None]]),
         ("semicolon_dot.csv", "a;b\n1.5;x\n2.5;y\n", ["a", "b"], [[1.5, "x"], [2.5, "y"]]),
         ("semicolon_quoted.csv", 'a;b\n"x;y";1\n"z,w";2\n', ["a", "b"], [["x;y", 1], ["z,w", 2]]),
         ("tabs.tsv", "a\tb\n1\tx\n2\ty\n", ["a", "b"], [[1, "x"], [2, "y"]]),
@@ -100,7 +102,7 @@ def test_a_failed_parquet_write_leaves_nothing(tmp_path):
 
 def test_other_encodings_are_refused_with_the_line_and_a_way_out(tmp_path):
     path = write(tmp_path / "windows.csv", "a,b\n1,x\n2,café\n".encode("cp1252"))
-    with pytest.raises(TabgenError, match=r"windows.csv is not UTF-8 text \(byte 0xe9 on line 3\).*--encoding cp1252"):
+    with pytest.raises(TabgenError, match=r"windows.csv is not UTF-8 text \(byte 0xe9 on line 3\).*encoding='cp1252'"):
         read_table(path)
     assert read_table(path, encoding="cp1252")["b"].tolist() == ["x", "café"]
     # Beyond the first lines too: the error comes from the full read, located afterwards.

@@ -1,9 +1,13 @@
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
 from tabgen import Synthesizer, TabgenError, TabgenWarning
+from tabgen.fit_plan import CALIBRATION_BUDGET_SHARE, FitPlan, PhaseLimits
+
 from conftest import fast_config
 
 
@@ -30,10 +34,44 @@ def test_sample_has_same_columns_dtypes_and_only_seen_values(fitted):
 
 
 def test_learned_state_is_underscored_and_params_unchanged(fitted):
+    df, syn = fitted
+    assert syn.get_params() == Synthesizer(config=syn.config, seed=0, progress=False).get_params()
+    assert syn.schema_.names == list(df.columns) and syn.n_rows_ == len(df) and syn.fit_seconds_ > 0
+    assert syn.codec_.layout.n_tokens * syn.codec_.vae.d_token == syn.codec_.latent_dim
+    assert not [name for name in vars(Synthesizer()) if name.endswith("_")]  # nothing learned before fit
+
+
+def test_get_params_and_set_params_make_clone_work(fitted):
+    from sklearn.base import clone
+
     _, syn = fitted
-    assert syn.seed == 0 and syn.time_budget is None
-    for attr in ("schema_", "transform_", "vae_", "denoiser_", "latent_mean_", "fit_seconds_", "n_rows_"):
-        assert hasattr(syn, attr)
+    copy = clone(syn)
+    assert copy.get_params() == syn.get_params() and not hasattr(copy, "model_")
+    assert copy.set_params(seed=7).seed == 7
+    with pytest.raises(TabgenError, match="no parameter 'width'"):
+        copy.set_params(width=3)
+
+
+def test_an_edited_schema_sets_the_column_kinds(mixed_frame):
+    from tabgen import infer_schema
+
+    schema = infer_schema(mixed_frame)
+    name = schema.numerical[0].name
+    schema[name].kind = "categorical"
+    syn = Synthesizer(schema=schema, config=fast_config(), progress=False).fit(mixed_frame.round({name: 0}))
+    assert syn.schema_[name].kind == "categorical"
+    with pytest.raises(TabgenError, match="not both"):
+        Synthesizer(schema=schema, categorical=[name]).fit(mixed_frame)
+    with pytest.raises(TabgenError, match="are not the table's"):
+        Synthesizer(schema=schema).fit(mixed_frame.drop(columns=name))
+
+
+def test_sample_takes_its_steps_and_defaults_to_the_tables_rows(fitted):
+    df, syn = fitted
+    assert len(syn.sample(progress=False)) == len(df)
+    assert not syn.sample(20, steps=3, seed=1).equals(syn.sample(20, seed=1))
+    with pytest.raises(TabgenError, match="steps must be a positive integer"):
+        syn.sample(5, steps=0)
 
 
 def test_sampling_is_reproducible_and_batched(fitted):
@@ -81,7 +119,8 @@ def test_save_and_load_give_the_same_rows(fitted, tmp_path):
 @pytest.mark.parametrize(
     "frame",
     [
-        pd.DataFrame({"a": np.random.default_rng(0).choice(list("xyz"), 80), "b": np.random.default_rng(1).choice(list("pq"), 80)}),
+        pd.DataFrame({"a": np.random.default_rng(0).choice(list("xyz"), 80),
+                      "b": np.random.default_rng(1).choice(list("pq"), 80)}),
         pd.DataFrame({"u": np.random.default_rng(0).normal(size=80), "v": np.random.default_rng(1).gamma(2.0, size=80)}),
         pd.DataFrame({"only": np.random.default_rng(0).normal(size=5)}),
     ],
@@ -97,10 +136,23 @@ def test_time_budget_limits_training():
 
     config = fast_config()
     config.vae.max_steps = config.diffusion.max_steps = 10**6
-    with pytest.warns(TabgenWarning, match="time budget allowed only"):  # on a GPU 2 s are enough
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TabgenWarning)  # a slow machine gets few epochs in 2 s, and a warning
         syn = Synthesizer(config=config, time_budget=2, device="cpu", progress=False).fit(make_mixed_frame(100))
     assert syn.vae_result_.stopped_by in ("time budget", "no improvement")
     assert syn.diffusion_result_.stopped_by in ("time budget", "no improvement")
+
+
+def test_a_fit_cut_short_by_its_budget_warns():
+    from tabgen.fitting import MIN_EPOCHS_BEFORE_WARNING, warn_if_cut_short
+    from tabgen.train import TrainResult
+
+    enough = TrainResult(epochs=MIN_EPOCHS_BEFORE_WARNING, stopped_by="time budget")
+    with pytest.warns(TabgenWarning, match="allowed only 3 epoch.s. of diffusion training"):
+        warn_if_cut_short(enough, TrainResult(epochs=3, steps=60, stopped_by="time budget"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_if_cut_short(enough, TrainResult(epochs=3, stopped_by="no improvement"))
 
 
 def test_a_deadline_ends_an_epoch_between_steps():
@@ -108,8 +160,8 @@ def test_a_deadline_ends_an_epoch_between_steps():
 
     from tabgen.train import _Loop
 
-    loop = _Loop("x", n_rows=100, batch_size=10, max_epochs=5, max_steps=10**6, patience=5,
-                 deadline=time.monotonic() + 0.2, device=torch.device("cpu"), progress=False)
+    loop = _Loop("x", n_rows=100, batch_size=10, max_epochs=5, limits=PhaseLimits(time.monotonic() + 0.2, None),
+                 patience=5, device=torch.device("cpu"), progress=False)
     assert loop.steps_per_epoch == 20
     for _ in loop.batches():
         time.sleep(0.1)  # a step of a very wide table
@@ -123,9 +175,14 @@ def test_time_budget_replaces_the_denoisers_step_limit():
 
     config = fast_config()
     config.diffusion.patience = 10**6
-    syn = Synthesizer(config=config, time_budget=3, progress=False).fit(make_mixed_frame(100))
+    frame = make_mixed_frame(100)
+    plan = FitPlan(frame, time_budget=3)
+    assert plan.diffusion_limits(config) == PhaseLimits(plan.deadline - CALIBRATION_BUDGET_SHARE * 3, None)
+    assert FitPlan(frame).diffusion_limits(config) == PhaseLimits(None, config.diffusion.max_steps)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TabgenWarning)
+        syn = Synthesizer(config=config, time_budget=3, progress=False).fit(frame)
     assert syn.diffusion_result_.stopped_by == "time budget"
-    assert syn.diffusion_result_.steps > config.diffusion.max_steps
 
 
 def test_patience_waits_for_half_the_annealed_schedule():
@@ -139,9 +196,9 @@ def test_patience_waits_for_half_the_annealed_schedule():
 
 
 def test_patience_applies_after_many_passes_over_a_small_table(monkeypatch):
-    from conftest import make_mixed_frame
-
     import tabgen.train
+
+    from conftest import make_mixed_frame
 
     # Each step is a pass over these 90 training rows: after 40 the table is seen often enough that a
     # plateau is real, long before half of the 4,000-step schedule.
@@ -177,7 +234,7 @@ def test_unfitted_and_bad_arguments():
 
 
 def test_a_numerical_column_with_few_values_gives_back_only_those_values(tmp_path):
-    from tabgen.io.modelfile import load_model
+    from tabgen.io.modelfile import load_model, save_model
 
     rng = np.random.default_rng(0)
     # Twelve values: more than schema inference makes categorical, few enough to decode as a choice.
@@ -185,7 +242,7 @@ def test_a_numerical_column_with_few_values_gives_back_only_those_values(tmp_pat
     df = pd.DataFrame({"rooms": rng.choice(values, 300, p=np.r_[0.01, np.full(11, 0.09)]),
                        "price": rng.gamma(2.0, 10.0, 300).round(2), "kind": rng.choice(["a", "b"], 300)})
     syn = Synthesizer(config=fast_config(), progress=False, seed=0).fit(df)
-    assert [len(levels) for levels in syn.vae_.value_levels] == [12, 0]
+    assert [len(levels) for levels in syn.codec_.layout.value_levels] == [12, 0]
     assert set(syn.sample(300, seed=1)["rooms"]) <= set(values)
 
     path = tmp_path / "m.tabgen"
@@ -195,8 +252,9 @@ def test_a_numerical_column_with_few_values_gives_back_only_those_values(tmp_pat
     continuous = Synthesizer(config=fast_config(), progress=False).fit(df.drop(columns="rooms"))
     continuous.save(path)
     header, tensors = load_model(path)
-    del header["value_levels"]
-    old = Synthesizer._from_state(header, tensors, continuous.device_, progress=False)
+    del header["layout"]
+    save_model(path, header, tensors)
+    old = Synthesizer.load(path, progress=False)
     pd.testing.assert_frame_equal(old.sample(40, seed=2), continuous.sample(40, seed=2))
 
 
@@ -212,14 +270,14 @@ def test_token_width_is_chosen_per_table_and_kept_in_the_model_file(mixed_frame,
     config.vae.d_token = None
     syn = Synthesizer(config=config, progress=False, seed=0).fit(mixed_frame)
     # Six columns, one with gaps (its missing-value flag is a token too), a width-64 denoiser: 64 // 7.
-    assert syn.config_.vae.d_token == syn.vae_.d_token == 9 and config.vae.d_token is None
+    assert syn.config_.vae.d_token == syn.codec_.vae.d_token == 9 and config.vae.d_token is None
     syn.save(tmp_path / "m.tabgen")
     loaded = Synthesizer.load(tmp_path / "m.tabgen", progress=False)
     pd.testing.assert_frame_equal(loaded.sample(30, seed=1), syn.sample(30, seed=1))
 
 
 def test_a_file_from_before_the_narrow_noise_embedding_loads(mixed_frame, tmp_path):
-    from tabgen.io.modelfile import load_model
+    from tabgen.io.modelfile import load_model, save_model
 
     config = fast_config()
     config.diffusion.noise_channels = config.diffusion.width  # as every denoiser was built then
@@ -227,7 +285,8 @@ def test_a_file_from_before_the_narrow_noise_embedding_loads(mixed_frame, tmp_pa
     syn.save(tmp_path / "m.tabgen")
     header, tensors = load_model(tmp_path / "m.tabgen")
     del header["config"]["diffusion"]["noise_channels"]
-    old = Synthesizer._from_state(header, tensors, syn.device_, progress=False)
+    save_model(tmp_path / "m.tabgen", header, tensors)
+    old = Synthesizer.load(tmp_path / "m.tabgen", progress=False)
     pd.testing.assert_frame_equal(old.sample(30, seed=1), syn.sample(30, seed=1))
 
 

@@ -53,7 +53,7 @@ def test_the_grid_is_kept_in_the_state_and_older_states_interpolate():
 def _nan_for_none(df):
     """Missing categories come back as NaN, pandas' marker, whatever null the input used."""
     out = df.copy()
-    for col in out.columns[out.dtypes == object]:
+    for col in out.columns[out.dtypes == "object"]:
         out[col] = out[col].astype(object).where(out[col].notna(), np.nan)
     return out
 

@@ -31,7 +31,7 @@ _EXPORTS = {
     "write_report": ".report",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = ["Detection", "EvaluationResult", "METRICS", "MLEfficiency", "evaluate", "write_report"]
 
 
 def __getattr__(name: str) -> Any:

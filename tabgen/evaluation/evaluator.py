@@ -80,17 +80,7 @@ def evaluate(
         schema=schema, target=target, seed=seed, max_rows=max_rows,
     )
 
-    result = EvaluationResult(seed=seed, max_rows=max_rows)
-    result.rows = {"real": len(run.real), "synthetic": len(run.synthetic)}
-    if run.holdout is not None:
-        result.rows["holdout"] = len(run.holdout)
-    extra = [str(c) for c in synthetic.columns if str(c) not in schema.names]  # names as the schema spells them
-    if extra:
-        result.notes.append(f"synthetic column(s) {extra} are not in the real table and were ignored")
-    skipped = [name for name in METRICS if name not in wanted]
-    if skipped:
-        result.notes.append(f"not computed, as asked: {', '.join(skipped)}")
-
+    result = _new_result(run, synthetic, wanted)
     steps = [(label, step) for group, label, step in _STEPS if group in wanted]
     if floor and run.holdout is None:
         result.notes.append("real-data floor not computed: it needs a holdout table")
@@ -102,6 +92,21 @@ def evaluate(
         for label, step in bar:
             bar.set_postfix_str(label)
             step(run, result)
+    return result
+
+
+def _new_result(run: "_Run", synthetic: pd.DataFrame, wanted: set[str]) -> EvaluationResult:
+    """The result before any metric: the tables' sizes, and notes on what is left out."""
+    result = EvaluationResult(seed=run.seed, max_rows=run.max_rows)
+    result.rows = {"real": len(run.real), "synthetic": len(run.synthetic)}
+    if run.holdout is not None:
+        result.rows["holdout"] = len(run.holdout)
+    extra = [str(c) for c in synthetic.columns if str(c) not in run.schema.names]  # names as the schema spells them
+    if extra:
+        result.notes.append(f"synthetic column(s) {extra} are not in the real table and were ignored")
+    skipped = [name for name in METRICS if name not in wanted]
+    if skipped:
+        result.notes.append(f"not computed, as asked: {', '.join(skipped)}")
     return result
 
 

@@ -2,7 +2,7 @@
 
 from .atomic import atomic_write
 from .modelfile import MODEL_FORMAT_VERSION, MODEL_SUFFIX, find_model, load_model, save_model
-from .tables import PARQUET_SUFFIXES, SEPARATORS, read_table, sniff_separator, write_table
+from .tables import PARQUET_SUFFIXES, SEPARATORS, read_table, sniff_separator, write_batches, write_table
 
 __all__ = [
     "MODEL_FORMAT_VERSION",
@@ -15,5 +15,6 @@ __all__ = [
     "read_table",
     "save_model",
     "sniff_separator",
+    "write_batches",
     "write_table",
 ]

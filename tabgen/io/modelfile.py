@@ -19,8 +19,9 @@ from ..errors import TabgenError
 from .atomic import atomic_write
 
 MODEL_FORMAT = "tabgen"
-#: 2: the file carries a SHA-256 of itself; 1 (still read) had none.
-MODEL_FORMAT_VERSION = 2
+#: 3: the header holds the token layout; 2 (still read) had its value levels as a field of their own;
+#: from 2 on the file carries a SHA-256 of itself; 1 (still read) had none.
+MODEL_FORMAT_VERSION = 3
 MODEL_SUFFIX = ".tabgen"
 
 _CHECKSUM_KEY = "sha256"

@@ -18,7 +18,7 @@ import sys
 import warnings
 import zipfile
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Iterable, Iterator
 
 import pandas as pd
 
@@ -136,6 +136,21 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike) -> None:
             df.to_csv(f, index=False)
 
 
+def write_batches(batches: Iterable[pd.DataFrame], path: str | os.PathLike) -> int:
+    """Write frames of one table as CSV (or Parquet by suffix), atomically; ``-`` writes CSV to standard
+    output. CSV is streamed batch by batch, so memory stays flat however many rows come. Returns the rows written."""
+    if str(path) != "-" and Path(path).suffix.lower() in PARQUET_SUFFIXES:
+        frame = pd.concat(list(batches), ignore_index=True)
+        write_table(frame, path)
+        return len(frame)
+    rows = 0
+    with contextlib.nullcontext(sys.stdout) if str(path) == "-" else atomic_write(path, "w") as f:
+        for batch in batches:
+            batch.to_csv(f, index=False, header=rows == 0)
+            rows += len(batch)
+    return rows
+
+
 def _first_line(e: BaseException) -> str:
     lines = str(e).strip().splitlines()
     return lines[0] if lines else type(e).__name__
@@ -162,7 +177,8 @@ def _read_parquet(path: Path) -> pd.DataFrame:
         raise TabgenError(f"{path}: reading Parquet needs pyarrow (pip install pyarrow)") from None
     except (ValueError, OSError, TypeError, NotImplementedError) as e:
         if "magic bytes" in str(e):
-            raise TabgenError(f"{path} is not a Parquet file, though its name says so; if it is a CSV, rename it to .csv") from None
+            raise TabgenError(f"{path} is not a Parquet file, though its name says so; "
+                              "if it is a CSV, rename it to .csv") from None
         raise TabgenError(f"{path} could not be read as Parquet: {_first_line(e)}") from None
 
 
@@ -244,7 +260,7 @@ def _encoding_error(path: Path, encoding: str, line: int, byte: int) -> TabgenEr
     name = "UTF-8" if encoding == "utf-8-sig" else encoding
     return TabgenError(
         f"{path} is not {name} text (byte 0x{byte:02x} on line {line}); if it was saved by Excel or another "
-        "Windows program, pass --encoding cp1252 (or the encoding it was saved in), or re-save it as UTF-8"
+        "Windows program, pass encoding='cp1252' (or the encoding it was saved in), or re-save it as UTF-8"
     )
 
 
@@ -321,7 +337,7 @@ def _parser_error(path: Path, sep: str, e: Exception) -> TabgenError:
         expected, line, saw = m.groups()
         return TabgenError(
             f"{path}, line {line}: {saw} fields where the header has {expected}; quote values that contain "
-            f"the separator ({_separator_name(sep)}), or pass --sep if that is not the separator"
+            f"the separator ({_separator_name(sep)}), or pass sep= if that is not the separator"
         )
     m = re.search(r"EOF inside string starting at row (\d+)", message)
     if m:
@@ -336,7 +352,7 @@ def _long_row_error(path: Path, sep: str, encoding: str, n_columns: int | None) 
             if n_columns is not None and len(fields) > n_columns and any(v.strip() for v in fields[n_columns:]):
                 return TabgenError(
                     f"{path}, line {reader.line_num}: {len(fields)} fields where the header has {n_columns}; "
-                    f"quote values that contain the separator ({_separator_name(sep)}), or pass --sep if that is not the separator"
+                    f"quote values that contain the separator ({_separator_name(sep)}), or pass sep= if that is not the separator"
                 )
     return TabgenError(f"{path}: some rows have more fields than the header; quote values that contain the separator")
 

@@ -1,0 +1,124 @@
+"""The codec: a table's rows to latent vectors and back.
+
+It holds the stages that stand between a table and the diffusion model: the transform (with its
+schema and token layout), the VAE, the latents' standardisation, and the calibration, which corrects
+the decoder's outputs after it (:mod:`tabgen.calibration`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor
+
+from .calibration import Calibration
+from .layout import TokenLayout
+from .schema import Schema
+from .transform import TableTransform
+from .vae import VAE
+
+#: Column tokens encoded at once when computing the latents of the whole table.
+ENCODE_TOKENS_PER_CHUNK = 2**19
+
+
+@dataclass
+class LatentScaling:
+    """Per-dimension standardisation of the VAE's latents, and their range in training."""
+
+    mean: Tensor
+    std: Tensor
+    low: Tensor | None = None
+    high: Tensor | None = None
+    """The standardised training latents' range per dimension (files from before it have none)."""
+
+    @classmethod
+    def fit(cls, latents: Tensor, target_std: float) -> "LatentScaling":
+        mean = latents.mean(0)
+        # One row has no spread: treat it as unit spread (asked for, torch's std warns and gives NaN).
+        spread = latents.std(0) if len(latents) > 1 else torch.ones_like(mean)
+        scaling = cls(mean, spread.clamp_min(1e-6) / target_std)
+        z = scaling.standardise(latents)
+        scaling.low, scaling.high = z.min(0).values, z.max(0).values
+        return scaling
+
+    def standardise(self, latents: Tensor) -> Tensor:
+        return (latents - self.mean) / self.std
+
+    def unstandardise(self, z: Tensor) -> Tensor:
+        return z * self.std + self.mean
+
+    def state_tensors(self) -> dict[str, Tensor]:
+        bounds = {} if self.low is None else {"low": self.low, "high": self.high}
+        return {"mean": self.mean, "std": self.std, **bounds}
+
+    @classmethod
+    def from_state(cls, tensors: dict[str, Tensor], device: torch.device) -> "LatentScaling":
+        low, high = (tensors[k].to(device) if k in tensors else None for k in ("low", "high"))
+        return cls(tensors["mean"].to(device), tensors["std"].to(device), low, high)
+
+
+class Codec:
+    """Rows ↔ latents: ``encode_means`` of the encoded table, ``decode`` of (unstandardised) latents."""
+
+    def __init__(self, transform: TableTransform, vae: VAE, scaling: LatentScaling | None = None,
+                 calibration: Calibration | None = None):
+        self.transform = transform
+        self.vae = vae
+        self.scaling = scaling
+        self.calibration = calibration
+
+    @property
+    def schema(self) -> Schema:
+        return self.transform.schema
+
+    @property
+    def layout(self) -> TokenLayout:
+        return self.transform.layout_
+
+    @property
+    def latent_dim(self) -> int:
+        return self.layout.n_tokens * self.vae.d_token
+
+    def tokens(self, latents: Tensor) -> Tensor:
+        """Flat latent rows as (rows, tokens, d_token)."""
+        return latents.reshape(len(latents), self.layout.n_tokens, -1)
+
+    @torch.no_grad()
+    def encode_means(self, x_num: Tensor, x_cat: Tensor) -> Tensor:
+        """The encoder's mean latents of every row, flattened, in chunks: the transformer's feed-forward
+        activations of a whole large table at once would need gigabytes."""
+        rows = max(1, ENCODE_TOKENS_PER_CHUNK // self.layout.n_tokens)
+        return torch.cat([self.vae.encode(x_num[i : i + rows], x_cat[i : i + rows])[0].flatten(1)
+                          for i in range(0, len(x_num), rows)])
+
+    @torch.inference_mode()
+    def decode(self, latents: Tensor, generator: torch.Generator | None = None, row_offset: int = 0, *,
+               fill: bool = False, calibrated: bool = True) -> pd.DataFrame:
+        """Rows from latents (in the VAE's scale). With ``fill``, no cell comes out missing (each head's
+        "missing" class, which is its last one, is never chosen). ``calibrated=False`` skips the
+        calibration, as rows conditional on given cells do: it moves the model's marginals onto the
+        table's, and a conditional sample should not have the table's marginals (on a table where x
+        depends on a group, it pulled the mean of x given one group from 2.35 to 2.05, away from the
+        table's 2.95)."""
+        calibration = self.calibration if calibrated else None
+        x_num, logits = self.vae.reconstruct(self.tokens(latents))
+        if calibration is not None:
+            logits = calibration.shift(logits)
+        x_num, logits = self.vae.values(x_num, logits, generator)
+        if fill:
+            may_be_missing = [c.has_missing for c in self.schema.categorical] + [True] * len(self.layout.gappy)
+            logits = [lg[:, :-1] if missing else lg for lg, missing in zip(logits, may_be_missing)]
+        x_cat = torch.stack([lg.argmax(-1) for lg in logits], 1) if logits else x_num.new_zeros((len(x_num), 0), dtype=torch.long)
+        x_num, x_cat = x_num.cpu().numpy(), x_cat.cpu().numpy()
+        if calibration is not None:
+            x_num = calibration.scores(x_num, x_cat)
+        return self.transform.inverse_transform(x_num, x_cat, row_offset)
+
+    @torch.inference_mode()
+    def typical_row(self) -> tuple[np.ndarray, np.ndarray]:
+        """The decoding of the mean latent, as encoder input: it stands in for the cells not given."""
+        x_num, logits = self.vae.decode(self.tokens(self.scaling.mean[None]))
+        return x_num[0].cpu().numpy(), np.array([int(lg[0].argmax()) for lg in logits], dtype=np.int64)
