@@ -1,7 +1,7 @@
 """Ablation: which settings buy fidelity per step, or per second of a whole fit.
 
-    python benchmarks/ablation.py --dataset adult --variants defaults,constant_lr --steps 10000 --jobs 2
-    python benchmarks/ablation.py --dataset adult --variants defaults,vae_layers_1 --end-to-end --budget 170
+    python -m benchmarks.ablation --dataset adult --variants defaults,constant_lr --steps 10000 --jobs 2
+    python -m benchmarks.ablation --dataset adult --variants defaults,vae_layers_1 --end-to-end --budget 170
 
 By default one VAE is fitted (and cached) per VAE setting; every variant then trains only the denoiser
 on that VAE's latents for the same number of steps, samples as many rows as the training table, and is
@@ -20,16 +20,26 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import multiprocessing as mp
 import sys
 import time
-import multiprocessing as mp
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import run as bench  # noqa: E402
-from speed import fit_tabgen, score  # noqa: E402
+from benchmarks.harness import (
+    MODEL_CACHE,
+    Dataset,
+    add_dataset_arguments,
+    commit_label,
+    fit_tabgen,
+    git_state,
+    headline,
+    load_dataset,
+    score,
+    usable_cores,
+    write_json,
+)
 
 #: Named changes to the CPU defaults, as ``section__field: value``.
 VARIANTS: dict[str, dict[str, Any]] = {
@@ -104,7 +114,7 @@ def make_config(changes: dict[str, Any], steps: int):
     return config
 
 
-def fitted_vae(ds: bench.Dataset, changes: dict[str, Any], cache: Path, seed: int):
+def fitted_vae(ds: Dataset, changes: dict[str, Any], cache: Path, seed: int):
     """A Synthesizer whose VAE has the variant's VAE settings, fitted once and cached on disk."""
     from tabgen import Synthesizer
 
@@ -113,9 +123,7 @@ def fitted_vae(ds: bench.Dataset, changes: dict[str, Any], cache: Path, seed: in
     settings = json.dumps(variant_config(vae_changes).vae.__dict__, sort_keys=True)
     path = cache / f"{ds.name}-seed{seed}-vae-{hashlib.sha1(settings.encode()).hexdigest()[:10]}.tabgen"
     if not path.exists():
-        syn = Synthesizer(seed=seed, categorical=ds.categorical, numerical=ds.numerical,
-                          config=make_config(vae_changes, steps=20), progress=False)
-        syn.fit(ds.train)
+        syn, _ = fit_tabgen(ds, seed, config=make_config(vae_changes, steps=20))
         cache.mkdir(parents=True, exist_ok=True)
         syn.save(path)
     return Synthesizer.load(path, device="cpu", progress=False)
@@ -124,27 +132,33 @@ def fitted_vae(ds: bench.Dataset, changes: dict[str, Any], cache: Path, seed: in
 def run_variant(dataset_dir: str, name: str, steps: int, seed: int, threads: int, cache: str) -> dict[str, Any]:
     import torch
 
+    from tabgen import Synthesizer
+    from tabgen.codec import LatentScaling
     from tabgen.diffusion.denoiser import edm_denoiser
-    from tabgen.synthesizer import _encode_means, _to_tensors
+    from tabgen.fitting import FittedModel, calibrate, validation_split
     from tabgen.train import train_diffusion
 
     torch.set_num_threads(threads)
-    ds = bench.load_dataset(Path(dataset_dir), None)
+    ds = load_dataset(Path(dataset_dir))
     changes = VARIANTS[name]
-    syn = fitted_vae(ds, changes, Path(cache), seed)
+    cached = fitted_vae(ds, changes, Path(cache), seed)
+    codec, device = cached.codec_, torch.device("cpu")
     config = make_config(changes, steps)
     c = config.diffusion
     torch.manual_seed(seed)
-    syn.config_ = config
-    tensors = _to_tensors(syn.transform_.transform(ds.train), torch.device("cpu"))
-    z = syn._standardise_latents(_encode_means(syn.vae_, tensors[0], tensors[2]))
-    train_idx, val_idx = syn._split(torch.randperm(len(z)))
-    syn.denoiser_ = edm_denoiser(z.shape[1], c)
+    tensors = codec.transform.transform(ds.train).to_tensors(device)
+    latents = codec.encode_means(tensors[0], tensors[2])
+    codec.scaling = LatentScaling.fit(latents, c.latent_std)
+    z = codec.scaling.standardise(latents)
+    train_idx, val_idx = validation_split(torch.randperm(len(z)), config)
+    denoiser = edm_denoiser(z.shape[1], c)
     start = time.perf_counter()
-    result = train_diffusion(syn.denoiser_, z[train_idx], z[val_idx], c, progress=False)
+    result = train_diffusion(denoiser, z[train_idx], z[val_idx], c, progress=False)
     fit_seconds = time.perf_counter() - start
-    syn.denoiser_.eval()
-    syn.calibration_ = syn._calibrate(tensors, None)  # the cached model's was learned with its own denoiser
+    model = FittedModel(codec, denoiser.eval(), config, device, cached.model_.vae_result, result, n_rows=len(ds.train))
+    # The cached model's calibration was learned with its own denoiser.
+    codec.calibration = calibrate(model.sampler, tensors, config.sampler.calibration_rows)
+    syn = Synthesizer.from_model(model, seed=seed, progress=False)
     return sampled_and_scored(syn, ds, seed, {
         "variant": name, "changes": changes, "steps": result.steps, "best_epoch": result.best_epoch,
         "epochs": result.epochs, "best_val_loss": result.best_loss, "diffusion_seconds": fit_seconds, "threads": threads})
@@ -154,7 +168,7 @@ def run_end_to_end(dataset_dir: str, name: str, budget: float | None, seed: int,
     import torch
 
     torch.set_num_threads(threads)
-    ds = bench.load_dataset(Path(dataset_dir), None)
+    ds = load_dataset(Path(dataset_dir))
     changes = VARIANTS[name]
     syn, fit_seconds = fit_tabgen(ds, seed, budget, variant_config(changes))
     vae, diffusion = syn.vae_result_, syn.diffusion_result_
@@ -165,19 +179,20 @@ def run_end_to_end(dataset_dir: str, name: str, budget: float | None, seed: int,
         "best_val_loss": diffusion.best_loss, "threads": threads})
 
 
-def sampled_and_scored(syn: Any, ds: bench.Dataset, seed: int, record: dict[str, Any]) -> dict[str, Any]:
+def sampled_and_scored(syn: Any, ds: Dataset, seed: int, record: dict[str, Any]) -> dict[str, Any]:
     """``record`` with the seconds to sample as many rows as the training table and their scores; printed."""
     start = time.perf_counter()
     fake = syn.sample(len(ds.train), seed=seed)
-    out = {**record, "sample_seconds": time.perf_counter() - start, **score(ds, syn.schema_, fake, seed)}
-    print(f"  {out['variant']}: {json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in out.items()})}", flush=True)
+    out = {**record, "sample_seconds": time.perf_counter() - start, **headline(score(ds, fake, seed=seed, schema=syn.schema_))}
+    shown = {k: round(v, 4) if isinstance(v, float) else v for k, v in out.items()}
+    print(f"  {out['variant']}: {json.dumps(shown)}", flush=True)
     return out
 
 
 def render(results: dict[str, Any]) -> str:
     scores = [("Shape %", "{shape:.2f}"), ("Trend %", "{trend:.2f}"), ("tree C2ST", "{c2st_tree:.3f}")]
     one_seed = "Errors in %, C2ST 1 = indistinguishable. One seed: differences of a few tenths of a percent are noise."
-    commit = bench.commit_label(results.get("git"))
+    commit = commit_label(results.get("git"))
     ran = f"the commit that ran it{f' ({commit})' if commit else ''}"
     if results.get("end_to_end"):
         budget = results.get("budget")
@@ -190,11 +205,11 @@ def render(results: dict[str, Any]) -> str:
     else:
         base = results["base_config"]["diffusion"]
         lines = [f"# Ablation on {results['dataset']}", "",
-                 f"Base: the defaults of {ran} (denoiser width {base['width']}, lr {base['lr']}, "
-                 f"lr decay {base['lr_decay']}); each variant changes what its row says.", "",
-                 f"Diffusion trained for {results['steps']} steps per variant on the same VAE; {results['jobs']} "
+                 (f"Base: the defaults of {ran} (denoiser width {base['width']}, lr {base['lr']}, "
+                 f"lr decay {base['lr_decay']}); each variant changes what its row says."), "",
+                 (f"Diffusion trained for {results['steps']} steps per variant on the same VAE; {results['jobs']} "
                  f"variant(s) at a time. {one_seed} Validation losses compare only between variants that draw σ "
-                 "alike (not across σ_data or P_mean changes).", ""]
+                 "alike (not across σ_data or P_mean changes)."), ""]
         columns = scores + [("best val loss", "{best_val_loss:.4f}"), ("diffusion s", "{diffusion_seconds:.0f}"),
                             ("sample s", "{sample_seconds:.1f}")]
     lines += ["| variant | changes | " + " | ".join(name for name, _ in columns) + " |",
@@ -209,15 +224,15 @@ def render(results: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    bench.add_dataset_arguments(parser)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.ablation", description=__doc__.splitlines()[0])
+    add_dataset_arguments(parser)
     parser.add_argument("--variants", default="defaults", help=f"comma-separated, from {', '.join(VARIANTS)}")
     parser.add_argument("--steps", type=int, default=10_000, help="denoiser steps per variant (not with --end-to-end)")
     parser.add_argument("--end-to-end", action="store_true", help="fit each variant whole, VAE included")
     parser.add_argument("--budget", type=float, default=None, help="with --end-to-end: time_budget in seconds")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=1, help="variants trained side by side, one thread each")
-    parser.add_argument("--cache", type=Path, default=Path(__file__).resolve().parent / "cache")
+    parser.add_argument("--cache", type=Path, default=MODEL_CACHE)
     parser.add_argument("--label", default="", help="suffix of the result files, to keep rounds on other defaults apart")
     args = parser.parse_args(argv)
     names = [v.strip() for v in args.variants.split(",") if v.strip()]
@@ -226,10 +241,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown variant(s) {unknown}; choose from {list(VARIANTS)}")
     if args.budget is not None and not (args.end_to_end and args.budget > 0):
         parser.error("--budget needs --end-to-end and a positive number of seconds")
-    threads = 1 if args.jobs > 1 else bench.usable_cores()
+    threads = 1 if args.jobs > 1 else usable_cores()
     if not args.end_to_end:
         # VAEs first, one at a time, so that parallel variants never fit the same VAE twice.
-        ds = bench.load_dataset(args.datasets_dir / args.dataset, None)
+        ds = load_dataset(args.datasets_dir / args.dataset)
         for name in names:
             fitted_vae(ds, VARIANTS[name], args.cache, args.seed)
 
@@ -243,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     if any(results.get(k, v) != v for k, v in settings.items()):
         results = {"variants": {}}  # other settings: start a fresh table
     base = variant_config({}) if args.end_to_end else make_config({}, args.steps)
-    results.update(dataset=args.dataset, jobs=args.jobs, base_config=base.to_dict(), git=bench.git_state(), **settings)
+    results.update(dataset=args.dataset, jobs=args.jobs, base_config=base.to_dict(), git=git_state(), **settings)
     # spawn, not fork: this process has already started torch's thread pools.
     with ProcessPoolExecutor(args.jobs, mp_context=mp.get_context("spawn")) as pool:
         dataset_dir = str(args.datasets_dir / args.dataset)
@@ -254,9 +269,9 @@ def main(argv: list[str] | None = None) -> int:
         for name, future in futures.items():
             try:
                 results["variants"][name] = future.result()
-            except Exception as error:  # one broken variant must not lose the others
+            except Exception as error:  # noqa: BLE001  (one broken variant must not lose the others)
                 results["variants"][name] = {"variant": name, "error": f"{type(error).__name__}: {error}"}
-            bench.write_json(json_path, results)
+            write_json(json_path, results)
             (out_dir / f"{stem}.md").write_text(render(results))
     print((out_dir / f"{stem}.md").read_text())
     return 0

@@ -1,8 +1,8 @@
 """Conditional generation on adult: segments, rebalancing and imputation, beside TabularARGN and baselines.
 
-    python benchmarks/conditional.py                               # fits tabgen with its defaults, every part
-    python benchmarks/conditional.py --model adult.tabgen          # a model fitted on adult_train.csv elsewhere
-    python benchmarks/conditional.py --quick --results-dir /tmp/cond-smoke   # smoke test: 3,000 rows, seconds of training
+    python -m benchmarks.conditional                               # fits tabgen with its defaults, every part
+    python -m benchmarks.conditional --model adult.tabgen          # a model fitted on adult_train.csv elsewhere
+    python -m benchmarks.conditional --quick --results-dir /tmp/cond-smoke   # smoke test: 3,000 rows, seconds of training
 
 Parts (``--parts``), each written to ``<results-dir>/conditional/adult.json`` as soon as it is done, with
 ``adult.md`` rebuilt from the JSON:
@@ -34,16 +34,33 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import run as bench  # noqa: E402  (the benchmark harness beside this file: datasets, peers, round trip)
+from benchmarks.harness import (
+    DATASETS_DIR,
+    RESULTS_DIR,
+    Dataset,
+    canonical,
+    fit_tabgen,
+    git_state,
+    headline,
+    load_dataset,
+    package_versions,
+    round_trip,
+    score,
+    seed_everything,
+    timed,
+    usable_cores,
+    write_json,
+)
+from benchmarks.peers import QUICK_ARGN, QUICK_TABGEN_BUDGET_S, make_tabular_argn
 
 DATASET = "adult"
 PARTS = ("segments", "rebalance", "impute")
@@ -59,17 +76,15 @@ QUICK_ROWS = 3000
 
 
 # ------------------------------------------------------------------------------------------ helpers
-def fidelity(real: pd.DataFrame, synthetic: pd.DataFrame, ds: bench.Dataset, dropped: str, seed: int) -> dict[str, Any]:
+def fidelity(real: pd.DataFrame, synthetic: pd.DataFrame, ds: Dataset, dropped: str, seed: int) -> dict[str, Any]:
     """Shape, Trend and tree C2ST of ``synthetic`` against ``real`` (both canonical), without ``dropped``."""
-    from tabgen.evaluation import evaluate
     from tabgen.schema import infer_schema
 
     real, synthetic = real.drop(columns=dropped), synthetic.drop(columns=dropped)
     categorical = [c for c in ds.categorical if c != dropped]
     schema = infer_schema(real, categorical=categorical, numerical=[c for c in ds.numerical if c != dropped])
-    result = evaluate(real, synthetic, schema=schema, seed=seed, metrics=["fidelity", "detection"], progress=False)
-    return {"rows": len(synthetic), "shape": result.shape_error, "trend": result.trend_error,
-            "c2st_tree": result.c2st_xgboost.score if result.c2st_xgboost else None}
+    result = score(ds, synthetic, real=real, schema=schema, seed=seed, round_tripped=True)
+    return {"rows": len(synthetic), **headline(result)}
 
 
 def in_segment(df: pd.DataFrame, column: str, value: Any) -> pd.Series:
@@ -79,13 +94,13 @@ def in_segment(df: pd.DataFrame, column: str, value: Any) -> pd.Series:
     return pd.to_numeric(df[column], errors="coerce") == value
 
 
-def fit_argn(ds: bench.Dataset, args: argparse.Namespace):
-    model = bench.make_tabular_argn(ds, args.seed, args.quick)
-    _, seconds = bench.timed(lambda: model.fit(ds.train))
+def fit_argn(ds: Dataset, args: argparse.Namespace):
+    model = make_tabular_argn(ds, args.seed, args.quick)
+    _, seconds = timed(lambda: model.fit(ds.train))
     return model, seconds
 
 
-def load_or_fit_tabgen(ds: bench.Dataset, args: argparse.Namespace):
+def load_or_fit_tabgen(ds: Dataset, args: argparse.Namespace):
     from tabgen import Synthesizer
 
     if args.model is not None:
@@ -93,19 +108,18 @@ def load_or_fit_tabgen(ds: bench.Dataset, args: argparse.Namespace):
         if sorted(syn.schema_.names) != sorted(ds.train.columns):
             raise SystemExit(f"{args.model} was not fitted on {DATASET}: its columns are {syn.schema_.names}")
         return syn, {"model": str(args.model), "fit_seconds": None}
-    budget = args.tabgen_budget if args.tabgen_budget is not None else (bench.QUICK_TABGEN_BUDGET_S if args.quick else None)
-    syn = Synthesizer(seed=args.seed, categorical=ds.categorical, numerical=ds.numerical, time_budget=budget, progress=False)
-    _, seconds = bench.timed(lambda: syn.fit(ds.train))
+    budget = args.tabgen_budget if args.tabgen_budget is not None else (QUICK_TABGEN_BUDGET_S if args.quick else None)
+    syn, seconds = fit_tabgen(ds, args.seed, time_budget=budget)
     return syn, {"model": f"fitted here, time_budget={budget}", "fit_seconds": seconds}
 
 
 # -------------------------------------------------------------------------------------------- parts
-def part_segments(ds: bench.Dataset, syn: Any, argn: Any, args: argparse.Namespace) -> dict[str, Any]:
-    real = bench.canonical(ds.train, ds.categorical)
-    test = bench.canonical(ds.test, ds.categorical)
+def part_segments(ds: Dataset, syn: Any, argn: Any, args: argparse.Namespace) -> dict[str, Any]:
+    real = canonical(ds.train, ds.categorical)
+    test = canonical(ds.test, ds.categorical)
     pool = QUICK_REJECTION_ROWS if args.quick else REJECTION_MAX_ROWS
-    unconditional, pool_seconds = bench.timed(lambda: syn.sample(pool, seed=args.seed))
-    unconditional = bench.round_trip(unconditional, ds, None, "tabgen")
+    unconditional, pool_seconds = timed(lambda: syn.sample(pool, seed=args.seed))
+    unconditional = round_trip(unconditional, ds, None, "tabgen")
     out: dict[str, Any] = {"rejection_pool": {"rows": pool, "seconds": pool_seconds}}
     for column, value in SEGMENTS:
         segment = real[in_segment(real, column, value)]
@@ -114,12 +128,14 @@ def part_segments(ds: bench.Dataset, syn: Any, argn: Any, args: argparse.Namespa
         print(f"  segment {label}: {len(segment)} real rows ({100 * len(segment) / len(real):.2f} %)", flush=True)
         result: dict[str, Any] = {"real_rows": len(segment), "share": len(segment) / len(real), "methods": {}}
         methods = result["methods"]
-        fake, seconds = bench.timed(partial(syn.sample, n, given={column: value}, seed=args.seed))
-        methods["tabgen given"] = {**fidelity(segment, bench.round_trip(fake, ds, None, "tabgen"), ds, column, args.seed), "seconds": seconds}
+        fake, seconds = timed(partial(syn.sample, n, given={column: value}, seed=args.seed))
+        rows = round_trip(fake, ds, None, "tabgen")
+        methods["tabgen given"] = {**fidelity(segment, rows, ds, column, args.seed), "seconds": seconds}
         if argn is not None:
             seed_data = pd.DataFrame({column: [value] * n})
-            fake, seconds = bench.timed(partial(argn.sample, seed_data=seed_data))
-            methods["TabularARGN seed_data"] = {**fidelity(segment, bench.round_trip(fake, ds, None, "argn"), ds, column, args.seed), "seconds": seconds}
+            fake, seconds = timed(partial(argn.sample, seed_data=seed_data))
+            rows = round_trip(fake, ds, None, "argn")
+            methods["TabularARGN seed_data"] = {**fidelity(segment, rows, ds, column, args.seed), "seconds": seconds}
         matches = unconditional[in_segment(unconditional, column, value)]
         # Seconds to draw n matching rows, extrapolated from the pool's acceptance rate.
         rejection = {"rows": min(len(matches), n), "acceptance": len(matches) / pool,
@@ -135,7 +151,7 @@ def part_segments(ds: bench.Dataset, syn: Any, argn: Any, args: argparse.Namespa
     return out
 
 
-def classifier_scores(train: pd.DataFrame, test: pd.DataFrame, ds: bench.Dataset, seed: int) -> dict[str, float]:
+def classifier_scores(train: pd.DataFrame, test: pd.DataFrame, ds: Dataset, seed: int) -> dict[str, float]:
     """XGBoost as tabgen's ML efficiency trains it: ROC AUC, balanced accuracy and F1 of the rarer real class."""
     from sklearn.metrics import balanced_accuracy_score, f1_score, roc_auc_score
     from sklearn.pipeline import make_pipeline
@@ -160,23 +176,24 @@ def classifier_scores(train: pd.DataFrame, test: pd.DataFrame, ds: bench.Dataset
             "train_positive_share": float((train[target] == positive).mean())}
 
 
-def part_rebalance(ds: bench.Dataset, syn: Any, argn: Any, args: argparse.Namespace) -> dict[str, Any]:
+def part_rebalance(ds: Dataset, syn: Any, argn: Any, args: argparse.Namespace) -> dict[str, Any]:
     (column, shares), = REBALANCE.items()
     n = len(ds.train)
-    real, test = bench.canonical(ds.train, ds.categorical), bench.canonical(ds.test, ds.categorical)
+    real, test = canonical(ds.train, ds.categorical), canonical(ds.test, ds.categorical)
     out: dict[str, Any] = {"asked": {column: shares}, "rows": n, "methods": {}}
     out["methods"]["real training rows"] = {"scores": classifier_scores(real, test, ds, args.seed)}
-    fake, seconds = bench.timed(lambda: syn.sample(n, seed=args.seed))
-    fake = bench.round_trip(fake, ds, None, "tabgen")
+    fake, seconds = timed(lambda: syn.sample(n, seed=args.seed))
+    fake = round_trip(fake, ds, None, "tabgen")
     out["methods"]["tabgen unconditional"] = {"seconds": seconds, "scores": classifier_scores(fake, test, ds, args.seed)}
-    fake, seconds = bench.timed(lambda: syn.sample(n, rebalance=REBALANCE, seed=args.seed))
-    fake = bench.round_trip(fake, ds, None, "tabgen")
+    fake, seconds = timed(lambda: syn.sample(n, rebalance=REBALANCE, seed=args.seed))
+    fake = round_trip(fake, ds, None, "tabgen")
     out["methods"]["tabgen rebalance"] = {"seconds": seconds, "achieved": fake[column].value_counts(normalize=True).to_dict(),
                                           "scores": classifier_scores(fake, test, ds, args.seed)}
     if argn is not None:
-        fake, seconds = bench.timed(lambda: argn.sample(n_samples=n, rebalancing={"column": column, "probabilities": shares}))
-        fake = bench.round_trip(fake, ds, None, "argn")
-        out["methods"]["TabularARGN rebalancing"] = {"seconds": seconds, "achieved": fake[column].value_counts(normalize=True).to_dict(),
+        fake, seconds = timed(lambda: argn.sample(n_samples=n, rebalancing={"column": column, "probabilities": shares}))
+        fake = round_trip(fake, ds, None, "argn")
+        out["methods"]["TabularARGN rebalancing"] = {"seconds": seconds,
+                                                     "achieved": fake[column].value_counts(normalize=True).to_dict(),
                                                      "scores": classifier_scores(fake, test, ds, args.seed)}
     return out
 
@@ -191,10 +208,10 @@ def hide(test: pd.DataFrame, scenario: str, target: str, seed: int) -> pd.DataFr
                                       index=test.index, columns=test.columns)
 
 
-def impute_scores(truth: pd.DataFrame, filled: pd.DataFrame, hidden: pd.DataFrame, ds: bench.Dataset,
+def impute_scores(truth: pd.DataFrame, filled: pd.DataFrame, hidden: pd.DataFrame, ds: Dataset,
                   train_std: pd.Series) -> dict[str, Any]:
     """Accuracy on hidden categorical cells (as canonical text) and RMSE / training SD on hidden numeric ones."""
-    truth, filled = bench.canonical(truth, ds.categorical), bench.canonical(filled.reset_index(drop=True), ds.categorical)
+    truth, filled = canonical(truth, ds.categorical), canonical(filled.reset_index(drop=True), ds.categorical)
     per_column: dict[str, float] = {}
     hits, errors = [], []
     for c in ds.categorical:
@@ -214,7 +231,7 @@ def impute_scores(truth: pd.DataFrame, filled: pd.DataFrame, hidden: pd.DataFram
             "unfilled_cells": int(filled.isna().to_numpy()[hidden.to_numpy()].sum()), "per_column": per_column}
 
 
-def sklearn_imputers(ds: bench.Dataset, seed: int) -> dict[str, Callable[[pd.DataFrame], pd.DataFrame]]:
+def sklearn_imputers(ds: Dataset, seed: int) -> dict[str, Callable[[pd.DataFrame], pd.DataFrame]]:
     """SimpleImputer (mean / most frequent) and IterativeImputer (categories as ordinal codes, rounded
     back), both fitted on the training table."""
     from sklearn.experimental import enable_iterative_imputer  # noqa: F401  (makes IterativeImputer importable)
@@ -222,21 +239,23 @@ def sklearn_imputers(ds: bench.Dataset, seed: int) -> dict[str, Callable[[pd.Dat
     from sklearn.preprocessing import OrdinalEncoder
 
     cats, nums = ds.categorical, ds.numerical
-    train = bench.canonical(ds.train, cats)
+    train = canonical(ds.train, cats)
     mean = SimpleImputer(strategy="mean").fit(train[nums])
     frequent = SimpleImputer(strategy="most_frequent").fit(train[cats].astype(object))
-    codes = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan, encoded_missing_value=np.nan).fit(train[cats])
-    iterative = IterativeImputer(max_iter=10, random_state=seed).fit(np.hstack([train[nums].to_numpy(float), codes.transform(train[cats])]))
+    codes = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan,
+                           encoded_missing_value=np.nan).fit(train[cats])
+    iterative = IterativeImputer(max_iter=10, random_state=seed).fit(
+        np.hstack([train[nums].to_numpy(float), codes.transform(train[cats])]))
 
     def simple(df: pd.DataFrame) -> pd.DataFrame:
-        df = bench.canonical(df, cats)
+        df = canonical(df, cats)
         out = df.copy()
         out[nums] = mean.transform(df[nums])
         out[cats] = frequent.transform(df[cats].astype(object))
         return out
 
     def iterate(df: pd.DataFrame) -> pd.DataFrame:
-        df = bench.canonical(df, cats)
+        df = canonical(df, cats)
         out = df.copy()
         x = iterative.transform(np.hstack([df[nums].to_numpy(float), codes.transform(df[cats])]))
         out[nums] = x[:, : len(nums)]
@@ -248,13 +267,13 @@ def sklearn_imputers(ds: bench.Dataset, seed: int) -> dict[str, Callable[[pd.Dat
     return {"SimpleImputer": simple, "IterativeImputer": iterate}
 
 
-def part_impute(ds: bench.Dataset, syn: Any, argn: Any, args: argparse.Namespace) -> dict[str, Any]:
+def part_impute(ds: Dataset, syn: Any, argn: Any, args: argparse.Namespace) -> dict[str, Any]:
     test = ds.test.reset_index(drop=True)
     train_std = ds.train[ds.numerical].std()
     imputers: dict[str, Callable[[pd.DataFrame], pd.DataFrame]] = {}
     for draws in IMPUTE_DRAWS:
         imputers[f"tabgen, {draws} draw{'s' if draws > 1 else ''}"] = lambda df, d=draws: syn.impute(df, draws=d, seed=args.seed)
-    fitted, fit_seconds = bench.timed(lambda: sklearn_imputers(ds, args.seed))
+    fitted, fit_seconds = timed(lambda: sklearn_imputers(ds, args.seed))
     imputers |= fitted
     if argn is not None:
         imputers["TabularARGN impute"] = lambda df: argn.impute(df)
@@ -264,7 +283,7 @@ def part_impute(ds: bench.Dataset, syn: Any, argn: Any, args: argparse.Namespace
         holes = test.mask(hidden)
         result: dict[str, Any] = {"hidden_cells": int(hidden.to_numpy().sum()), "methods": {}}
         for name, impute in imputers.items():
-            filled, seconds = bench.timed(partial(impute, holes))
+            filled, seconds = timed(partial(impute, holes))
             result["methods"][name] = {"seconds": seconds, **impute_scores(test, filled, hidden, ds, train_std)}
             print(f"  impute {scenario}: {name} {seconds:.1f} s", flush=True)
         out["20 % of cells" if scenario == "random" else "target column"] = result
@@ -290,9 +309,10 @@ def render_markdown(results: dict[str, Any]) -> str:
              + (" — **--quick smoke test, not a result**" if results.get("quick") else "") + ".", ""]
     if "segments" in results:
         lines += ["## Segments", "",
-                  "Conditioned rows against the real training rows of the segment (the conditioned column left out). "
-                  "Shape/Trend: error in %, 0 ideal; tree C2ST: 1 means indistinguishable.", "",
-                  "| segment | method | rows | seconds | Shape % | Trend % | tree C2ST | note |", "|---|---|---:|---:|---:|---:|---:|---|"]
+                  ("Conditioned rows against the real training rows of the segment (the conditioned column left out). "
+                  "Shape/Trend: error in %, 0 ideal; tree C2ST: 1 means indistinguishable."), "",
+                  "| segment | method | rows | seconds | Shape % | Trend % | tree C2ST | note |",
+                  "|---|---|---:|---:|---:|---:|---:|---|"]
         pool = results["segments"]["rejection_pool"]
         for label, seg in results["segments"].items():
             if not isinstance(seg, dict) or "methods" not in seg:
@@ -301,13 +321,16 @@ def render_markdown(results: dict[str, Any]) -> str:
                 note = ""
                 if "acceptance" in m:
                     note = f"{100 * m['acceptance']:.3f} % of {pool['rows']:,} unconditional rows match; seconds extrapolated"
-                lines.append(f"| {label} ({100 * seg['share']:.2f} % of rows) | {method} | {m['rows']} | {fmt(m.get('seconds'), 1)} | "
+                lines.append(f"| {label} ({100 * seg['share']:.2f} % of rows) | {method} | {m['rows']} | "
+                             f"{fmt(m.get('seconds'), 1)} | "
                              f"{fmt(m.get('shape'), 2)} | {fmt(m.get('trend'), 2)} | {fmt(m.get('c2st_tree'))} | {note} |")
         lines.append("")
     if "rebalance" in results:
         r = results["rebalance"]
-        lines += ["## Rebalancing", "", f"Asked: {r['asked']}; {r['rows']:,} rows. XGBoost trained on each table, scored on the test split.", "",
-                  "| training rows | achieved shares | seconds | ROC AUC | balanced accuracy | F1 (positive) |", "|---|---|---:|---:|---:|---:|"]
+        lines += ["## Rebalancing", "",
+                  f"Asked: {r['asked']}; {r['rows']:,} rows. XGBoost trained on each table, scored on the test split.", "",
+                  "| training rows | achieved shares | seconds | ROC AUC | balanced accuracy | F1 (positive) |",
+                  "|---|---|---:|---:|---:|---:|"]
         for method, m in r["methods"].items():
             achieved = ", ".join(f"{k}: {v:.3f}" for k, v in (m.get("achieved") or {}).items())
             s = m["scores"]
@@ -315,32 +338,34 @@ def render_markdown(results: dict[str, Any]) -> str:
                          f"{fmt(s['balanced_accuracy'])} | {fmt(s['f1_positive'])} |")
         lines.append("")
     if "impute" in results:
-        lines += ["## Imputation", "", "Hidden cells of the test split; accuracy on categorical cells, RMSE in training "
+        lines += ["## Imputation", "", ("Hidden cells of the test split; accuracy on categorical cells, RMSE in training "
                   f"standard deviations on numeric cells. The scikit-learn imputers were fitted on the training table in "
-                  f"{results['impute']['sklearn_fit_seconds']:.1f} s (not in their seconds below).", ""]
+                  f"{results['impute']['sklearn_fit_seconds']:.1f} s (not in their seconds below)."), ""]
         for scenario, r in results["impute"].items():
             if not isinstance(r, dict):
                 continue
             lines += [f"### {scenario} ({r['hidden_cells']:,} hidden cells)", "",
-                      "| method | categorical accuracy | numeric RMSE (SD) | seconds | cells left empty |", "|---|---:|---:|---:|---:|"]
+                      "| method | categorical accuracy | numeric RMSE (SD) | seconds | cells left empty |",
+                      "|---|---:|---:|---:|---:|"]
             for method, m in r["methods"].items():
-                lines.append(f"| {method} | {fmt(m['categorical_accuracy'])} | {fmt(m['numeric_rmse_sd'])} | {fmt(m['seconds'], 1)} | {m['unfilled_cells']} |")
+                lines.append(f"| {method} | {fmt(m['categorical_accuracy'])} | {fmt(m['numeric_rmse_sd'])} | "
+                             f"{fmt(m['seconds'], 1)} | {m['unfilled_cells']} |")
             lines.append("")
     return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets-dir", type=Path, default=bench.DEFAULT_DATASETS_DIR)
-    parser.add_argument("--results-dir", type=Path, default=bench.DEFAULT_RESULTS_DIR,
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.conditional", description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets-dir", type=Path, default=DATASETS_DIR)
+    parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR,
                         help="the JSON and Markdown go to RESULTS_DIR/conditional/ (default: benchmarks/results)")
     parser.add_argument("--model", type=Path, help="a tabgen model fitted on adult_train.csv (default: fit one here)")
     parser.add_argument("--tabgen-budget", type=float, help="time_budget in seconds when fitting here (default: none)")
     parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, from {', '.join(PARTS)}")
     parser.add_argument("--no-argn", action="store_true", help="leave TabularARGN out even where it imports")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=bench.usable_cores())
+    parser.add_argument("--threads", type=int, default=usable_cores())
     parser.add_argument("--quick", action="store_true",
                         help=f"smoke test: {QUICK_ROWS} rows of each split, short fits (needs --results-dir)")
     args = parser.parse_args(argv)
@@ -348,29 +373,27 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(parts) - set(PARTS))
     if unknown:
         parser.error(f"unknown part(s) {unknown}; choose from {list(PARTS)}")
-    if args.quick and args.results_dir.resolve() == bench.DEFAULT_RESULTS_DIR.resolve():
+    if args.quick and args.results_dir.resolve() == RESULTS_DIR.resolve():
         parser.error("--quick is a smoke test: give a scratch --results-dir (e.g. /tmp/cond-smoke)")
-    if importlib.util.find_spec("tabgen") is None:  # run from a checkout without `pip install -e .`
-        sys.path.insert(0, str(bench.REPO_ROOT))
     import torch
 
     torch.set_num_threads(args.threads)
-    bench.seed_everything(args.seed)
-    ds = bench.load_dataset(args.datasets_dir / DATASET, QUICK_ROWS if args.quick else None)
+    seed_everything(args.seed)
+    ds = load_dataset(args.datasets_dir / DATASET, QUICK_ROWS if args.quick else None)
     out_dir = args.results_dir / "conditional"
     json_path = out_dir / f"{DATASET}.json"
     results: dict[str, Any] = {
         "dataset": DATASET, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "seed": args.seed,
         "quick": args.quick, "split": ds.split, "torch_threads": args.threads,
-        "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(), "usable_cores": bench.usable_cores()},
-        "versions": bench.package_versions(), "repo": bench.git_state(),
+        "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(), "usable_cores": usable_cores()},
+        "versions": package_versions(), "repo": git_state(),
     }
     syn, results["tabgen"] = load_or_fit_tabgen(ds, args)
     results["tabgen"]["sampler"] = {k: v for k, v in vars(syn.config_.sampler).items() if k != "batch_size"}
     argn = None
     if not args.no_argn and importlib.util.find_spec("mostlyai") is not None:
         argn, seconds = fit_argn(ds, args)
-        results["tabular_argn"] = {"fit_seconds": seconds, "settings": dict(bench.QUICK_ARGN) if args.quick else "defaults"}
+        results["tabular_argn"] = {"fit_seconds": seconds, "settings": dict(QUICK_ARGN) if args.quick else "defaults"}
     else:
         results["tabular_argn"] = "not run (mostlyai-engine not importable, or --no-argn)"
     try:
@@ -379,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
             start = time.perf_counter()
             results[part] = PART_FUNCTIONS[part](ds, syn, argn, args)
             results[part]["wall_seconds"] = time.perf_counter() - start
-            bench.write_json(json_path, results)
+            write_json(json_path, results)
             (out_dir / f"{DATASET}.md").write_text(render_markdown(json.loads(json_path.read_text())))
             print(f"[{DATASET}] {part}: {time.perf_counter() - start:.0f} s -> {json_path}", flush=True)
     finally:

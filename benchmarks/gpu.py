@@ -2,11 +2,11 @@
 
 On the GPU machine (needs only torch, pandas and tabgen; writes JSON and sampled CSVs to --out):
 
-    python benchmarks/gpu.py run --parts throughput,fit --budget 300 --seeds 0 --out DIR
+    python -m benchmarks.gpu run --parts throughput,fit --budget 300 --seeds 0 --out DIR
 
 Then here, where the evaluation's packages are installed, score the CSVs and write the results:
 
-    python benchmarks/gpu.py score --out DIR [DIR ...]
+    python -m benchmarks.gpu score --out DIR [DIR ...]
 
 Parts of ``run``:
 
@@ -31,15 +31,25 @@ import math
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
-import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import run as bench  # noqa: E402
-from speed import matmul_peak, score, sync  # noqa: E402  (the CPU benchmark's measurements and scoring)
+from benchmarks.harness import (
+    Dataset,
+    add_dataset_arguments,
+    fit_tabgen,
+    git_state,
+    headline,
+    load_dataset,
+    matmul_peak,
+    read_table,
+    score,
+    sync,
+    write_json,
+)
 
 RUN_PARTS = ("throughput", "fit")
 TABSYN_WIDTH = 1024
@@ -140,20 +150,19 @@ def tabgen_loop(D: Any, z: Any, precision: str, seconds: float, graphed: bool = 
 
 
 def _tabgen_loop(D: Any, z: Any, precision: str, seconds: float) -> dict[str, Any]:
-    import torch
 
     from tabgen.config import SynthesizerConfig
-    from tabgen.train import UNLIMITED_STEPS, train_diffusion
+    from tabgen.fit_plan import PhaseLimits
+    from tabgen.train import train_diffusion
 
     config = SynthesizerConfig.for_device("cuda").diffusion
     config.precision, config.patience, config.batch_size = precision, 10**9, TABSYN_BATCH
     n_val = min(len(z) // 10, 5000)
     z_train, z_val = z[n_val:], z[:n_val]
-    config.max_steps = WARMUP_STEPS
-    train_diffusion(D, z_train, z_val, config, progress=False)  # warm-up
-    config.max_steps = UNLIMITED_STEPS
+    train_diffusion(D, z_train, z_val, config, PhaseLimits(max_steps=WARMUP_STEPS), progress=False)  # warm-up
     sync(z.device)
-    result = train_diffusion(D, z_train, z_val, config, deadline=time.monotonic() + seconds, progress=False)
+    # Timed: no step limit, the deadline ends it.
+    result = train_diffusion(D, z_train, z_val, config, PhaseLimits(deadline=time.monotonic() + seconds), progress=False)
     sync(z.device)
     return {"steps": result.steps, "seconds": result.seconds, "rows": result.steps * config.batch_size,
             "best_validation_loss": result.best_loss}
@@ -174,22 +183,20 @@ def step_gflop(D: Any, z: Any, precision: str) -> float:
     return counter.get_total_flops() / 1e9
 
 
-def latent_dimension(ds: bench.Dataset) -> int:
+def latent_dimension(ds: Dataset) -> int:
     """The width of the dataset's latent rows: one token of ``d_token`` per column (and the bias)."""
     from tabgen import SynthesizerConfig
     from tabgen.pairs import find_pairs
     from tabgen.schema import infer_schema
     from tabgen.transform import TableTransform
-    from tabgen.vae import VAE
 
     schema = find_pairs(ds.train, infer_schema(ds.train, ds.categorical, ds.numerical))
-    transform = TableTransform(schema).fit(ds.train)
-    config = SynthesizerConfig.for_device("cuda").for_table(len(schema.numerical), len(transform.cardinalities))
-    encoded = transform.transform(ds.train.head(10))
-    return VAE(encoded.x_num.shape[1], transform.cardinalities, config.vae).n_tokens * config.vae.d_token
+    layout = TableTransform(schema).fit(ds.train).layout_
+    config = SynthesizerConfig.for_device("cuda").for_table(len(schema.numerical), len(layout.cardinalities))
+    return layout.n_tokens * config.vae.d_token
 
 
-def part_throughput(ds: bench.Dataset, args: argparse.Namespace) -> dict[str, Any]:
+def part_throughput(ds: Dataset, args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
     from tabgen.config import SynthesizerConfig
@@ -250,7 +257,7 @@ def part_throughput(ds: bench.Dataset, args: argparse.Namespace) -> dict[str, An
         D.eval()
         sigmas = sigma_schedule(steps, s.sigma_min, s.sigma_max, s.rho, device)
 
-        def draw(n: int) -> None:
+        def draw(n: int, D: Any = D, sigmas: Any = sigmas, precision: str = precision) -> None:
             with torch.inference_mode(), mixed_precision(device, precision):
                 heun_sample(D, torch.randn(n, d, device=device), sigmas)
             sync(device)
@@ -264,8 +271,8 @@ def part_throughput(ds: bench.Dataset, args: argparse.Namespace) -> dict[str, An
     return out
 
 
-def part_fit(ds: bench.Dataset, args: argparse.Namespace) -> dict[str, Any]:
-    from tabgen import Synthesizer, SynthesizerConfig
+def part_fit(ds: Dataset, args: argparse.Namespace) -> dict[str, Any]:
+    from tabgen import SynthesizerConfig
 
     config = SynthesizerConfig.for_device(args.device)
     budget: float | None = args.budget or None
@@ -275,11 +282,7 @@ def part_fit(ds: bench.Dataset, args: argparse.Namespace) -> dict[str, Any]:
         setting = f"{args.diffusion_steps:,} diffusion steps"
     runs = []
     for seed in args.seeds:
-        syn = Synthesizer(seed=seed, categorical=ds.categorical, numerical=ds.numerical, time_budget=budget,
-                          config=config, device=args.device, progress=False)
-        start = time.perf_counter()
-        syn.fit(ds.train)
-        fit_seconds = time.perf_counter() - start
+        syn, fit_seconds = fit_tabgen(ds, seed, time_budget=budget, config=config, device=args.device)
         syn.sample(1000)  # warm-up
         start = time.perf_counter()
         fake = syn.sample(len(ds.train))
@@ -297,10 +300,8 @@ def part_fit(ds: bench.Dataset, args: argparse.Namespace) -> dict[str, Any]:
 
 
 # -------------------------------------------------------------------------------------------- score
-def score_runs(out_dirs: list[Path], ds: bench.Dataset, results_dir: Path) -> dict[str, Any]:
-    from tabgen.schema import infer_schema
-
-    schema = infer_schema(ds.train, ds.categorical, ds.numerical)
+def score_runs(out_dirs: list[Path], ds: Dataset, results_dir: Path) -> dict[str, Any]:
+    schema = ds.schema()
     merged: dict[str, Any] = {"fit": {"runs": []}}
     for out in out_dirs:
         for path in sorted(out.glob("*.json")):
@@ -308,8 +309,8 @@ def score_runs(out_dirs: list[Path], ds: bench.Dataset, results_dir: Path) -> di
             if "throughput" in result:
                 merged["throughput"] = result["throughput"]
             for run in result.get("fit", {}).get("runs", []):
-                frame = bench.read_table(out / run["csv"])
-                run.update(score(ds, schema, frame, run["seed"]))
+                frame = read_table(out / run["csv"])
+                run.update(headline(score(ds, frame, seed=run["seed"], schema=schema)))
                 merged["fit"]["runs"].append(run)
                 print(f"  seed {run['seed']}: {run}", flush=True)
     keys = ("fit_seconds", "shape", "trend", "c2st_tree", "sample_rows_per_second", "diffusion_steps")
@@ -318,8 +319,8 @@ def score_runs(out_dirs: list[Path], ds: bench.Dataset, results_dir: Path) -> di
     settings = sorted({r["setting"] for r in merged["fit"]["runs"]})
     merged["fit"]["mean_by_setting"] = {
         s: {k: float(np.mean([r[k] for r in merged["fit"]["runs"] if r["setting"] == s])) for k in keys} for s in settings}
-    merged["git"] = bench.git_state()
-    bench.write_json(results_dir / f"{ds.name}.json", merged)
+    merged["git"] = git_state()
+    write_json(results_dir / f"{ds.name}.json", merged)
     (results_dir / "README.md").write_text(render_markdown(ds.name, merged))
     return merged
 
@@ -330,13 +331,14 @@ def render_markdown(dataset: str, r: dict[str, Any]) -> str:
     if t:
         p = t["matmul_peak_tflops"]
         lines += [f"## {dataset}: denoiser training throughput", "",
-                  f"{t['gpu']}, torch {t['torch']}. Width {t['width']}, batch {t['batch']}, {t['rows']:,} latent rows of "
+                  (f"{t['gpu']}, torch {t['torch']}. Width {t['width']}, batch {t['batch']}, {t['rows']:,} latent rows of "
                   f"dimension {t['latent_dim']}. Measured matrix-product peaks: bfloat16 {p['bfloat16']:.0f} TFLOP/s, "
-                  f"float32 {p['float32']:.0f} TFLOP/s.", "",
-                  "| network and loop | products | steps/s | epochs/s | × TabSyn | GFLOP/step | achieved TFLOP/s | achieved/peak |",
+                  f"float32 {p['float32']:.0f} TFLOP/s."), "",
+                  "| network and loop | products | steps/s | epochs/s | × TabSyn | GFLOP/step | achieved TFLOP/s "
+                  "| achieved/peak |",
                   "|---|---|---:|---:|---:|---:|---:|---:|"]
         base = next(iter(t["loops"].values()))["epochs_per_second"]
-        for name, v in t["loops"].items():
+        for v in t["loops"].values():
             lines.append(f"| {v['loop']} | {v['precision']} | {v['steps_per_second']:.0f} | {v['epochs_per_second']:.1f} | "
                          f"{v['epochs_per_second'] / base:.1f} | {v['gflop_per_step']:.0f} | {v['achieved_tflops']:.1f} | "
                          f"{100 * v['achieved_over_peak']:.1f} % |")
@@ -363,9 +365,9 @@ def render_markdown(dataset: str, r: dict[str, Any]) -> str:
 
 # --------------------------------------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.gpu", description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=("run", "score"))
-    bench.add_dataset_arguments(parser)
+    add_dataset_arguments(parser)
     parser.add_argument("--dataset-dir", type=Path, help="the dataset's folder [default: DATASETS_DIR/DATASET]")
     parser.add_argument("--parts", default=",".join(RUN_PARTS), help=f"for run: comma-separated, from {', '.join(RUN_PARTS)}")
     parser.add_argument("--seeds", default="0", help="for run's fit part")
@@ -376,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, nargs="+", required=True, help="run: where to write; score: folders to read")
     args = parser.parse_args(argv)
     args.seeds = [int(s) for s in args.seeds.split(",")]
-    ds = bench.load_dataset(args.dataset_dir or args.datasets_dir / args.dataset, None)
+    ds = load_dataset(args.dataset_dir or args.datasets_dir / args.dataset)
     if args.command == "score":
         score_runs(args.out, ds, args.results_dir / "gpu")
         return 0
@@ -387,12 +389,13 @@ def main(argv: list[str] | None = None) -> int:
     args.out = args.out[0]
     args.out.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {}
-    path = args.out / f"{ds.name}-{'-'.join(parts)}-{args.diffusion_steps or args.budget:g}-seeds{'-'.join(map(str, args.seeds))}.json"
+    seeds = "-".join(map(str, args.seeds))
+    path = args.out / f"{ds.name}-{'-'.join(parts)}-{args.diffusion_steps or args.budget:g}-seeds{seeds}.json"
     for part in parts:
         start = time.perf_counter()
         results[part] = {"throughput": part_throughput, "fit": part_fit}[part](ds, args)
         print(f"[{ds.name}] {part}: {time.perf_counter() - start:.0f} s", flush=True)
-        bench.write_json(path, results)
+        write_json(path, results)
     return 0
 
 

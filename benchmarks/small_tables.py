@@ -1,6 +1,6 @@
 """Small tables: how many denoiser steps does a table of a few hundred or thousand rows need?
 
-    python benchmarks/small_tables.py --dataset adult --rows 500,2000 --steps default,5000,2000
+    python -m benchmarks.small_tables --dataset adult --rows 500,2000 --steps default,5000,2000
 
 Each size draws ``rows`` training rows from the dataset's training table and, disjoint from them, as
 many holdout rows. Every step limit fits the CPU defaults with that limit on the training rows,
@@ -17,26 +17,25 @@ import argparse
 import dataclasses
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import run as bench  # noqa: E402
-from speed import fit_tabgen  # noqa: E402
+from benchmarks.harness import Dataset, add_dataset_arguments, canonical, fit_tabgen, git_state, load_dataset, score, write_json
+
+#: Scored against the training rows, and for privacy against the holdout.
+METRICS = ("fidelity", "detection", "privacy")
 
 
-def split(ds: bench.Dataset, rows: int, seed: int) -> tuple[Any, Any]:
+def split(ds: Dataset, rows: int, seed: int) -> tuple[Any, Any]:
     order = np.random.default_rng(seed).permutation(len(ds.train))
     if 2 * rows > len(order):
         raise SystemExit(f"{ds.name} has {len(order)} training rows; {rows} and as many held out do not fit")
     return ds.train.iloc[order[:rows]].reset_index(drop=True), ds.train.iloc[order[rows: 2 * rows]].reset_index(drop=True)
 
 
-def fit_and_score(ds: bench.Dataset, rows: int, steps: str, seed: int) -> dict[str, Any]:
+def fit_and_score(ds: Dataset, rows: int, steps: str, seed: int) -> dict[str, Any]:
     from tabgen import SynthesizerConfig
-    from tabgen.evaluation import evaluate
 
     train, holdout = split(ds, rows, seed)
     config = SynthesizerConfig.for_device("cpu")
@@ -44,10 +43,9 @@ def fit_and_score(ds: bench.Dataset, rows: int, steps: str, seed: int) -> dict[s
         config.diffusion.max_steps = int(steps)
     sub = dataclasses.replace(ds, train=train, test=None)
     syn, fit_seconds = fit_tabgen(sub, seed, config=config)
-    synthetic = bench.round_trip(syn.sample(rows), sub, None, "tabgen")
-    real = bench.canonical(train, ds.categorical)
-    result = evaluate(real, synthetic, holdout=bench.canonical(holdout, ds.categorical), seed=seed,
-                      metrics=["fidelity", "detection", "privacy"], floor=True, progress=False)
+    # No schema: evaluate infers the kinds from the training rows, as this study always has.
+    result = score(sub, syn.sample(rows), seed=seed, holdout=canonical(holdout, ds.categorical), metrics=METRICS,
+                   floor=True)
     d = syn.diffusion_result_
     return {
         "rows": rows, "steps_limit": steps, "seed": seed, "fit_seconds": fit_seconds,
@@ -84,25 +82,25 @@ def render(results: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    bench.add_dataset_arguments(parser)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.small_tables", description=__doc__.splitlines()[0])
+    add_dataset_arguments(parser)
     parser.add_argument("--rows", default="500,2000", help="comma-separated training-table sizes")
     parser.add_argument("--steps", default="default,5000,2000", help="denoiser step limits; 'default' is the CPU's")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    ds = bench.load_dataset(args.datasets_dir / args.dataset, None)
+    ds = load_dataset(args.datasets_dir / args.dataset)
     out_dir = args.results_dir / "small-tables"
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path = out_dir / f"{args.dataset}.json"
     results = json.loads(json_path.read_text()) if json_path.exists() else {"dataset": args.dataset, "runs": []}
-    results["git"] = bench.git_state()
+    results["git"] = git_state()
     for rows in [int(r) for r in args.rows.split(",")]:
         for steps in [s.strip() for s in args.steps.split(",")]:
             run = fit_and_score(ds, rows, steps, args.seed)
             results["runs"] = [r for r in results["runs"]
                                if (r["rows"], r["steps_limit"], r["seed"]) != (rows, steps, args.seed)] + [run]
             results["runs"].sort(key=lambda r: (r["rows"], r["seed"], r["steps_limit"] != "default", -int(r["denoiser_steps"])))
-            bench.write_json(json_path, results)
+            write_json(json_path, results)
             (out_dir / f"{args.dataset}.md").write_text(render(results))
             print(json.dumps({k: v for k, v in run.items() if k != "floor"}), flush=True)
     print((out_dir / f"{args.dataset}.md").read_text())

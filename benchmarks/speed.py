@@ -1,7 +1,7 @@
 """Speed benchmark: fidelity per CPU-second, sampling speed, hardware efficiency and memory.
 
-    python benchmarks/speed.py --dataset adult                       # every part: about two hours on 2 cores
-    python benchmarks/speed.py --dataset adult --parts hardware,sampling
+    python -m benchmarks.speed --dataset adult                       # every part: about two hours on 2 cores
+    python -m benchmarks.speed --dataset adult --parts hardware,sampling
 
 Parts (each writes its section of ``results/speed/<dataset>.json`` as soon as it is done, so a run can
 be continued part by part; the Markdown summary ``results/speed/README.md`` is rebuilt every time):
@@ -30,70 +30,38 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
-import os
-import platform
 import resource
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-import numpy as np
-import pandas as pd
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import run as bench  # noqa: E402  (the benchmark harness beside this file: datasets, peers, round trip)
+from benchmarks.harness import (
+    MODEL_CACHE,
+    Dataset,
+    add_dataset_arguments,
+    commit_label,
+    fit_tabgen,
+    git_state,
+    headline,
+    load_dataset,
+    machine,
+    matmul_peak,
+    mean_scores,
+    score,
+    write_json,
+)
+from benchmarks.peers import MODEL_LABELS, duel
 
 PARTS = ("hardware", "default", "sampling", "duel", "curve", "memory")
 CURVE_BUDGETS = (60, 180, 300, 600, 900)
 SAMPLE_ROWS = 10_000
 STEPS_TIMED = 30
-MODEL_CACHE = Path(__file__).resolve().parent / "cache"
 
 
 # ------------------------------------------------------------------------------------------ helpers
-def machine() -> dict[str, Any]:
-    """What the seconds depend on: the CPU model, whether it multiplies bfloat16 natively, and whether
-    ``precision="auto"`` takes bfloat16 products on it."""
-    import torch
-
-    from tabgen.precision import fast_bfloat16, native_bfloat16
-
-    cpuinfo = Path("/proc/cpuinfo")
-    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
-    model = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), platform.processor())
-    cpu = torch.device("cpu")
-    return {"cpu": model, "native_bfloat16": native_bfloat16(cpu), "bfloat16_products": fast_bfloat16(cpu),
-            "cpu_count": os.cpu_count(), "usable_cores": bench.usable_cores()}
-
-
-def sync(device: Any) -> None:
-    """Wait for the device's queued work, so that host clocks time it."""
-    import torch
-
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def matmul_peak(dtype: Any, device: Any = None, n: int = 2048, seconds: float = 3.0) -> float:
-    """The machine's own matrix-product throughput in FLOP/s: ``n``-square products in ``dtype``,
-    repeated for ``seconds``."""
-    import torch
-
-    device = device or torch.device("cpu")
-    a, b = torch.randn(n, n, dtype=dtype, device=device), torch.randn(n, n, dtype=dtype, device=device)
-    for _ in range(3):
-        a @ b
-    sync(device)
-    start, reps = time.perf_counter(), 0
-    while time.perf_counter() - start < seconds:
-        a @ b
-        reps += 1
-        sync(device)
-    return 2 * n**3 * reps / (time.perf_counter() - start)
-
-
 def peak_rss_mib() -> float:
     # ru_maxrss is in KiB on Linux: the high-water mark of this process.
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -104,7 +72,7 @@ def _child(queue: mp.Queue, fn: Callable[..., dict[str, Any]], kwargs: dict[str,
         result = fn(**kwargs)
         result["peak_rss_mib"] = peak_rss_mib()
         queue.put(result)
-    except BaseException as error:  # reported, not raised: the parent writes it down
+    except BaseException as error:  # noqa: BLE001  (reported, not raised: the parent writes it down)
         queue.put({"error": f"{type(error).__name__}: {error}"})
 
 
@@ -119,33 +87,8 @@ def in_fresh_process(fn: Callable[..., dict[str, Any]], **kwargs: Any) -> dict[s
     return result
 
 
-def score(ds: bench.Dataset, schema: Any, frame: pd.DataFrame, seed: int) -> dict[str, float]:
-    from tabgen.evaluation import evaluate
-
-    synthetic = bench.round_trip(frame, ds, None, "tabgen")
-    real = bench.canonical(ds.train, ds.categorical)
-    result = evaluate(real, synthetic, schema=schema, seed=seed, metrics=["fidelity", "detection"], progress=False)
-    return {"shape": result.shape_error, "trend": result.trend_error, "c2st_tree": result.c2st_xgboost.score}
-
-
-def mean_scores(runs: list[dict[str, Any]]) -> dict[str, float]:
-    keys = [k for k in ("shape", "trend", "c2st_tree", "fit_seconds", "peak_rss_mib") if all(k in r for r in runs)]
-    return {k: float(np.mean([r[k] for r in runs])) for k in keys}
-
-
-def fit_tabgen(ds: bench.Dataset, seed: int, time_budget: float | None = None, config: Any = None):
-    """tabgen with its CPU defaults (or ``config``), timed."""
-    from tabgen import Synthesizer, SynthesizerConfig
-
-    syn = Synthesizer(seed=seed, categorical=ds.categorical, numerical=ds.numerical, time_budget=time_budget,
-                      config=config or SynthesizerConfig.for_device("cpu"), progress=False)
-    start = time.perf_counter()
-    syn.fit(ds.train)
-    return syn, time.perf_counter() - start
-
-
 # -------------------------------------------------------------------------------------------- parts
-def part_hardware(ds: bench.Dataset, args: argparse.Namespace) -> dict[str, Any]:
+def part_hardware(ds: Dataset, args: argparse.Namespace) -> dict[str, Any]:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -154,15 +97,16 @@ def part_hardware(ds: bench.Dataset, args: argparse.Namespace) -> dict[str, Any]
     from tabgen.diffusion.edm import edm_loss, sample_sigma
     from tabgen.precision import autocast_dtype, mixed_precision
     from tabgen.schema import infer_schema
-    from tabgen.synthesizer import _to_tensors
     from tabgen.transform import TableTransform
     from tabgen.vae import VAE, vae_loss
 
     schema = infer_schema(ds.train, ds.categorical, ds.numerical)
     transform = TableTransform(schema).fit(ds.train)
-    config = SynthesizerConfig.for_device("cpu").for_table(len(schema.numerical), len(transform.cardinalities))
-    x_num, observed, x_cat = _to_tensors(transform.transform(ds.train.iloc[: config.vae.batch_size]), torch.device("cpu"))
-    vae = VAE(x_num.shape[1], transform.cardinalities, config.vae)
+    cardinalities = transform.layout_.cardinalities
+    config = SynthesizerConfig.for_device("cpu").for_table(len(schema.numerical), len(cardinalities))
+    x_num, observed, x_cat = transform.transform(ds.train.iloc[: config.vae.batch_size]).to_tensors(torch.device("cpu"))
+    # Every number regressed (no value levels), so that x_cat is the loss's target as it is.
+    vae = VAE(x_num.shape[1], cardinalities, config.vae)
     vae_optimizer = torch.optim.Adam(vae.parameters())
 
     def vae_step() -> None:
@@ -207,7 +151,7 @@ def part_hardware(ds: bench.Dataset, args: argparse.Namespace) -> dict[str, Any]
 
 
 def _default_fit(dataset_dir: str, seed: int) -> dict[str, Any]:
-    ds = bench.load_dataset(Path(dataset_dir), None)
+    ds = load_dataset(Path(dataset_dir))
     syn, fit_s = fit_tabgen(ds, seed)
     # Kept for the benchmarks that reuse a default model (conditional.py --model).
     MODEL_CACHE.mkdir(parents=True, exist_ok=True)
@@ -215,15 +159,15 @@ def _default_fit(dataset_dir: str, seed: int) -> dict[str, Any]:
     fake = syn.sample(len(ds.train))
     return {"seed": seed, "fit_seconds": fit_s, "vae_epochs": syn.vae_result_.epochs,
             "vae_seconds": syn.vae_result_.seconds, "diffusion_epochs": syn.diffusion_result_.epochs,
-            "diffusion_steps": syn.diffusion_result_.steps, **score(ds, syn.schema_, fake, seed)}
+            "diffusion_steps": syn.diffusion_result_.steps, **headline(score(ds, fake, seed=seed, schema=syn.schema_))}
 
 
-def part_default(ds: bench.Dataset, args: argparse.Namespace) -> dict[str, Any]:
+def part_default(ds: Dataset, args: argparse.Namespace) -> dict[str, Any]:
     runs = [in_fresh_process(_default_fit, dataset_dir=str(args.dataset_dir), seed=s) for s in args.seeds]
     return {"runs": runs, "mean": mean_scores([r for r in runs if "error" not in r])}
 
 
-def part_sampling(ds: bench.Dataset, args: argparse.Namespace) -> dict[str, Any]:
+def part_sampling(ds: Dataset, args: argparse.Namespace) -> dict[str, Any]:
     from tabgen import Synthesizer
 
     cached = MODEL_CACHE / f"{ds.name}-default-seed{args.seeds[0]}.tabgen"
@@ -231,14 +175,14 @@ def part_sampling(ds: bench.Dataset, args: argparse.Namespace) -> dict[str, Any]
     out: dict[str, Any] = {"rows": SAMPLE_ROWS, "tabgen": {}}
     default_steps = syn.config_.sampler.num_steps
     for steps in sorted({default_steps, 50}):
-        syn.config_.sampler.num_steps = steps
-        syn.sample(100)  # warm-up
+        syn.sample(100, steps=steps)  # warm-up
         start = time.perf_counter()
-        fake = syn.sample(SAMPLE_ROWS)
+        fake = syn.sample(SAMPLE_ROWS, steps=steps)
         seconds = time.perf_counter() - start
-        full = syn.sample(len(ds.train), seed=1)
+        full = syn.sample(len(ds.train), steps=steps, seed=1)
         out["tabgen"][str(steps)] = {"seconds": seconds, "rows_per_second": SAMPLE_ROWS / seconds,
-                                     "default": steps == default_steps, **score(ds, syn.schema_, full, args.seeds[0])}
+                                     "default": steps == default_steps,
+                                     **headline(score(ds, full, seed=args.seeds[0], schema=syn.schema_))}
         del fake
     argn = _read_peer(args, "tabular_argn")
     if argn and argn.get("sample_seconds"):
@@ -247,38 +191,25 @@ def part_sampling(ds: bench.Dataset, args: argparse.Namespace) -> dict[str, Any]
     return out
 
 
-def part_duel(ds: bench.Dataset, args: argparse.Namespace) -> dict[str, Any]:
-    from tabgen.schema import infer_schema
-
-    schema = infer_schema(ds.train, ds.categorical, ds.numerical)
-    runs = []
-    for seed in args.seeds:
-        outcome = bench.run_tabular_argn(ds, len(ds.train), bench.Options(seed=seed, quick=False))
-        argn = {"fit_seconds": outcome.fit_seconds, **score(ds, schema, outcome.frame, seed)}
-        syn, fit_s = fit_tabgen(ds, seed, time_budget=outcome.fit_seconds)
-        tabgen = {"fit_seconds": fit_s, **score(ds, schema, syn.sample(len(ds.train)), seed)}
-        runs.append({"seed": seed, "tabular_argn": argn, "tabgen": tabgen})
-        print(f"  duel seed {seed}: TabularARGN {argn}  tabgen {tabgen}", flush=True)
-    return {
-        "runs": runs,
-        "mean": {who: mean_scores([r[who] for r in runs]) for who in ("tabular_argn", "tabgen")},
-    }
+def part_duel(ds: Dataset, args: argparse.Namespace) -> dict[str, Any]:
+    return duel(ds, args.seeds)
 
 
-def part_curve(ds: bench.Dataset, args: argparse.Namespace) -> dict[str, Any]:
+def part_curve(ds: Dataset, args: argparse.Namespace) -> dict[str, Any]:
     points = []
     for budget in args.budgets:
         syn, fit_s = fit_tabgen(ds, args.seeds[0], time_budget=budget)
-        points.append({"budget": budget, "fit_seconds": fit_s, **score(ds, syn.schema_, syn.sample(len(ds.train)), args.seeds[0])})
+        scores = headline(score(ds, syn.sample(len(ds.train)), seed=args.seeds[0], schema=syn.schema_))
+        points.append({"budget": budget, "fit_seconds": fit_s, **scores})
         print(f"  curve {budget} s: {points[-1]}", flush=True)
     return {"points": points}
 
 
 def _memory_fit(dataset_dir: str, rows: int, budget: float) -> dict[str, Any]:
-    ds = bench.load_dataset(Path(dataset_dir), None)
+    ds = load_dataset(Path(dataset_dir))
     big = ds.train.sample(n=rows, replace=True, random_state=0).reset_index(drop=True)
     del ds
-    syn, fit_s = fit_tabgen(bench.Dataset("big", {}, big, None, "", [], []), 0, time_budget=budget)
+    _syn, fit_s = fit_tabgen(Dataset("big", {}, big, None, "", [], []), 0, time_budget=budget)
     return {"rows": rows, "fit_seconds": fit_s}
 
 
@@ -294,8 +225,9 @@ def _memory_sample(model: str, rows: int) -> dict[str, Any]:
     return {"rows": rows, "seconds": time.perf_counter() - start}
 
 
-def part_memory(ds: bench.Dataset, args: argparse.Namespace) -> dict[str, Any]:
-    out: dict[str, Any] = {"fit_1m": in_fresh_process(_memory_fit, dataset_dir=str(args.dataset_dir), rows=1_000_000, budget=120.0)}
+def part_memory(ds: Dataset, args: argparse.Namespace) -> dict[str, Any]:
+    fit_1m = in_fresh_process(_memory_fit, dataset_dir=str(args.dataset_dir), rows=1_000_000, budget=120.0)
+    out: dict[str, Any] = {"fit_1m": fit_1m}
     syn, _ = fit_tabgen(ds, args.seeds[0], time_budget=60)
     with tempfile.TemporaryDirectory() as tmp:
         model = str(Path(tmp) / "m.tabgen")
@@ -338,7 +270,7 @@ def plot_curve(results: dict[str, Any], args: argparse.Namespace, path: Path) ->
             # The duel's TabularARGN was fitted in this run, on every seed: it is the point to beat.
             m = results["duel"]["mean"]["tabular_argn"]
             ax.scatter([m["fit_seconds"]], [m[key]], marker="s", s=40, color="C3", zorder=3,
-                       label=f"{bench.MODEL_LABELS['tabular_argn']} (mean of {len(results['duel']['runs'])} seeds)")
+                       label=f"{MODEL_LABELS['tabular_argn']} (mean of {len(results['duel']['runs'])} seeds)")
         else:
             peers = ("tabular_argn", *peers)
         for model in peers:
@@ -348,7 +280,7 @@ def plot_curve(results: dict[str, Any], args: argparse.Namespace, path: Path) ->
             m = peer["metrics"]
             value = m["trend_error"] if key == "trend" else (m.get("c2st_xgboost") or {}).get("score")
             if value is not None:
-                ax.scatter([peer["fit_seconds"]], [value], marker="s", s=40, label=bench.MODEL_LABELS[model])
+                ax.scatter([peer["fit_seconds"]], [value], marker="s", s=40, label=MODEL_LABELS[model])
         floor = _read_peer(args, "real_holdout")
         if floor and "metrics" in floor:
             m = floor["metrics"]
@@ -417,8 +349,8 @@ def render_markdown(all_results: dict[str, dict[str, Any]], results_dir: Path) -
                       f"{'yes' if m['native_bfloat16'] else 'no'}"
                       + (f", bfloat16 products: {'yes' if m['bfloat16_products'] else 'no'}" if "bfloat16_products" in m else "")
                       + ".", ""]
-        commits = [f"{part} {bench.commit_label(r[part]['git'])}" for part in PARTS
-                   if bench.commit_label(r.get(part, {}).get("git"))]
+        commits = [f"{part} {commit_label(r[part]['git'])}" for part in PARTS
+                   if commit_label(r.get(part, {}).get("git"))]
         if commits:
             lines += [f"Code of each part: {', '.join(commits)}; parts not named predate this record.", ""]
         lines += summary_table(dataset, r, results_dir)
@@ -458,8 +390,8 @@ def render_markdown(all_results: dict[str, dict[str, Any]], results_dir: Path) -
 
 # --------------------------------------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    bench.add_dataset_arguments(parser)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.speed", description=__doc__.splitlines()[0])
+    add_dataset_arguments(parser)
     parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, from {', '.join(PARTS)}")
     parser.add_argument("--seeds", default="0,1,2", help="fits per measurement, averaged")
     parser.add_argument("--budgets", default=",".join(map(str, CURVE_BUDGETS)), help="seconds, for the curve")
@@ -478,18 +410,18 @@ def main(argv: list[str] | None = None) -> int:
     json_path = out_dir / f"{args.dataset}.json"
     results = json.loads(json_path.read_text()) if json_path.exists() else {}
     results.pop("machine", None)  # recorded per part: parts may be run on different machines
-    ds = bench.load_dataset(args.dataset_dir, None)
+    ds = load_dataset(args.dataset_dir)
     for part in parts:
         if part in results and not args.force:
             print(f"[{args.dataset}] {part}: in {json_path} already (--force to re-run)", flush=True)
             continue
         print(f"[{args.dataset}] {part}: running...", flush=True)
-        start, code = time.perf_counter(), bench.git_state()
+        start, code = time.perf_counter(), git_state()
         results[part] = PART_FUNCTIONS[part](ds, args)
         results[part]["wall_seconds"] = time.perf_counter() - start
         results[part]["machine"] = machine()
         results[part]["git"] = code
-        bench.write_json(json_path, results)
+        write_json(json_path, results)
         print(f"[{args.dataset}] {part}: {time.perf_counter() - start:.0f} s", flush=True)
     if "curve" in results:
         plot_curve(results, args, out_dir / f"{args.dataset}_curve.png")

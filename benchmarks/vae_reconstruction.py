@@ -1,6 +1,6 @@
 """How well the VAE alone reconstructs the training rows, per VAE setting.
 
-    python benchmarks/vae_reconstruction.py --dataset adult --variants '{}' '{"lr": 0.003}'
+    python -m benchmarks.vae_reconstruction --dataset adult --variants '{}' '{"lr": 0.003}'
 
 Each variant (changes to ``VAEConfig`` as JSON) fits only the VAE with the CPU defaults otherwise,
 then decodes the encoder's mean latents of every training row. The share of categorical cells that
@@ -14,29 +14,36 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import run as bench  # noqa: E402
+from benchmarks.harness import (
+    Dataset,
+    add_dataset_arguments,
+    canonical,
+    commit_label,
+    fit_tabgen,
+    git_state,
+    load_dataset,
+    round_trip,
+    write_json,
+)
 
 
-def reconstruct(ds: bench.Dataset, changes: dict[str, Any], seed: int) -> dict[str, Any]:
+def reconstruct(ds: Dataset, changes: dict[str, Any], seed: int) -> dict[str, Any]:
     import torch
 
-    from tabgen import Synthesizer, SynthesizerConfig
-    from tabgen.synthesizer import _encode_means, _to_tensors
+    from tabgen import SynthesizerConfig
 
     config = SynthesizerConfig.for_device("cpu")
     for name, value in changes.items():
         setattr(config.vae, name, value)
     config.diffusion.max_steps = 20  # only the VAE matters here
-    syn = Synthesizer(seed=seed, categorical=ds.categorical, numerical=ds.numerical, config=config, progress=False)
-    syn.fit(ds.train)
-    x_num, _, x_cat = _to_tensors(syn.transform_.transform(ds.train), torch.device("cpu"))
-    with torch.no_grad():
-        decoded = bench.round_trip(syn._decode(_encode_means(syn.vae_, x_num, x_cat)), ds, None, "tabgen")
-    real = bench.canonical(ds.train, ds.categorical)
+    syn, _ = fit_tabgen(ds, seed, config=config)
+    codec = syn.codec_
+    x_num, _, x_cat = codec.transform.transform(ds.train).to_tensors(syn.device_)
+    with torch.no_grad():  # the mean latents decoded, calibrated as sampled rows are
+        decoded = round_trip(codec.decode(codec.encode_means(x_num, x_cat)), ds)
+    real = canonical(ds.train, ds.categorical)
     kept = {c: float((real[c].astype(str).values == decoded[c].astype(str).values).mean()) for c in ds.categorical}
     worst = min(kept, key=kept.get) if kept else None
     r = syn.vae_result_
@@ -46,11 +53,11 @@ def reconstruct(ds: bench.Dataset, changes: dict[str, Any], seed: int) -> dict[s
 
 
 def render(results: dict[str, Any]) -> str:
-    commit = bench.commit_label(results.get("git"))
+    commit = commit_label(results.get("git"))
     lines = [f"# VAE reconstruction on {results['dataset']}", "",
-             "Training rows encoded (mean latents) and decoded by the VAE alone; 'kept' is the share of a "
+             ("Training rows encoded (mean latents) and decoded by the VAE alone; 'kept' is the share of a "
              "categorical column's cells that come back unchanged. Other settings: the CPU defaults of the commit "
-             f"that ran it{f' ({commit})' if commit else ''}. One seed.", "",
+             f"that ran it{f' ({commit})' if commit else ''}. One seed."), "",
              "| VAE changes | epochs (best) | validation reconstruction | worst column | kept | seconds |",
              "|---|---:|---:|---|---:|---:|"]
     for r in results["variants"]:
@@ -61,20 +68,20 @@ def render(results: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    bench.add_dataset_arguments(parser)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.vae_reconstruction", description=__doc__.splitlines()[0])
+    add_dataset_arguments(parser)
     parser.add_argument("--variants", nargs="+", default=["{}"], help="VAEConfig changes, one JSON object each")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--label", default="", help="suffix of the result files, to keep rounds on other code apart")
     args = parser.parse_args(argv)
-    ds = bench.load_dataset(args.datasets_dir / args.dataset, None)
+    ds = load_dataset(args.datasets_dir / args.dataset)
     out_dir = args.results_dir / "ablation"
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"{args.dataset}-vae" + (f"-{args.label}" if args.label else "")
-    results: dict[str, Any] = {"dataset": args.dataset, "seed": args.seed, "git": bench.git_state(), "variants": []}
+    results: dict[str, Any] = {"dataset": args.dataset, "seed": args.seed, "git": git_state(), "variants": []}
     for variant in args.variants:
         results["variants"].append(reconstruct(ds, json.loads(variant), args.seed))
-        bench.write_json(out_dir / f"{stem}.json", results)
+        write_json(out_dir / f"{stem}.json", results)
         (out_dir / f"{stem}.md").write_text(render(results))
     print((out_dir / f"{stem}.md").read_text())
     return 0

@@ -1,7 +1,8 @@
 """Wide tables: what a VAE step, the calibration's searches and a time budget cost as columns grow.
 
-    python benchmarks/wide_tables.py                          # about 6 minutes on 2 cores
-    python benchmarks/wide_tables.py --columns 30,100,300 --budget 120
+    python -m benchmarks.wide_tables                          # about 6 minutes on 2 cores
+    python -m benchmarks.wide_tables --columns 30,100,300 --budget 120
+    python -m benchmarks.wide_tables --real [--duel]
 
 No shared dataset has more than 24 columns, so the tables are generated: half categorical (2 to 11
 classes), half numerical, every column tied to one hidden factor. Three parts:
@@ -35,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 import warnings
 from pathlib import Path
@@ -44,9 +44,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import DEFAULT_DATASETS_DIR, git_state  # noqa: E402
-from speed import machine  # noqa: E402
+from benchmarks.harness import DATASETS_DIR, RESULTS_DIR, Dataset, fit_tabgen, git_state, headline, load_dataset, machine, score
+from benchmarks.peers import duel
 
 SEARCH_ROWS = 20_000
 STEP_BATCH = 1024
@@ -83,9 +82,10 @@ def vae_step_seconds(columns: int, written_out: bool) -> float:
     from tabgen.vae import VAE, vae_loss
 
     transform, table = encoded(wide_frame(STEP_BATCH, columns))
-    config = SynthesizerConfig.for_device("cpu").for_table(table.x_num.shape[1], transform.cardinalities)
+    layout = transform.layout_
+    config = SynthesizerConfig.for_device("cpu").for_table(layout.n_numerical, len(layout.cardinalities))
     torch.manual_seed(0)
-    vae = VAE(table.x_num.shape[1], transform.cardinalities, config.vae, transform.value_levels_)
+    vae = VAE.for_layout(layout, config.vae)
     x_num, x_cat = torch.tensor(table.x_num, dtype=torch.float32), torch.tensor(table.x_cat)
     observed, targets = vae.targets(x_num, torch.tensor(table.num_observed), x_cat)
     optimizer = torch.optim.Adam(vae.parameters(), 1e-3)
@@ -110,7 +110,7 @@ def search_seconds(columns: int) -> dict[str, float]:
     from tabgen.calibration import chow_liu_pairs, score_parents
 
     transform, table = encoded(wide_frame(SEARCH_ROWS, columns))
-    classes, cards = torch.tensor(table.x_cat), transform.cardinalities
+    classes, cards = torch.tensor(table.x_cat), transform.layout_.cardinalities
     began = time.perf_counter()
     chow_liu_pairs(classes, cards)
     tree = time.perf_counter() - began
@@ -121,14 +121,11 @@ def search_seconds(columns: int) -> dict[str, float]:
 
 
 def budget_fit(columns: int, budget: float) -> dict[str, Any]:
-    from tabgen import Synthesizer
-
     df = wide_frame(5000, columns)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        began = time.perf_counter()
-        syn = Synthesizer(time_budget=budget, progress=False).fit(df)
-        wall = time.perf_counter() - began
+        # No column kinds given: the Synthesizer infers them, as a user's fit of this frame would.
+        syn, wall = fit_tabgen(Dataset("wide", {}, df, None, "", [], []), 0, time_budget=budget)
     return {"columns": columns, "rows": len(df), "budget": budget, "fit_seconds": wall,
             "vae_steps": syn.vae_result_.steps, "diffusion_steps": syn.diffusion_result_.steps}
 
@@ -136,52 +133,49 @@ def budget_fit(columns: int, budget: float) -> dict[str, Any]:
 def shared_side_by_side(datasets_dir: Path, copies: int = 2, rows: int = 12_330):
     """``copies`` draws of ``rows`` rows of each shared table, side by side (column names prefixed), as
     one benchmark dataset."""
-    import run as bench
-
     parts, categorical, numerical = [], [], []
     for copy in range(copies):
         for name in ("adult", "default", "shoppers", "magic", "beijing"):
-            ds = bench.load_dataset(datasets_dir / name, None)
+            ds = load_dataset(datasets_dir / name)
             pick = np.random.default_rng(copy).permutation(len(ds.train))[:rows]
             parts.append(ds.train.iloc[pick].reset_index(drop=True).add_prefix(f"{name}{copy}."))
             categorical += [f"{name}{copy}.{c}" for c in ds.categorical]
             numerical += [f"{name}{copy}.{c}" for c in ds.numerical]
-    return bench.Dataset(f"shared-side-by-side-x{copies}", {}, pd.concat(parts, axis=1), None, "none", categorical, numerical)
+    return Dataset(f"shared-side-by-side-x{copies}", {}, pd.concat(parts, axis=1), None, "none", categorical, numerical)
 
 
 def vae_alone(df: pd.DataFrame, batch: int, seconds: float) -> dict[str, Any]:
     import torch
 
     from tabgen.config import SynthesizerConfig
-    from tabgen.synthesizer import _to_tensors
+    from tabgen.fit_plan import PhaseLimits
     from tabgen.train import train_vae
     from tabgen.vae import VAE
 
     transform, table = encoded(df)
-    tensors = _to_tensors(table, torch.device("cpu"))
+    tensors = table.to_tensors(torch.device("cpu"))
     held_out = torch.randperm(len(df), generator=torch.Generator().manual_seed(0))
     val, train = held_out[: len(df) // 10], held_out[len(df) // 10:]
     config = SynthesizerConfig.for_device("cpu").vae
-    config.batch_size, config.max_steps = batch, 2**62
+    config.batch_size = batch
     torch.manual_seed(0)
-    vae = VAE(table.x_num.shape[1], transform.cardinalities, config, transform.value_levels_)
+    vae = VAE.for_layout(transform.layout_, config)
+    # Trained for the seconds given, with no step limit (the epoch limit still holds).
     r = train_vae(vae, tuple(t[train] for t in tensors), tuple(t[val] for t in tensors), config,
-                  time.monotonic() + seconds, progress=False)
+                  PhaseLimits(deadline=time.monotonic() + seconds, max_steps=None), progress=False)
     return {"batch": batch, "seconds": r.seconds, "steps": r.steps, "best_reconstruction": r.best_loss}
 
 
 def real_fit(ds, budget: float, batch: int) -> dict[str, Any]:
     """A default fit of ``ds`` with ``batch`` rows per VAE batch, scored as ``speed.py``'s duel scores."""
-    import speed
     from tabgen import SynthesizerConfig
-    from tabgen.schema import infer_schema
 
     config = SynthesizerConfig.for_device("cpu")
     config.vae.batch_size = batch
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        syn, wall = speed.fit_tabgen(ds, 0, time_budget=budget, config=config)
-        scores = speed.score(ds, infer_schema(ds.train, ds.categorical, ds.numerical), syn.sample(len(ds.train), seed=1), 0)
+        syn, wall = fit_tabgen(ds, 0, time_budget=budget, config=config)
+        scores = headline(score(ds, syn.sample(len(ds.train), seed=1), seed=0, schema=ds.schema()))
     return {"vae_batch": syn.config_.vae.batch_size, "fit_seconds": wall, "vae_steps": syn.vae_result_.steps,
             "vae_reconstruction": syn.vae_result_.best_loss, "diffusion_steps": syn.diffusion_result_.steps, **scores}
 
@@ -189,9 +183,9 @@ def real_fit(ds, budget: float, batch: int) -> dict[str, Any]:
 def render_real(results: dict[str, Any]) -> str:
     m, columns = results["machine"], results["columns"]
     lines = ["# A wide table of real columns", "",
-             f"Generated by `benchmarks/wide_tables.py --real` on {m['cpu']} ({m['cpu_count']} cores), commit "
+             (f"Generated by `benchmarks/wide_tables.py --real` on {m['cpu']} ({m['cpu_count']} cores), commit "
              f"{results['git']['commit'][:7]}: the five shared tables side by side, twice ({columns} columns, "
-             f"{results['rows']:,} rows). One seed.", "",
+             f"{results['rows']:,} rows). One seed."), "",
              f"The VAE alone, {results['vae_seconds']:.0f} s each:", "",
              "| rows per batch | steps | best validation reconstruction |", "|---:|---:|---:|"]
     lines += [f"| {r['batch']:,} | {r['steps']:,} | {r['best_reconstruction']:.4f} |" for r in results["vae_batch"]]
@@ -207,9 +201,9 @@ def render_real(results: dict[str, Any]) -> str:
 def render_duel(results: dict[str, Any]) -> str:
     m = results["machine"]
     lines = ["# A wide table of real columns: the duel", "",
-             f"Generated by `benchmarks/wide_tables.py --real --duel` on {m['cpu']} ({m['cpu_count']} cores), commit "
+             (f"Generated by `benchmarks/wide_tables.py --real --duel` on {m['cpu']} ({m['cpu_count']} cores), commit "
              f"{results['git']['commit'][:7]}: the five shared tables side by side, twice ({results['columns']} columns, "
-             f"{results['rows']:,} rows), scored against the table. Seed 0.", "",
+             f"{results['rows']:,} rows), scored against the table. Seed 0."), "",
              "| model | fit s | Shape % | Trend % | tree C2ST |", "|---|---:|---:|---:|---:|"]
     for who, label in (("tabular_argn", "TabularARGN (defaults)"), ("tabgen", "tabgen, time budget = TabularARGN's fit seconds")):
         r = results["mean"][who]
@@ -219,28 +213,29 @@ def render_duel(results: dict[str, Any]) -> str:
 
 def render(results: dict[str, Any]) -> str:
     m = results["machine"]
-    lines = ["# Wide tables", "", f"Generated by `benchmarks/wide_tables.py` on {m['cpu']} ({m['cpu_count']} cores), "
-             f"commit {results['git']['commit'][:7]}. Generated tables: half categorical, half numerical.", "",
-             f"| columns | VAE step s, batch {STEP_BATCH:,} | written-out attention s | ratio | Chow-Liu tree s "
-             f"| score parents s ({SEARCH_ROWS:,} rows) |", "|---:|---:|---:|---:|---:|---:|"]
+    lines = ["# Wide tables", "", (f"Generated by `benchmarks/wide_tables.py` on {m['cpu']} ({m['cpu_count']} cores), "
+             f"commit {results['git']['commit'][:7]}. Generated tables: half categorical, half numerical."), "",
+             (f"| columns | VAE step s, batch {STEP_BATCH:,} | written-out attention s | ratio | Chow-Liu tree s "
+             f"| score parents s ({SEARCH_ROWS:,} rows) |"), "|---:|---:|---:|---:|---:|---:|"]
     for r in results["widths"]:
         lines.append(f"| {r['columns']} | {r['vae_step']:.3f} | {r['vae_step_written_out']:.3f} "
                      f"| {r['vae_step_written_out'] / r['vae_step']:.1f} | {r['chow_liu_seconds']:.2f} "
                      f"| {r['score_parents_seconds']:.2f} |")
     b = results["budget"]
-    lines += ["", "Up to `FUSED_ATTENTION_MIN_TOKENS` (32) columns both run the written-out attention: their "
-              "difference there is the machine's noise.", "", f"A default fit of {b['rows']:,} rows × {b['columns']} columns with a {b['budget']:.0f} s budget took "
-              f"**{b['fit_seconds']:.0f} s** ({b['vae_steps']} VAE steps, {b['diffusion_steps']:,} denoiser steps).", ""]
+    lines += ["", ("Up to `FUSED_ATTENTION_MIN_TOKENS` (32) columns both run the written-out attention: their "
+              "difference there is the machine's noise."), "",
+              (f"A default fit of {b['rows']:,} rows × {b['columns']} columns with a {b['budget']:.0f} s budget took "
+              f"**{b['fit_seconds']:.0f} s** ({b['vae_steps']} VAE steps, {b['diffusion_steps']:,} denoiser steps)."), ""]
     return "\n".join(lines)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.wide_tables", description=__doc__.split("\n\n")[0])
     parser.add_argument("--columns", default="30,100,300", help="table widths, comma-separated")
     parser.add_argument("--budget", type=float, default=120.0, help="time budget of the widest table's fit, seconds")
-    parser.add_argument("--results-dir", type=Path, default=Path(__file__).resolve().parent / "results")
+    parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     parser.add_argument("--real", action="store_true", help="the shared tables side by side instead (see above)")
-    parser.add_argument("--datasets-dir", type=Path, default=DEFAULT_DATASETS_DIR)
+    parser.add_argument("--datasets-dir", type=Path, default=DATASETS_DIR)
     parser.add_argument("--vae-seconds", type=float, default=180.0)
     parser.add_argument("--vae-batches", default="1024,128")
     parser.add_argument("--real-budget", type=float, default=300.0)
@@ -250,11 +245,9 @@ def main() -> None:
     out = args.results_dir / "wide-tables"
     out.mkdir(parents=True, exist_ok=True)
     if args.real and args.duel:
-        import speed
-
         ds = shared_side_by_side(args.datasets_dir)
-        duel = speed.part_duel(ds, argparse.Namespace(seeds=[0]))
-        results = {"machine": machine(), "git": git_state(), "columns": ds.train.shape[1], "rows": len(ds.train), **duel}
+        results = {"machine": machine(), "git": git_state(), "columns": ds.train.shape[1], "rows": len(ds.train),
+                   **duel(ds, [0])}
         (out / "real-duel.json").write_text(json.dumps(results, indent=1))
         (out / "real-duel.md").write_text(render_duel(results))
         print(f"wrote {out}/real-duel.md")
