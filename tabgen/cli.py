@@ -145,7 +145,6 @@ def parse_rebalance_option(text: str) -> dict[str, dict[str, float]]:
     return {name: shares}
 
 
-
 def demo_config(device: str) -> SynthesizerConfig:
     """Fewer steps than the defaults, so the demo takes a couple of minutes on a laptop; a step
     count rather than a time budget, so it gives the same result on a slow or busy machine."""

@@ -4,8 +4,8 @@ A user fixes cells (``given={"workclass": "Private"}``, or a frame with some cel
 shares of a categorical column's values (``rebalance``). This module turns either into
 :class:`Givens`: for every row to generate, which cells are fixed and to what. Whatever the model
 cannot satisfy is refused with a message naming the column and the value: a column it does not have
-or does not model, a category it never saw, a number outside the range it saw. The CLI's text forms
-(``COL=VALUE``, ``COL=CAT:SHARE,...``) are split here too; their values are read by the column's kind.
+or does not model, a category it never saw, a number outside the range it saw. Values may be text
+(as typed on a command line): they are read by the column's kind.
 """
 
 from __future__ import annotations

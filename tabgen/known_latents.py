@@ -1,7 +1,8 @@
 """Which encoder inputs and latent tokens the fixed cells of :class:`Givens` determine.
 
-The VAE gives each column one token, in the order of the transform's :class:`TokenLayout`. A fixed cell fixes its column's
-token; a fixed number in a column with gaps also fixes its indicator's token (the cell is observed).
+The VAE gives each column one token, in the order of the transform's :class:`TokenLayout`. A fixed
+cell fixes its column's token; a fixed number in a column with gaps also fixes its indicator's token
+(the cell is observed).
 
 The encoder is a transformer, so a column's token depends a little on the other columns of its row.
 The cells that are not fixed are therefore set to a typical row, the decoding of the mean latent (the
