@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import signal
 import threading
@@ -22,6 +23,8 @@ from .errors import TabgenError, TabgenWarning
 from .io import MODEL_SUFFIX, atomic_write, find_model, read_table, write_table
 from .synthesizer import FitInterrupted, Synthesizer
 
+#: What is left of a ``--time-budget`` for the fit after reading the table is at least this.
+MIN_FIT_SECONDS = 1.0
 #: The library's errors name its parameters; a command-line user knows them as these flags.
 _FLAGS = {"a larger time budget": "a larger --time-budget", "resume=True": "--resume", "device='cpu'": "--device cpu",
           "sep=": "--sep", "encoding='cp1252'": "--encoding cp1252"}
@@ -90,6 +93,18 @@ def _stop_signals_as_interrupts():
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+def refuse_overwriting_inputs(outputs: dict[str, object], inputs: dict[str, object]) -> None:
+    """Before any work: no file to write may be a file read (the same file by any path, a symlink or a
+    hard link included), which would be replaced and lost."""
+    for out_label, out in outputs.items():
+        if out is None or str(out) == "-" or not Path(out).exists():
+            continue
+        for in_label, source in inputs.items():
+            if source is not None and Path(source).exists() and os.path.samefile(out, source):
+                raise TabgenError(f"{out_label} {out} is {in_label} {source}: writing it would replace what is read; "
+                                  "choose another output path")
 
 
 def parse_duration(text: str | None) -> float | None:
@@ -205,21 +220,30 @@ def fit(data: Path, output: Path | None, categorical: str | None, numerical: str
     """
     output = output or Path(data.stem + MODEL_SUFFIX)
     checkpoint = output.with_name(output.name + ".ckpt")
+    refuse_overwriting_inputs({"the model file": output, "the checkpoint": checkpoint}, {"the table": data})
+    replacing = output.exists()
+    budget, started = parse_duration(time_budget), time.monotonic()
     df = read_table(data, sep=parse_separator(sep), encoding=encoding)
+    if budget is not None:  # the budget is the command's: reading the table spends some of it
+        budget = max(budget - (time.monotonic() - started), MIN_FIT_SECONDS)
     syn = Synthesizer(categorical=_names(categorical), numerical=_names(numerical), identifiers=_names(identifiers),
-                      exact_pairs=not no_exact_pairs, time_budget=parse_duration(time_budget), device=device, seed=seed,
+                      exact_pairs=not no_exact_pairs, time_budget=budget, device=device, seed=seed,
                       progress=not quiet, checkpoint=checkpoint)
     try:
         syn.fit_and_save(df, output, resume=resume)
     except FitInterrupted as e:
-        again = f"continue with: tabgen fit {data} -o {output} --resume"
+        again = (f"continue with: tabgen fit {data} -o {output} --resume" if checkpoint.exists()
+                 else "nothing was trained yet to resume from")
         if e.saved:
             raise TabgenInterrupt(f"interrupted: wrote the best model so far to {output}; {again}") from None
+        if e.kept:
+            raise TabgenInterrupt(f"interrupted: {output} is kept as it was; {again}") from None
         raise TabgenInterrupt(f"interrupted during the VAE phase, before any model existed; {again}") from None
     if not quiet:
         click.echo(f"Columns of {data}:\n{syn.schema_}", err=True)
     rows = f"{len(df):,} row{'s' if len(df) != 1 else ''}"
-    click.echo(f"Fitted {rows} in {syn.fit_seconds_:.0f} s on {syn.device_}; wrote {output}", err=True)
+    replaced = " (it replaces the model that was there)" if replacing else ""
+    click.echo(f"Fitted {rows} in {syn.fit_seconds_:.0f} s on {syn.device_}; wrote {output}{replaced}", err=True)
 
 
 @main.command()
@@ -245,9 +269,10 @@ def sample(n: int | None, model: Path | None, output: str, given_items: tuple[st
         raise TabgenError(f"-n must be a positive number of rows, got {n}")
     if given_items and given_file:
         raise TabgenError("use --given or --given-file, not both")
+    model = model or find_model(".")
+    refuse_overwriting_inputs({"the output": output}, {"the model": model, "the given file": given_file})
     given = read_table(given_file) if given_file else parse_given_option(given_items) or None
     shares = parse_rebalance_option(rebalance) if rebalance is not None else None
-    model = model or find_model(".")
     syn = Synthesizer.load(model, device=device, progress=not quiet)
     start = time.monotonic()
     n = syn.sample_to(output, n, given=given, rebalance=shares, seed=seed)
@@ -273,8 +298,9 @@ def impute(data: Path, model: Path | None, output: str, draws: int, sep: str | N
     """Fill the empty cells of DATA (with the model's columns) from the model; every other cell is kept."""
     if draws <= 0:
         raise TabgenError(f"--draws must be a positive number, got {draws}")
-    df = read_table(data, sep=parse_separator(sep), encoding=encoding)
     model = model or find_model(".")
+    refuse_overwriting_inputs({"the output": output}, {"the table": data, "the model": model})
+    df = read_table(data, sep=parse_separator(sep), encoding=encoding)
     syn = Synthesizer.load(model, device=device, progress=not quiet)
     start = time.monotonic()
     filled = syn.impute(df, draws=draws, seed=seed)
@@ -347,6 +373,8 @@ def evaluate(real: Path, synthetic: Path, holdout: Path | None, target: str | No
         # Refuse before the minutes of scoring, not after.
         if path and not path.absolute().parent.is_dir():
             raise TabgenError(f"cannot write {path}: folder {path.parent} does not exist")
+    refuse_overwriting_inputs({"the report": report_path, "the scores file": json_path},
+                              {"the real table": real, "the synthetic table": synthetic, "the holdout": holdout})
     sep = parse_separator(sep)
     real_df, synthetic_df = read_table(real, sep=sep, encoding=encoding), read_table(synthetic)
     holdout_df = read_table(holdout, sep=sep, encoding=encoding) if holdout else None

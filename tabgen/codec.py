@@ -112,10 +112,14 @@ class Codec:
             may_be_missing = [c.has_missing for c in self.schema.categorical] + [True] * len(self.layout.gappy)
             logits = [lg[:, :-1] if missing else lg for lg, missing in zip(logits, may_be_missing)]
         x_cat = torch.stack([lg.argmax(-1) for lg in logits], 1) if logits else x_num.new_zeros((len(x_num), 0), dtype=torch.long)
+        draws = None
+        if self.transform.grouped_columns and generator is not None:
+            draws = torch.rand(len(x_num), self.transform.grouped_columns, generator=generator, device=x_num.device)
+            draws = draws.cpu().numpy()
         x_num, x_cat = x_num.cpu().numpy(), x_cat.cpu().numpy()
         if calibration is not None:
             x_num = calibration.scores(x_num, x_cat)
-        return self.transform.inverse_transform(x_num, x_cat, row_offset)
+        return self.transform.inverse_transform(x_num, x_cat, row_offset, draws)
 
     @torch.inference_mode()
     def typical_row(self) -> tuple[np.ndarray, np.ndarray]:

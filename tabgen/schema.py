@@ -36,6 +36,11 @@ Kind = Literal["numerical", "categorical", "id"]
 MAX_INTEGER_LEVELS_AS_CATEGORICAL = 10
 #: Generated numbers are rounded to the precision the real ones show, up to this many decimals.
 MAX_DECIMALS = 6
+#: A categorical column of more categories has its most frequent ``MAX_LEARNED_CATEGORIES - 1`` learned
+#: one by one, and the others as one group, drawn from their observed shares: each category costs the
+#: model a class in every row it decodes (the calibration holds 16,384 sampled rows × classes), and a
+#: category of a few rows cannot be learned on its own anyway.
+MAX_LEARNED_CATEGORIES = 1000
 
 
 @dataclass
@@ -69,6 +74,9 @@ class ColumnSpec:
     derived_pairs: list[list[Any]] | None = None
     """``[parent value, own value]`` for each value of ``derived_from`` (numbers as learned, categories
     as listed, ``None`` for missing)."""
+    grouped: list[list[Any]] | None = None
+    """``[category, rows]`` of the categories learned as one group (see ``MAX_LEARNED_CATEGORIES``);
+    a generated row of the group gets one of them, drawn by their shares. ``None``: none is grouped."""
 
     @property
     def has_missing(self) -> bool:
@@ -87,6 +95,8 @@ class ColumnSpec:
         elif self.kind == "categorical":
             n = len(self.categories or [])
             detail = f"constant {self.categories[0]!r}" if n == 1 else f"{n} categories"
+            if self.grouped:
+                detail += f" ({n - len(self.grouped)} most frequent learned, {len(self.grouped):,} as one group)"
         elif self.datetime_unit is not None:
             low, high = numbers_to_datetimes(np.array([self.min, self.max]), self.datetime_unit, None, "datetime64[us]")
             show = (lambda t: str(t.date())) if self.datetime_unit == "D" else str
@@ -273,6 +283,8 @@ def _describe(
     )
     if kind == "categorical":
         spec.categories = sorted({json_scalar(v) for v in observed.unique()}, key=lambda v: (str(type(v)), v))
+        if len(spec.categories) > MAX_LEARNED_CATEGORIES:
+            spec.grouped = _rare_categories(name, observed)
         return spec
     if kind == "id":
         spec.id_format = learn_format(name, observed)
@@ -293,6 +305,20 @@ def _describe(
     spec.min, spec.max = float(values.min()), float(values.max())
     spec.decimals = _decimals(values)
     return spec
+
+
+def _rare_categories(name: str, observed: pd.Series) -> list[list[Any]]:
+    """``[category, rows]`` of all but the ``MAX_LEARNED_CATEGORIES - 1`` most frequent, with a warning."""
+    counts = observed.map(json_scalar).value_counts(sort=True)
+    rare = counts.iloc[MAX_LEARNED_CATEGORIES - 1:]
+    warnings.warn(
+        f"column {name!r} has {len(counts):,} categories: tabgen learns the {MAX_LEARNED_CATEGORIES - 1:,} most frequent "
+        f"one by one and the other {len(rare):,} ({100 * rare.sum() / len(observed):.1f} % of rows) as one group, "
+        "whose rows get one of them by their shares in the table",
+        TabgenWarning,
+        stacklevel=4,
+    )
+    return [[value, int(rows)] for value, rows in rare.items()]
 
 
 def as_numbers(series: pd.Series, spec: ColumnSpec) -> np.ndarray:

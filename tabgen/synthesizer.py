@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import os
+from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
 import numpy as np
@@ -42,11 +43,12 @@ def _seeded(seed: int | None, device: torch.device) -> Iterator[None]:
 
 
 class FitInterrupted(KeyboardInterrupt):
-    """Ctrl-C stopped :meth:`Synthesizer.fit_and_save`; ``saved`` says whether the best model so far was written."""
+    """Ctrl-C stopped :meth:`Synthesizer.fit_and_save`: ``saved`` says whether the best model so far was
+    written, ``kept`` whether a file already at the path was left as it was."""
 
-    def __init__(self, saved: bool):
+    def __init__(self, saved: bool, kept: bool):
         super().__init__()
-        self.saved = saved
+        self.saved, self.kept = saved, kept
 
 
 class Synthesizer:
@@ -123,6 +125,8 @@ class Synthesizer:
         """
         df = validate_frame(df)
         plan = FitPlan(df, self.time_budget, self.checkpoint, self.checkpoint_every, resume)
+        for learned in [name for name in vars(self) if name.endswith("_")]:
+            delattr(self, learned)  # a fit starts afresh: Ctrl-C must not leave the previous fit's model in place
         device = resolve_device(self.device)
         config = plan.config(self.config or SynthesizerConfig.for_device(device.type))
         config.validate()
@@ -134,14 +138,17 @@ class Synthesizer:
         return self
 
     def fit_and_save(self, df: pd.DataFrame, path: str | os.PathLike, *, resume: bool = False) -> "Synthesizer":
-        """:meth:`fit`, then :meth:`save` to ``path``. On Ctrl-C during the diffusion phase the best model
-        so far is saved there; :class:`FitInterrupted` then says whether a model was written."""
+        """:meth:`fit`, then :meth:`save` to ``path``. Ctrl-C never replaces a file already at ``path``;
+        where there is none, the best model so far (of the diffusion phase) is saved there.
+        :class:`FitInterrupted` says which happened; the checkpoint, if any, is kept for ``resume=True``."""
+        existed = Path(path).exists()
         try:
             self.fit(df, resume=resume)
         except KeyboardInterrupt:
-            if hasattr(self, "model_"):
+            saved = hasattr(self, "model_") and not existed
+            if saved:
                 self.save(path)
-            raise FitInterrupted(saved=hasattr(self, "model_")) from None
+            raise FitInterrupted(saved=saved, kept=existed) from None
         self.save(path)
         return self
 

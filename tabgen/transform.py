@@ -91,31 +91,46 @@ class QuantileNumeric:
 
 
 class CategoricalCodes:
-    """Maps the seen categories (and, if any, the missing value) to 0..K-1, and back."""
+    """Maps the seen categories to 0..K-1 and back: the learned ones, then (if any) one code for the
+    grouped ones (``[category, rows]``), then (if any) the missing value."""
 
-    def __init__(self, categories: list, has_missing: bool):
-        self.categories = list(categories)
+    def __init__(self, categories: list, has_missing: bool, grouped: list[list] | None = None):
+        rare = {value for value, _ in grouped or []}
+        self.categories = [c for c in categories if c not in rare]
         self.has_missing = has_missing
+        self.grouped = [value for value, _ in grouped or []]
+        self._shares = np.cumsum([rows for _, rows in grouped or []], dtype=np.float64)
         self._index = pd.Index(self.categories, dtype=object)
+        self._group_index = pd.Index(self.grouped, dtype=object)
 
     @property
     def n_classes(self) -> int:
-        return len(self.categories) + int(self.has_missing)
+        return len(self.categories) + int(bool(self.grouped)) + int(self.has_missing)
 
     def transform(self, series: pd.Series, name: str) -> np.ndarray:
         missing = series.isna().to_numpy()
         values = pd.Series(series.to_numpy(dtype=object)).map(json_scalar)
         codes = self._index.get_indexer(values)
-        codes[missing] = len(self.categories)
+        if self.grouped:
+            codes[(codes < 0) & (self._group_index.get_indexer(values) >= 0)] = len(self.categories)
+        codes[missing] = self.n_classes - 1
         unseen = (codes < 0) | (missing & (not self.has_missing))
         if unseen.any():
             bad = series[unseen].iloc[0]
             raise TabgenError(f"column {name!r} holds {bad!r}, which the model never saw")
         return codes
 
-    def inverse_transform(self, codes: np.ndarray) -> np.ndarray:
-        lookup = np.array(self.categories + [np.nan], dtype=object)
-        return lookup[codes]
+    def inverse_transform(self, codes: np.ndarray, draws: np.ndarray | None = None) -> np.ndarray:
+        """The categories of ``codes``; a row of the group gets the category its ``draws`` (uniform in
+        [0, 1)) falls on by the group's shares, or without draws the group's most frequent."""
+        lookup = np.array(self.categories + [None] * bool(self.grouped) + [np.nan], dtype=object)
+        out = lookup[codes]
+        rows = codes == len(self.categories)
+        if self.grouped and rows.any():
+            at = np.zeros(int(rows.sum())) if draws is None else draws[rows] * self._shares[-1]
+            chosen = np.minimum(np.searchsorted(self._shares, at, side="right"), len(self.grouped) - 1)
+            out[rows] = np.array(self.grouped, dtype=object)[chosen]
+        return out
 
 
 @dataclass
@@ -176,7 +191,7 @@ class TableTransform:
         return self
 
     def _build_codes(self) -> None:
-        self.codes_ = {c.name: CategoricalCodes(c.categories or [], c.has_missing) for c in self.schema.categorical}
+        self.codes_ = {c.name: CategoricalCodes(c.categories or [], c.has_missing, c.grouped) for c in self.schema.categorical}
 
     def _layout(self, value_levels: list[list[float]] | None) -> TokenLayout:
         numerical = self.schema.numerical
@@ -204,11 +219,18 @@ class TableTransform:
         x_cat = np.stack(columns, axis=1).astype(np.int64) if columns else np.zeros((n, 0), dtype=np.int64)
         return EncodedTable(x_num, observed, x_cat)
 
-    def inverse_transform(self, x_num: np.ndarray, x_cat: np.ndarray, row_offset: int = 0) -> pd.DataFrame:
+    @property
+    def grouped_columns(self) -> int:
+        """Categorical columns with a group of categories, whose rows :meth:`inverse_transform` draws."""
+        return sum(bool(c.grouped) for c in self.schema.categorical)
+
+    def inverse_transform(self, x_num: np.ndarray, x_cat: np.ndarray, row_offset: int = 0,
+                          draws: np.ndarray | None = None) -> pd.DataFrame:
         """Rebuild a frame with the fitted columns, order, dtypes and value ranges.
 
         ``row_offset`` is the position of the first row in the whole sample: identifier columns
-        number their fresh values from it, so that batches of one sample never repeat one.
+        number their fresh values from it, so that batches of one sample never repeat one. ``draws``
+        (rows, :attr:`grouped_columns`), uniform in [0, 1), choose the categories of grouped rows.
         """
         n = len(x_num)
         num = self.schema.numerical
@@ -222,8 +244,10 @@ class TableTransform:
             if g is not None:
                 values[x_cat[:, len(cats) + g] == 1] = np.nan
             out[spec.name] = from_numbers(values, spec)
+        grouped = [spec.name for spec in cats if spec.grouped]
         for j, spec in enumerate(cats):
-            out[spec.name] = restore_dtype(pd.Series(self.codes_[spec.name].inverse_transform(x_cat[:, j])), spec)
+            column_draws = None if draws is None or not spec.grouped else draws[:, grouped.index(spec.name)]
+            out[spec.name] = restore_dtype(pd.Series(self.codes_[spec.name].inverse_transform(x_cat[:, j], column_draws)), spec)
         for spec in self.schema.identifiers:
             out[spec.name] = restore_dtype(pd.Series(spec.id_format.generate(n, row_offset)), spec)
         frame = write_derived(snap_parents(pd.DataFrame(out), self.schema), self.schema)

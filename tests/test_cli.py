@@ -80,3 +80,56 @@ def test_library_errors_name_parameters_and_the_cli_names_its_flags(in_tmp):
         Synthesizer(checkpoint=in_tmp / "none.ckpt").fit(make_mixed_frame(50), resume=True)
     r = run("fit", "data.csv", "--resume", "-q")
     assert r.exit_code == 2 and "start the fit without --resume" in r.output
+
+
+@pytest.mark.parametrize("args", [
+    ["fit", "data.csv", "-o", "data.csv"],
+    ["fit", "link.csv", "-o", "./data.csv"],
+    ["sample", "-m", "m.tabgen", "--given-file", "data.csv", "-o", "link.csv"],
+    ["sample", "-m", "m.tabgen", "-o", "m.tabgen"],
+    ["impute", "data.csv", "-m", "m.tabgen", "-o", "data.csv"],
+    ["evaluate", "data.csv", "other.csv", "--json", "other.csv"],
+], ids=["fit", "fit-symlink", "sample-given-file", "sample-model", "impute", "evaluate"])
+def test_an_output_that_is_an_input_is_refused_before_any_work(in_tmp, args):
+    (in_tmp / "link.csv").symlink_to(in_tmp / "data.csv")
+    (in_tmp / "m.tabgen").write_bytes(b"a model")
+    (in_tmp / "other.csv").write_text("a\n1\n")
+    before = {p.name: p.read_bytes() for p in in_tmp.iterdir()}
+    r = run(*args)
+    assert r.exit_code == 2 and "would replace what is read" in r.output, r.output
+    assert {p.name: p.read_bytes() for p in in_tmp.iterdir()} == before
+
+
+def test_ctrl_c_in_a_refit_keeps_the_earlier_model_and_the_checkpoint(in_tmp):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    assert run("fit", "data.csv", "-o", "m.tabgen", "--time-budget", "2", "-q").exit_code == 0
+    again = run("fit", "data.csv", "-o", "m.tabgen", "--time-budget", "2", "-q")
+    assert again.exit_code == 0 and "replaces the model that was there" in again.output
+    earlier = (in_tmp / "m.tabgen").read_bytes()
+    # A real SIGINT, in a process of its own, during the diffusion phase (where a model to save exists).
+    script = """
+import os, signal
+import tabgen.train as train
+from conftest import fast_config
+from tabgen.cli import main
+from tabgen.config import SynthesizerConfig
+
+SynthesizerConfig.for_device = classmethod(lambda cls, device: fast_config())
+end_epoch = train._Loop.end_epoch
+def interrupting(self, *args, **kwargs):
+    stop = end_epoch(self, *args, **kwargs)
+    if self.name == "diffusion" and self.result.epochs == 2:
+        os.kill(os.getpid(), signal.SIGINT)
+    return stop
+train._Loop.end_epoch = interrupting
+main(["fit", "data.csv", "-o", "m.tabgen", "-q"])
+"""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
+    r = subprocess.run([sys.executable, "-c", script], cwd=in_tmp, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 130, r.stderr
+    assert "m.tabgen is kept as it was; continue with: tabgen fit data.csv -o m.tabgen --resume" in r.stderr
+    assert (in_tmp / "m.tabgen").read_bytes() == earlier and (in_tmp / "m.tabgen.ckpt").exists()

@@ -37,9 +37,32 @@ def test_high_cardinality_categorical_is_modelled():
     rng = np.random.default_rng(0)
     level = rng.permutation(np.repeat(np.arange(5000), 2))
     df = pd.DataFrame({"level": [f"L{i}" for i in level], "x": level / 5000 + rng.normal(0, 0.1, len(level))})
+    with pytest.warns(TabgenWarning, match="'level' has 5,000 categories: tabgen learns the 999 most frequent"):
+        infer_schema(df)
     syn, fake = fit_sample(df, n=200)
-    assert syn.schema_["level"].kind == "categorical" and len(syn.schema_["level"].categories) == 5000
+    spec = syn.schema_["level"]
+    assert spec.kind == "categorical" and len(spec.categories) == 5000 and len(spec.grouped) == 4001
+    assert syn.codec_.layout.categories == (1000,)  # 999 learned, one group: the model's size is bounded
     assert set(fake["level"]) <= set(df["level"])
+
+
+def test_grouped_categories_are_drawn_by_their_shares_given_and_saved(monkeypatch, tmp_path):
+    monkeypatch.setattr("tabgen.schema.MAX_LEARNED_CATEGORIES", 4)
+    rng = np.random.default_rng(0)
+    n = 800
+    rare = np.array([f"r{i}" for i in rng.integers(0, 30, n)])
+    df = pd.DataFrame({"city": np.where(rng.random(n) < 0.25, rare, rng.choice(["a", "b", "c"], n)),
+                       "x": rng.normal(size=n)})
+    with pytest.warns(TabgenWarning, match="learns the 3 most frequent one by one and the other 30"):
+        syn = Synthesizer(config=fast_config(), progress=False, seed=0).fit(df)
+    assert sorted(v for v, _ in syn.schema_["city"].grouped) == sorted(set(rare))
+    fake = syn.sample(4000, seed=1)
+    drawn = fake["city"][fake["city"].str.startswith("r")]
+    assert set(fake["city"]) <= set(df["city"]) and drawn.nunique() > 20  # the group's rows spread over its values
+    assert (syn.sample(20, given={"city": "r7"}, seed=2)["city"] == "r7").all()
+    syn.save(tmp_path / "m.tabgen")
+    pd.testing.assert_frame_equal(Synthesizer.load(tmp_path / "m.tabgen", progress=False).sample(50, seed=3),
+                                  syn.sample(50, seed=3))
 
 
 def id_frame(n=300):
