@@ -192,7 +192,7 @@ def latent_dimension(ds: Dataset) -> int:
 
     schema = find_pairs(ds.train, infer_schema(ds.train, ds.categorical, ds.numerical))
     layout = TableTransform(schema).fit(ds.train).layout_
-    config = SynthesizerConfig.for_device("cuda").for_table(len(schema.numerical), len(layout.cardinalities))
+    config = SynthesizerConfig.for_device("cuda").for_table(len(schema.numerical), layout.cardinalities)
     return layout.n_tokens * config.vae.d_token
 
 

@@ -103,7 +103,7 @@ def part_hardware(ds: Dataset, args: argparse.Namespace) -> dict[str, Any]:
     schema = infer_schema(ds.train, ds.categorical, ds.numerical)
     transform = TableTransform(schema).fit(ds.train)
     cardinalities = transform.layout_.cardinalities
-    config = SynthesizerConfig.for_device("cpu").for_table(len(schema.numerical), len(cardinalities))
+    config = SynthesizerConfig.for_device("cpu").for_table(len(schema.numerical), cardinalities)
     x_num, observed, x_cat = transform.transform(ds.train.iloc[: config.vae.batch_size]).to_tensors(torch.device("cpu"))
     # Every number regressed (no value levels), so that x_cat is the loss's target as it is.
     vae = VAE(x_num.shape[1], cardinalities, config.vae)

@@ -83,7 +83,7 @@ def vae_step_seconds(columns: int, written_out: bool) -> float:
 
     transform, table = encoded(wide_frame(STEP_BATCH, columns))
     layout = transform.layout_
-    config = SynthesizerConfig.for_device("cpu").for_table(layout.n_numerical, len(layout.cardinalities))
+    config = SynthesizerConfig.for_device("cpu").for_table(layout.n_numerical, layout.cardinalities)
     torch.manual_seed(0)
     vae = VAE.for_layout(layout, config.vae)
     x_num, x_cat = torch.tensor(table.x_num, dtype=torch.float32), torch.tensor(table.x_cat)

@@ -39,6 +39,10 @@ class _Group(click.Group):
         except TabgenError as e:
             click.echo(f"error: {_in_flags(str(e))}", err=True)
             ctx.exit(2)
+        except MemoryError:
+            click.echo(f"error: this machine ran out of memory in tabgen {ctx.invoked_subcommand}; its limits on table "
+                       "size are in docs/robustness.md: use fewer rows or columns, or free memory", err=True)
+            ctx.exit(2)
         except TabgenInterrupt as e:
             click.echo(str(e), err=True)
             ctx.exit(130)

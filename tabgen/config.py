@@ -179,6 +179,12 @@ CPU_FLOAT32_LR = 4e-3
 CPU_AVX512_MAX_STEPS = 24_000
 #: The denoiser's step limit on a GPU, at TabSyn's width (1,024) and batch (4,096).
 GPU_MAX_STEPS = 15_000
+#: What one batch may hold (see :meth:`SynthesizerConfig.for_table`): the attention maps of 1,024 rows
+#: of 320 tokens (as many as the default batch of a table of up to 320 columns holds), and 2²⁷ logits
+#: (0.5 GB in float32: 10,000 rows of 13,000 classes). Batches are cut to fit, never below the minimum.
+MAX_ATTENTION_CELLS = 1024 * 320**2
+MAX_LOGIT_CELLS = 2**27
+MIN_BOUNDED_BATCH = 64
 #: Bounds of :func:`auto_token_width`: TabSyn's token width, and the widest measured.
 MIN_AUTO_TOKEN = 4
 MAX_AUTO_TOKEN = 12
@@ -233,12 +239,21 @@ class SynthesizerConfig(_Validated):
             d.width, d.batch_size, d.max_steps, d.patience = 1024, 4096, GPU_MAX_STEPS, 500
         return config
 
-    def for_table(self, n_numerical: int, n_categorical: int) -> "SynthesizerConfig":
-        """This config with its token width chosen for a table of these tokens where it is ``None``."""
-        if self.vae.d_token is not None:
+    def for_table(self, n_numerical: int, cardinalities: list[int]) -> "SynthesizerConfig":
+        """This config for a table of these tokens: its token width chosen where it is ``None``, and its
+        batches bounded so that a wide table, or one of many categories, fits in memory (the VAE's
+        attention holds batch × tokens² numbers per layer; decoding, rows × all columns' classes)."""
+        vae, sampler = self.vae, self.sampler
+        if vae.d_token is None:
+            vae = replace(vae, d_token=auto_token_width(n_numerical, len(cardinalities), self.diffusion.width))
+        tokens, classes = max(n_numerical + len(cardinalities), 1), max(sum(cardinalities), 1)
+        vae = replace(vae, batch_size=min(vae.batch_size, max(MIN_BOUNDED_BATCH, MAX_ATTENTION_CELLS // tokens**2)))
+        rows = max(MIN_BOUNDED_BATCH, MAX_LOGIT_CELLS // classes)
+        sampler = replace(sampler, batch_size=min(sampler.batch_size, rows),
+                          calibration_rows=min(sampler.calibration_rows, rows))
+        if vae == self.vae and sampler == self.sampler:
             return self
-        width = auto_token_width(n_numerical, n_categorical, self.diffusion.width)
-        return replace(self, vae=replace(self.vae, d_token=width))
+        return replace(self, vae=vae, sampler=sampler)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -66,7 +66,7 @@ def fit_model(df: pd.DataFrame, schema: Schema, config: SynthesizerConfig, devic
     best weights so far if Ctrl-C stops that training."""
     transform = TableTransform(schema).fit(df)
     # Where the token width is left to the table (None), the resolved one is what the model file keeps.
-    config = config.for_table(len(schema.numerical), len(transform.layout_.cardinalities))
+    config = config.for_table(len(schema.numerical), transform.layout_.cardinalities)
     tensors = transform.transform(df).to_tensors(device)
     permutation = plan.permutation(len(df))
     train_idx, val_idx = validation_split(permutation, config)

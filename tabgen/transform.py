@@ -28,6 +28,12 @@ from .schema import ColumnSpec, Schema, as_numbers, from_numbers, json_scalar, r
 _CLIP = 1e-7
 #: Below this many rows tabgen still fits, but warns that the synthetic rows will be rough.
 MIN_ROWS_FOR_QUALITY = 100
+#: A table learns at most this many tokens (columns, and a flag for each numerical one with gaps) and
+#: this many categories in all (each column's at most ``schema.MAX_LEARNED_CATEGORIES``): the batches
+#: are cut to keep memory bounded (``config.MAX_ATTENTION_CELLS``), and past these a fit would take hours
+#: (300 columns already take 2.9 s a VAE step on 2 cores).
+MAX_LEARNED_TOKENS = 1000
+MAX_LEARNED_CLASSES = 100_000
 #: A numerical column with at most this many distinct values is decoded as a choice among them. A
 #: value's window of normal scores is as narrow as its share of rows, so a regressed score of a rare
 #: value lands on its frequent neighbour: adult's education.num = 11 (4 % of rows) came back as 10
@@ -178,6 +184,8 @@ class TableTransform:
                 TabgenWarning,
                 stacklevel=2,
             )
+        self._build_codes()
+        self._refuse_beyond_limits()
         self.numeric_, value_levels = {}, []
         for spec in self.schema.numerical:
             values = as_numbers(df[spec.name], spec)
@@ -186,9 +194,19 @@ class TableTransform:
             distinct = np.unique(values)
             discrete = 2 <= len(distinct) <= DISCRETE_MAX_VALUES
             value_levels.append(self.numeric_[spec.name].transform(distinct).tolist() if discrete else [])
-        self._build_codes()
         self.layout_ = self._layout(value_levels)
         return self
+
+    def _refuse_beyond_limits(self) -> None:
+        tokens = len(self.schema.numerical) + len(self.gappy_numerical) + len(self.schema.categorical)
+        classes = sum(codes.n_classes for codes in self.codes_.values())
+        if tokens > MAX_LEARNED_TOKENS:
+            raise TabgenError(f"the table has {tokens:,} columns to learn (a column with gaps counts twice), more than the "
+                              f"{MAX_LEARNED_TOKENS:,} tabgen learns: fit the columns that matter, or mark some as identifiers")
+        if classes > MAX_LEARNED_CLASSES:
+            raise TabgenError(f"the table's categorical columns hold {classes:,} categories to learn in all, more than the "
+                              f"{MAX_LEARNED_CLASSES:,} tabgen learns: mark the columns of many categories as identifiers "
+                              "or leave them out")
 
     def _build_codes(self) -> None:
         self.codes_ = {c.name: CategoricalCodes(c.categories or [], c.has_missing, c.grouped) for c in self.schema.categorical}

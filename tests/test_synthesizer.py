@@ -266,7 +266,7 @@ def test_token_width_is_chosen_per_table_and_kept_in_the_model_file(mixed_frame,
     assert auto_token_width(10, 1, 256) == 4  # mostly numerical: TabSyn's width
     assert auto_token_width(0, 1, 256) == 12
     config = fast_config()
-    assert config.for_table(10, 10) is config  # a width given is kept
+    assert config.for_table(10, [2] * 10) is config  # a width given is kept
     config.vae.d_token = None
     syn = Synthesizer(config=config, progress=False, seed=0).fit(mixed_frame)
     # Six columns, one with gaps (its missing-value flag is a token too), a width-64 denoiser: 64 // 7.

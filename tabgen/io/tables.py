@@ -24,6 +24,7 @@ import pandas as pd
 
 from ..errors import TabgenError, TabgenWarning
 from .atomic import atomic_write
+from .memory import BoundedReader, TooLarge, refuse_text_larger_than_memory, table_text_limit, too_large
 from .modelfile import MODEL_SUFFIX
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -71,6 +72,8 @@ def read_table(path: str | os.PathLike, sep: str | None = None, encoding: str | 
         raise _json_error(path)
     if suffix in PARQUET_SUFFIXES or _starts_with(path, b"PAR1"):
         return _read_parquet(path)
+    if not _is_compressed(path):
+        refuse_text_larger_than_memory(path, path.stat().st_size)
 
     head, whole = _read_head(path)
     encoding = _text_encoding(path, head, encoding)
@@ -170,9 +173,16 @@ def _starts_with(path: Path, magic: bytes) -> bool:
         raise TabgenError(f"{path} could not be read: {e.strerror}") from None
 
 
+def _is_compressed(path: Path) -> bool:
+    return path.suffix.lower() in _OPENERS or path.suffix.lower() == ".zip"
+
+
 def _read_parquet(path: Path) -> pd.DataFrame:
     try:
+        _refuse_parquet_larger_than_memory(path)
         return pd.read_parquet(path)
+    except TabgenError:
+        raise
     except ImportError:
         raise TabgenError(f"{path}: reading Parquet needs pyarrow (pip install pyarrow)") from None
     except (ValueError, OSError, TypeError, NotImplementedError) as e:
@@ -180,6 +190,17 @@ def _read_parquet(path: Path) -> pd.DataFrame:
             raise TabgenError(f"{path} is not a Parquet file, though its name says so; "
                               "if it is a CSV, rename it to .csv") from None
         raise TabgenError(f"{path} could not be read as Parquet: {_first_line(e)}") from None
+
+
+def _refuse_parquet_larger_than_memory(path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    limit = table_text_limit()
+    if limit is not None:
+        metadata = pq.ParquetFile(path).metadata
+        size = sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups))
+        if size > limit:  # the uncompressed size the row groups declare
+            raise too_large(path, size, limit, "once decompressed")
 
 
 @contextlib.contextmanager
@@ -313,7 +334,13 @@ def _read_csv(path: Path, sep: str, encoding: str, n_columns: int | None) -> pd.
         with warnings.catch_warnings():
             # With index_col=False, pandas drops the extra fields of a longer row with only a warning.
             warnings.simplefilter("error", pd.errors.ParserWarning)
-            return pd.read_csv(path, **options)
+            limit = table_text_limit()
+            if not _is_compressed(path) or limit is None:
+                return pd.read_csv(path, **options)
+            with _open_binary(path) as raw:
+                return pd.read_csv(BoundedReader(raw, path, limit), compression=None, **options)
+    except TooLarge as e:
+        raise TabgenError(str(e)) from None
     except pd.errors.ParserWarning:
         raise _long_row_error(path, sep, encoding, n_columns) from None
     except pd.errors.EmptyDataError:
