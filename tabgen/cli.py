@@ -206,6 +206,12 @@ def main() -> None:
 @click.option("--no-exact-pairs", is_flag=True,
               help="Learn every column on its own. By default, of columns that determine each other one-to-one "
                    "(a code and its label), one is learned and the others are written from it, exactly.")
+@click.option("--rule", "rules", multiple=True,
+              help="A rule every generated row keeps, checked against the table (repeatable): 'total = fare + tip', "
+                   "'end >= start', 'zone -> borough', or a formula 'depth = 2*z/(x+y)*100 +- 0.05' (docs/rules.md).")
+@click.option("--no-rules", is_flag=True, help="Find no rules in the table (declared --rule ones are still kept).")
+@click.option("--drop-rule", "drop_rules", multiple=True,
+              help="Leave out a found rule, by its name as fit shows it (repeatable).")
 @click.option("--time-budget", help="Train for this long at most: 600, 90s, 10m, 1h; the denoiser then trains until the "
                                     "budget ends or it stops improving [default: a fixed number of steps, about 10 minutes "
                                     "on a 2-core CPU].")
@@ -216,8 +222,8 @@ def main() -> None:
 @seed_option
 @quiet_option
 def fit(data: Path, output: Path | None, categorical: str | None, numerical: str | None, identifiers: str | None,
-        no_exact_pairs: bool, time_budget: str | None, sep: str | None, encoding: str | None, resume: bool, device: str,
-        seed: int, quiet: bool) -> None:
+        no_exact_pairs: bool, rules: tuple[str, ...], no_rules: bool, drop_rules: tuple[str, ...], time_budget: str | None,
+        sep: str | None, encoding: str | None, resume: bool, device: str, seed: int, quiet: bool) -> None:
     """Learn DATA (CSV, TSV or Parquet) and write a model file.
 
     The training state is saved to MODEL.ckpt every minute and on Ctrl-C; `--resume` continues from it.
@@ -231,7 +237,8 @@ def fit(data: Path, output: Path | None, categorical: str | None, numerical: str
     if budget is not None:  # the budget is the command's: reading the table spends some of it
         budget = max(budget - (time.monotonic() - started), MIN_FIT_SECONDS)
     syn = Synthesizer(categorical=_names(categorical), numerical=_names(numerical), identifiers=_names(identifiers),
-                      exact_pairs=not no_exact_pairs, time_budget=budget, device=device, seed=seed,
+                      exact_pairs=not no_exact_pairs, rules=rules, find_rules=not no_rules, drop_rules=drop_rules,
+                      time_budget=budget, device=device, seed=seed,
                       progress=not quiet, checkpoint=checkpoint)
     try:
         syn.fit_and_save(df, output, resume=resume)
@@ -245,6 +252,8 @@ def fit(data: Path, output: Path | None, categorical: str | None, numerical: str
         raise TabgenInterrupt(f"interrupted during the VAE phase, before any model existed; {again}") from None
     if not quiet:
         click.echo(f"Columns of {data}:\n{syn.schema_}", err=True)
+        click.echo(f"Rules every generated row keeps ({len(syn.rules_)}; --drop-rule NAME leaves one out):\n{syn.rules_}",
+                   err=True)
     rows = f"{len(df):,} row{'s' if len(df) != 1 else ''}"
     replaced = " (it replaces the model that was there)" if replacing else ""
     click.echo(f"Fitted {rows} in {syn.fit_seconds_:.0f} s on {syn.device_}; wrote {output}{replaced}", err=True)

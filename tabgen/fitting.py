@@ -19,6 +19,7 @@ from .diffusion.denoiser import edm_denoiser
 from .diffusion.edm import EDMPrecond
 from .errors import TabgenWarning
 from .fit_plan import FitPlan
+from .rules.ruleset import RuleSet
 from .sampling import Sampler
 from .schema import Schema
 from .train import TrainResult, train_diffusion, train_vae
@@ -45,9 +46,14 @@ class FittedModel:
     diffusion_result: TrainResult | None = None
     seconds: float = 0.0
     n_rows: int = 0
+    rules: RuleSet = field(default_factory=RuleSet)
+    schema: Schema | None = None
+    """The user's table's schema; the codec's is the model table's (:meth:`RuleSet.model_table`)."""
     sampler: Sampler = field(init=False)
 
     def __post_init__(self) -> None:
+        if self.schema is None:
+            self.schema = self.codec.schema
         self.sampler = Sampler(self.codec, self.denoiser, self.config.sampler, self.config.diffusion.precision, self.device)
 
 
@@ -59,14 +65,15 @@ def validation_split(permutation: torch.Tensor, config: SynthesizerConfig) -> tu
     return permutation[n_val:], permutation[:n_val]
 
 
-def fit_model(df: pd.DataFrame, schema: Schema, config: SynthesizerConfig, device: torch.device, plan: FitPlan,
-              progress: bool, ready: Callable[[FittedModel], None]) -> FittedModel:
-    """Fit every stage on ``df`` (already validated, ``schema`` of it) under ``plan``. ``ready`` gets
-    the model as soon as it can sample (before the denoiser's training), so that a caller holds the
-    best weights so far if Ctrl-C stops that training."""
-    transform = TableTransform(schema).fit(df)
+def fit_model(table: pd.DataFrame, schema: Schema, rules: RuleSet, config: SynthesizerConfig, device: torch.device,
+              plan: FitPlan, progress: bool, ready: Callable[[FittedModel], None]) -> FittedModel:
+    """Fit every stage on ``table`` (already validated, ``schema`` of it, ``rules`` kept) under ``plan``.
+    ``ready`` gets the model as soon as it can sample (before the denoiser's training), so that a
+    caller holds the best weights so far if Ctrl-C stops that training."""
+    df, model_schema = rules.model_table(table, schema)
+    transform = TableTransform(model_schema).fit(df)
     # Where the token width is left to the table (None), the resolved one is what the model file keeps.
-    config = config.for_table(len(schema.numerical), transform.layout_.cardinalities)
+    config = config.for_table(len(model_schema.numerical), transform.layout_.cardinalities)
     tensors = transform.transform(df).to_tensors(device)
     permutation = plan.permutation(len(df))
     train_idx, val_idx = validation_split(permutation, config)
@@ -83,7 +90,7 @@ def fit_model(df: pd.DataFrame, schema: Schema, config: SynthesizerConfig, devic
     codec.scaling = LatentScaling.fit(latents, config.diffusion.latent_std)
     z = codec.scaling.standardise(latents)
     model = FittedModel(codec, edm_denoiser(z.shape[1], config.diffusion).to(device), config, device, vae_result,
-                        n_rows=len(df))
+                        n_rows=len(df), rules=rules, schema=schema)
     ready(model)
     try:
         if learn:

@@ -16,6 +16,7 @@ from .errors import TabgenError
 from .fitting import FittedModel
 from .io import load_model, save_model
 from .layout import TokenLayout
+from .rules.ruleset import RuleSet
 from .schema import Schema
 from .train import TrainResult
 from .transform import TableTransform
@@ -50,6 +51,8 @@ def write_model(path: str | os.PathLike, model: FittedModel, extra: dict[str, An
         "latent_dim": codec.latent_dim,
         **extra,
     }
+    if model.rules:  # the schema above is then the model table's; the user's table's is this one
+        header |= {"rules": model.rules.to_list(), "table_schema": model.schema.to_dict()}
     tensors = {f"vae.{k}": v for k, v in codec.vae.state_dict().items()}
     tensors |= {f"denoiser.{k}": v for k, v in model.denoiser.state_dict().items()}
     tensors |= {f"transform.{k}": torch.from_numpy(v) for k, v in codec.transform.state_arrays().items()}
@@ -96,7 +99,10 @@ def model_from_state(header: dict[str, Any], tensors: dict[str, torch.Tensor], d
                   Calibration.from_state(calibration, transform.layout_) if calibration else None)
     denoiser = edm_denoiser(codec.latent_dim, config.diffusion)
     _load_state(denoiser, part("denoiser."), "denoiser")
-    return FittedModel(codec, denoiser.to(device).eval(), config, device, TrainResult(), n_rows=header["n_rows"])
+    rules = RuleSet.from_list(header.get("rules", []))
+    table_schema = Schema.from_dict(header["table_schema"]) if "table_schema" in header else None
+    return FittedModel(codec, denoiser.to(device).eval(), config, device, TrainResult(), n_rows=header["n_rows"],
+                       rules=rules, schema=table_schema)
 
 
 def check_sampler_limits(config: SynthesizerConfig) -> None:

@@ -19,15 +19,17 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .conditions import given_from_frame, output_values
 from .config import SynthesizerConfig
 from .device import resolve_device
 from .errors import TabgenError
 from .fit_plan import FitPlan
 from .fitting import FittedModel, fit_model
-from .imputation import check_columns, combine_draws
+from .generation import imputed, sample_rows
+from .imputation import check_columns
 from .io import write_batches
 from .pairs import find_pairs
+from .rules.kinds import Rule
+from .rules.selection import rules_for_table
 from .saved_model import read_model, write_model
 from .schema import Schema, infer_schema, validate_frame
 
@@ -66,6 +68,11 @@ class Synthesizer:
         Columns that determine each other one-to-one in the table (a code and its label, a value in
         two units) are learned once: one of them is modelled and the others are written from it, so
         every generated row keeps them consistent. ``False`` models each column on its own.
+    rules, find_rules, drop_rules:
+        Rules every generated row keeps (docs/rules.md): ``rules`` declares some, as text
+        (``"total = fare + tip"``, ``"end >= start"``, ``"zone -> borough"``, a formula) or rule
+        objects, each checked against the table; ``find_rules`` adds those found in the table;
+        ``drop_rules`` leaves out rules by name. The kept ones are in ``rules_``.
     config:
         Every method setting; by default :meth:`SynthesizerConfig.for_device` of the chosen device.
     time_budget:
@@ -86,7 +93,8 @@ class Synthesizer:
     """
 
     def __init__(self, *, schema: Schema | None = None, categorical: Iterable[str] = (), numerical: Iterable[str] = (),
-                 identifiers: Iterable[str] = (), exact_pairs: bool = True, config: SynthesizerConfig | None = None,
+                 identifiers: Iterable[str] = (), exact_pairs: bool = True, rules: Iterable[str | Rule] = (),
+                 find_rules: bool = True, drop_rules: Iterable[str] = (), config: SynthesizerConfig | None = None,
                  time_budget: float | None = None, device: str = "auto", seed: int | None = 0, progress: bool = True,
                  checkpoint: str | os.PathLike | None = None, checkpoint_every: float = 60.0):
         self.schema = schema
@@ -94,6 +102,7 @@ class Synthesizer:
         self.numerical = numerical
         self.identifiers = identifiers
         self.exact_pairs = exact_pairs
+        self.rules, self.find_rules, self.drop_rules = rules, find_rules, drop_rules
         self.config = config
         self.time_budget = time_budget
         self.device = device
@@ -131,8 +140,9 @@ class Synthesizer:
         config = plan.config(self.config or SynthesizerConfig.for_device(device.type))
         config.validate()
         schema = self._schema_of(df)
+        rules = rules_for_table(df, schema, self.rules, self.find_rules, self.drop_rules)
         with _seeded(self.seed, device):
-            model = fit_model(df, schema, config, device, plan, self.progress, self._adopt)
+            model = fit_model(df, schema, rules, config, device, plan, self.progress, self._adopt)
         self._adopt(model)
         self.vae_result_, self.diffusion_result_ = model.vae_result, model.diffusion_result
         return self
@@ -169,7 +179,7 @@ class Synthesizer:
     def _adopt(self, model: FittedModel) -> None:
         self.model_ = model
         self.codec_, self.denoiser_, self.sampler_ = model.codec, model.denoiser, model.sampler
-        self.schema_, self.config_, self.device_ = model.codec.schema, model.config, model.device
+        self.schema_, self.rules_, self.config_, self.device_ = model.schema, model.rules, model.config, model.device
         self.n_rows_, self.fit_seconds_ = model.n_rows, model.seconds
         self._sample_calls = 0
 
@@ -208,8 +218,7 @@ class Synthesizer:
         if steps is not None and (isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1):
             raise TabgenError(f"steps must be a positive integer, got {steps!r}")
         generator = self._generator(seed)
-        givens = self.sampler_.givens(n, given, rebalance, generator)
-        return self.sampler_.rows(n, givens, generator, self.progress if progress is None else progress, steps)
+        return sample_rows(self.model_, n, given, rebalance, generator, self.progress if progress is None else progress, steps)
 
     def sample_to(self, path: str | os.PathLike, n: int | None = None, **options: Any) -> int:
         """Write :meth:`sample`'s rows (same options) to ``path``, CSV or Parquet by its suffix,
@@ -240,19 +249,8 @@ class Synthesizer:
         check_columns(df, self.schema_)
         if isinstance(draws, bool) or not isinstance(draws, (int, np.integer)) or draws < 1:
             raise TabgenError(f"draws must be a positive integer, got {draws!r}")
-        frame = df.rename(columns=str).reset_index(drop=True)
-        holes = frame.isna()
-        rows = np.flatnonzero(holes.to_numpy().any(axis=1))
-        if len(rows):
-            givens = given_from_frame(self.schema_, frame.iloc[np.tile(rows, draws)], fill=True)
-            show = self.progress if progress is None else progress
-            drawn = pd.concat(list(self.sampler_.rows(len(givens), givens, self._generator(seed), show)))
-            filled = combine_draws(drawn, int(draws), self.schema_)
-            frame = frame.astype(object)
-            for name in frame.columns:
-                hole = holes[name].to_numpy()[rows]
-                frame.loc[rows[hole], name] = filled[name].to_numpy(dtype=object)[hole]
-        out = pd.DataFrame({name: output_values(frame[name], self.schema_[name]) for name in frame.columns})
+        show = self.progress if progress is None else progress
+        out = imputed(self.model_, df.rename(columns=str).reset_index(drop=True), int(draws), lambda: self._generator(seed), show)
         out.index = df.index
         return out
 
@@ -272,7 +270,7 @@ class Synthesizer:
     def save(self, path: str | os.PathLike) -> None:
         """Write the fitted model to one file, atomically (safetensors + JSON, no pickle)."""
         self._check_fitted()
-        write_model(path, self.model_, {"seed": self.seed, "exact_pairs": self.exact_pairs})
+        write_model(path, self.model_, {"seed": self.seed, "exact_pairs": self.exact_pairs, "find_rules": self.find_rules})
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str = "auto", progress: bool = True) -> "Synthesizer":
@@ -284,7 +282,7 @@ class Synthesizer:
     def from_model(cls, model: FittedModel, *, seed: int | None = 0, exact_pairs: bool = True,
                    progress: bool = True) -> "Synthesizer":
         """A fitted Synthesizer around ``model`` (as :func:`tabgen.fitting.fit_model` or a file gives it)."""
-        self = cls(schema=model.codec.schema, exact_pairs=exact_pairs, config=model.config, device=str(model.device),
+        self = cls(schema=model.schema, exact_pairs=exact_pairs, config=model.config, device=str(model.device),
                    seed=seed, progress=progress)
         self._adopt(model)
         if model.diffusion_result is not None:

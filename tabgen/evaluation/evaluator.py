@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Iterable
@@ -13,7 +14,7 @@ from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from ..errors import TabgenError
-from ..schema import Schema
+from ..schema import Schema, infer_schema
 from .alpha_precision import alpha_precision
 from .detection import N_FOLDS, Classifier, detect
 from .fidelity import shape_and_trend
@@ -21,13 +22,14 @@ from .ml_efficiency import ml_efficiency
 from .prepare import normalise, resolve_schema, rng_for, subsample
 from .privacy import dcr_overfitting_protection, dcr_share, exact_copy_rate
 from .result import EvaluationResult
+from .rules_kept import rules_kept
 
 #: Shape and Trend read whole tables up to this size whatever ``max_rows`` says: they are cheap per
 #: row, and subsampling inflates them (adult's real-data floor is 0.61 % / 1.36 % on the whole tables,
 #: 0.99 % / 2.48 % on 10,000 rows of each).
 FIDELITY_MIN_ROWS = 100_000
 
-METRICS = ("fidelity", "detection", "alpha_precision", "ml_efficiency", "privacy")
+METRICS = ("fidelity", "detection", "alpha_precision", "ml_efficiency", "privacy", "rules")
 
 #: Threads for numpy/scikit-learn's BLAS while the metrics run. The matrices are small; on a machine
 #: where other work competes for the cores, threaded BLAS oversubscribes them and made the logistic
@@ -69,7 +71,7 @@ def evaluate(
     """
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise TabgenError(f"seed must be a non-negative integer, got {seed!r}")
-    schema = resolve_schema(real, schema)
+    given_schema, schema = schema, resolve_schema(real, schema)
     wanted = _wanted_metrics(metrics)
     if target is not None and target not in schema.names:
         raise TabgenError(f"target column {target!r} is not in the real table; columns are {schema.names}")
@@ -81,6 +83,7 @@ def evaluate(
     )
 
     result = _new_result(run, synthetic, wanted)
+    result.rules = _rules(real, synthetic, holdout, given_schema) if "rules" in wanted else []
     steps = [(label, step) for group, label, step in _STEPS if group in wanted]
     if floor and run.holdout is None:
         result.notes.append("real-data floor not computed: it needs a holdout table")
@@ -93,6 +96,15 @@ def evaluate(
             bar.set_postfix_str(label)
             step(run, result)
     return result
+
+
+def _rules(real: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame | None, schema: Schema | None) -> list[dict]:
+    """On the tables as given, not as the other metrics normalise them: rules compare values as a fit reads them."""
+    real, synthetic = real.rename(columns=str), synthetic.rename(columns=str)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return rules_kept(real, synthetic, None if holdout is None else holdout.rename(columns=str),
+                          schema or infer_schema(real))
 
 
 def _new_result(run: "_Run", synthetic: pd.DataFrame, wanted: set[str]) -> EvaluationResult:

@@ -83,6 +83,7 @@ def write_report(
         "<h2>Scores</h2>",
         _scores_table(result),
         f'<p class="guide">{html.escape(READING_GUIDE)}</p>',
+        _rules_table(result),
         _notes(result.notes),
         "<h2>Column distributions</h2>",
         "<p>Real (blue) and synthetic (orange) values of each column. Numerical columns show the real "
@@ -139,6 +140,19 @@ def _scores_table(result: EvaluationResult) -> str:
         row_class = ' class="headline"' if label in HEADLINE else ""
         lines.append(f"<tr{row_class}>{''.join(cells)}</tr>")
     return '<table class="scores">' + "".join(lines) + "</table>"
+
+
+def _rules_table(result: EvaluationResult) -> str:
+    if not result.rules:
+        return ""
+    tables = [t for t in ("real", "holdout", "synthetic") if any(r[t] is not None for r in result.rules)]
+    lines = ["<tr><th>rule of the real table</th>" + "".join(f"<th>{t}</th>" for t in tables) + "</tr>"]
+    for r in result.rules:
+        cells = "".join(f'<td class="num">{"" if r[t] is None else f"{100 * r[t]:.1f} %"}</td>' for t in tables)
+        partial = " (a share to match)" if r["partial"] else ""
+        lines.append(f"<tr><td>{html.escape(r['kind'] + ': ' + r['rule'] + partial)}</td>{cells}</tr>")
+    return ('<h2>Rules</h2><p>Rules found in the real table, and the share of each table\'s rows that keep them.</p>'
+            '<table class="scores">' + "".join(lines) + "</table>")
 
 
 def _format(value: float | None, unit: str) -> str:

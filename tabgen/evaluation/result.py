@@ -35,6 +35,8 @@ class EvaluationResult:
     #: The same fidelity and detection scores for the holdout in place of the synthetic table:
     #: what real data itself achieves (computed when asked for with ``floor=True``).
     floor: dict[str, float | None] | None = None
+    #: The real table's rules and the share of each table's rows keeping them (:mod:`.rules_kept`).
+    rules: list[dict] = field(default_factory=list)
     column_shapes: dict[str, float] = field(default_factory=dict)
     pair_trends: list[dict] = field(default_factory=list)
     rows: dict[str, int] = field(default_factory=dict)
@@ -75,8 +77,21 @@ class EvaluationResult:
         for row in [header, *rows]:
             cells = [row[0].ljust(widths[0])] + [cell.rjust(w) for cell, w in zip(row[1:-1], widths[1:])]
             lines.append("  ".join(cells + [row[-1]]).rstrip())
+        lines += self.rules_table()
         lines += [f"note: {note}" for note in self.notes]
         return "\n".join(lines)
+
+    def rules_table(self) -> list[str]:
+        """Lines of text: each rule of the real table, and the share of each table's rows keeping it."""
+        if not self.rules:
+            return []
+        tables = [t for t in ("real", "holdout", "synthetic") if any(r[t] is not None for r in self.rules)]
+        width = max(len(r["rule"]) for r in self.rules)
+        lines = ["", f"{'rules of the real table (rows keeping each)'.ljust(width)}  " + "  ".join(t.rjust(9) for t in tables)]
+        for r in self.rules:
+            shares = "  ".join(("" if r[t] is None else f"{100 * r[t]:.1f}%").rjust(9) for t in tables)
+            lines.append(f"{r['rule'].ljust(width)}  {shares}" + ("  (a share to match)" if r["partial"] else ""))
+        return lines
 
     def __str__(self) -> str:
         return self.to_table()

@@ -1,0 +1,640 @@
+"""Rules found in a table alone: what determines what, exact sums, orders, ties and round numbers.
+
+Every learned column (not an identifier, not one written from its one-to-one partner by
+:mod:`tabgen.pairs`) takes part. A candidate rule must hold in every row (a tie: in its share of
+them), and then pass a *support test*: ``P``, the probability that columns with the same marginal
+distributions but paired at random would keep it, must satisfy ``log P < log(alpha / tests)``, where
+``tests`` counts the candidates of that kind the table offers (Bonferroni). A table of independent
+columns therefore yields a rule of a given kind with probability ``alpha`` at most, up to the error
+of estimating the marginals from the table itself; docs/rules.md gives each test and the rate
+measured on independent columns.
+
+- ``Determines``: every parent group of two rows or more has one child value; by chance each would
+  with probability ``Σ_c q_c^n`` (``q`` the child's shares, ``n`` the group's rows). A parent must
+  repeat its values (an identifier determines everything, and says nothing), and only the transitive
+  reduction is kept (zone -> borough -> region, not zone -> region).
+- ``LinearIdentity``: the columns are scaled to integers on their finest decimal, so a sum is exact
+  or not. Candidates come from a hash that is linear in the columns (weighted sums of a few rows'
+  differences, mod 2^64): ``target − k1·a`` is matched against ``k2·b + k3·c`` by sorting, which costs
+  O(m²) hashes instead of O(m⁴) sums. Differences cancel a constant remainder; a remainder of a few
+  values is caught by repeating the hash on small sets of rows that happen to share one.
+- ``Order``: ``high ≥ low`` wherever both are present, against ``P(H ≥ L)^n`` for independent draws.
+- ``Tie``: equal in a share of rows, against a binomial tail with the chance of equal non-zero
+  values (two often-zero columns are equal in their zeros by chance, and those rows are not counted).
+- ``Granularity``: multiples of ten times a step, among the multiples of that step, against the
+  10 % that smooth values give.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..pairs import comparable_values
+from ..schema import ColumnSpec, Schema, as_numbers, json_scalar
+from .kinds import Determines, Granularity, LinearIdentity, Order, Rule, Tie
+
+#: The chance, per kind of rule, that a table of independent columns yields one (before the error of
+#: estimating marginals from the table; docs/rules.md has the rates measured).
+ALPHA = 1e-3
+#: Rows sampled for screening candidates and estimating chance: checks on them are cheap, and every
+#: survivor is then checked on all rows.
+SCREEN_ROWS = 2_000
+#: A parent's rows outside its commonest value must repeat a value of an earlier row this often: an
+#: identifier, or a measurement whose only repeated value is 0, determines everything and says nothing.
+MIN_REPEAT_SHARE = 0.4
+#: Coefficients of an identity's terms; an identity has at most three terms.
+COEFFICIENTS = (1, -1, 2, -2)
+#: An identity's remainder takes at most this many values, each in at least ``MIN_REMAINDER_ROWS``
+#: rows and ``MIN_REMAINDER_SHARE`` of them: a value of one row is an exception, not a rule.
+MAX_REMAINDER_VALUES = 8
+MIN_REMAINDER_ROWS = 5
+MIN_REMAINDER_SHARE = 0.005
+#: Rows with a missing value in an identity's columns are not tested; at most this share of them.
+MAX_MISSING_SHARE = 0.05
+#: Rows of the hash that finds identities with a constant remainder; and the rows of the one repeated
+#: for a remainder of a few values, which finds it when all its rows share one value: as many repetitions
+#: as ``TRIAL_BUDGET / columns²`` allows (a repetition costs columns²), from ``TRIALS`` to 8 times that.
+#: With 4 columns, a remainder over 70/20/10 % of rows was found in 40 tables of 40, over 50/30/20 % in
+#: 97 of 100 (as 256 draws of 6 rows make likely), over 40/30/20/10 % in 70 of 100.
+HASH_ROWS = 24
+TRIAL_ROWS = 6
+TRIALS = 32
+TRIAL_BUDGET = TRIALS * 60**2
+#: A hash matching more candidates than this does not tell columns apart (rows of zeros): skipped.
+MAX_MATCHES = 20_000
+#: An order is reported only if independent draws of its columns would break it in one row in twenty
+#: or more: one that random pairs keep anyway (durations in seconds against counts of pages) comes
+#: from the columns' scales, not from a relation between them.
+MAX_ORDER_CHANCE = 0.95
+#: A tie is reported from this share of rows (below 1: an equal column is a copy).
+MIN_TIE_SHARE = 0.02
+#: ... and where it is at least this many times as frequent as between independent columns (columns
+#: merely correlated, such as age and hours worked, are equal a little more often than by chance).
+MIN_TIE_LIFT = 3
+#: As ``tabgen.transform.GRID_MAX_VALUES``: a column of at most this many distinct values, each in two
+#: rows or more on average, is generated on its values, which keeps their granularity already.
+GRID_MAX_VALUES = 1000
+#: Among multiples of a step, smooth values are multiples of ten steps in 10 % of rows; a coarser step
+#: counts from three times that, on at least ``MIN_STEP_ROWS`` values spread over ten of its periods or more.
+STEP_CHANCE = 0.1
+MIN_STEP_SHARE = 0.3
+MIN_STEP_ROWS = 20
+STEP_SPREAD = 10
+
+
+def find_rules(df: pd.DataFrame, schema: Schema, *, alpha: float = ALPHA) -> list[Rule]:
+    """The rules ``df`` obeys: ``Determines``, ``LinearIdentity``, ``Order``, ``Tie`` and ``Granularity``,
+    in that order, each kind in the table's column order.
+
+    ``schema`` is the table's (after :func:`tabgen.pairs.find_pairs`: columns written from a partner
+    take no part). ``alpha`` bounds the chance, per kind, that independent columns yield a rule.
+    """
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    learned = [s for s in schema.columns if s.kind != "id" and s.derived_from is None and s.name in df.columns]
+    if len(df) < 2 or not learned:
+        return []
+    rng = np.random.default_rng(0)
+    sample = np.sort(rng.choice(len(df), size=min(SCREEN_ROWS, len(df)), replace=False))
+    determines = _determines(df, learned, alpha)
+    numbers = _Numbers(df, [s for s in learned if s.kind == "numerical"], sample)
+    identities = _identities(numbers, determines, alpha, rng)
+    orders = _orders(numbers, identities, alpha)
+    ties = _ties(numbers, [*determines, *identities], alpha)
+    return [*determines, *identities, *orders, *ties, *_granularities(numbers, alpha)]
+
+
+def _log_limit(alpha: float, tests: int) -> float:
+    return math.log(alpha) - math.log(max(tests, 1))
+
+
+def _log_binomial_tail(k: int, n: int, p: float) -> float:
+    """An upper bound on ``log P(X ≥ k)`` for ``X ~ Binomial(n, p)`` (Chernoff: ``−n·KL(k/n ‖ p)``)."""
+    x = k / n if n else 0.0
+    if x <= p:
+        return 0.0
+    if p <= 0:
+        return -math.inf
+    if x >= 1:
+        return n * math.log(p)
+    return -n * (x * math.log(x / p) + (1 - x) * math.log((1 - x) / (1 - p)))
+
+
+def _key(value: Any) -> Any:
+    return None if value is None or pd.isna(value) else json_scalar(value)
+
+
+# Determines
+
+
+def _determines(df: pd.DataFrame, learned: list[ColumnSpec], alpha: float) -> list[Determines]:
+    names, codes, values = [], [], []
+    for spec in learned:
+        code, unique = pd.factorize(comparable_values(df[spec.name], spec), use_na_sentinel=False)
+        if len(unique) >= 2:  # a missing value counts as a value, as in tabgen.pairs
+            names.append(spec.name)
+            codes.append(code.astype(np.int64))
+            values.append(unique)
+    counts = [len(v) for v in values]
+    parents = [p for p in range(len(names)) if _repeats(codes[p], counts[p])]
+    # One-to-one pairs (equal counts) are tabgen.pairs' business; a child has fewer values than its parent.
+    children_of = {p: [c for c in range(len(names)) if counts[c] < counts[p]] for p in parents}
+    limit = _log_limit(alpha, sum(len(c) for c in children_of.values()))
+    found = set()
+    for p, children in children_of.items():
+        for c in _functional(codes[p], [codes[c] for c in children], children):
+            if _log_chance_pure(codes[p], codes[c]) < limit:
+                found.add((p, c))
+    kept = sorted((p, c) for p, c in found if not any((p, q) in found and (q, c) in found for q in range(len(names))))
+    return [Determines(names[p], names[c], _pair_table(codes[p], values[p], codes[c], values[c])) for p, c in kept]
+
+
+def _repeats(code: np.ndarray, count: int) -> bool:
+    """Whether the rows outside the commonest value repeat values of other rows often enough."""
+    sizes = np.bincount(code)
+    rest = len(code) - int(sizes.max())
+    return count >= 3 and rest > 0 and rest - (count - 1) >= MIN_REPEAT_SHARE * rest
+
+
+def _functional(parent: np.ndarray, children: list[np.ndarray], ids: list[int]) -> list[int]:
+    """The ``ids`` of the children that take one value in every group of ``parent``."""
+    if not children:
+        return []
+    matrix = np.vstack(children)
+    # A child that is not a function of the parent nearly always shows it in the first rows.
+    survivors = _constant_within(parent[:SCREEN_ROWS], matrix[:, :SCREEN_ROWS])
+    if len(parent) > SCREEN_ROWS and survivors.any():
+        survivors[survivors] = _constant_within(parent, matrix[survivors])
+    return [i for i, ok in zip(ids, survivors) if ok]
+
+
+def _constant_within(groups: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Per row of ``values`` (children × rows), whether it is constant within each group of ``groups``."""
+    order = np.argsort(groups, kind="stable")
+    same = groups[order][1:] == groups[order][:-1]
+    ordered = values[:, order]
+    return ~((ordered[:, 1:] != ordered[:, :-1]) & same).any(axis=1)
+
+
+def _log_chance_pure(parent: np.ndarray, child: np.ndarray) -> float:
+    """``log Π_g Σ_c q_c^{n_g}`` over the parent's groups of two rows or more: the chance that a child
+    of the same shares, independent of the parent, would take one value in each of them."""
+    sizes = np.bincount(parent)
+    sizes, groups = np.unique(sizes[sizes >= 2], return_counts=True)
+    shares = np.bincount(child) / len(child)
+    log_q = np.log(shares[shares > 0])
+    per_group = np.array([_log_sum_exp(size * log_q) for size in sizes])
+    return float(np.dot(groups, per_group)) if len(sizes) else 0.0
+
+
+def _log_sum_exp(x: np.ndarray) -> float:
+    top = float(x.max())
+    return top + math.log(float(np.exp(x - top).sum()))
+
+
+def _pair_table(parent: np.ndarray, parent_values: Any, child: np.ndarray, child_values: Any) -> list[list[Any]]:
+    """``[parent value, child value, rows]`` for each parent value, in the order they first appear."""
+    codes, first, rows = np.unique(parent, return_index=True, return_counts=True)
+    order = np.argsort(first)
+    return [[_key(parent_values[codes[i]]), _key(child_values[child[first[i]]]), int(rows[i])] for i in order]
+
+
+# The numerical columns, shared by the other kinds
+
+
+class _Numbers:
+    """The numerical columns as float64 (NaN for missing), in table order; a column equal to an earlier
+    one in every row takes no part (it is a copy, not a rule), nor does a constant one."""
+
+    def __init__(self, df: pd.DataFrame, specs: list[ColumnSpec], sample: np.ndarray):
+        self.specs: list[ColumnSpec] = []
+        columns: list[np.ndarray] = []
+        for spec in specs:
+            values = as_numbers(df[spec.name], spec)
+            present = values[~np.isnan(values)]
+            if len(present) == 0 or present.min() == present.max():
+                continue
+            if any(np.array_equal(values[:64], other[:64], equal_nan=True) and np.array_equal(values, other, equal_nan=True)
+                   for other in columns):
+                continue
+            self.specs.append(spec)
+            columns.append(values)
+        self.values = np.column_stack(columns) if columns else np.zeros((len(df), 0))
+        self.sample = sample
+        self.names = [s.name for s in self.specs]
+
+    @property
+    def width(self) -> int:
+        return len(self.specs)
+
+    def same_unit_pairs(self) -> list[tuple[int, int]]:
+        """Column pairs whose numbers compare: both plain numbers, or datetimes of one unit."""
+        units = [s.datetime_unit for s in self.specs]
+        return [(i, j) for i in range(self.width) for j in range(i + 1, self.width) if units[i] == units[j]]
+
+
+# LinearIdentity
+
+
+def _identities(numbers: _Numbers, determines: list[Determines], alpha: float, rng: np.random.Generator) -> list[LinearIdentity]:
+    columns = [j for j, s in enumerate(numbers.specs)
+               if s.decimals is not None and np.isnan(numbers.values[:, j]).mean() <= MAX_MISSING_SHARE]
+    scale = 10.0 ** max((numbers.specs[j].decimals for j in columns), default=0)
+    # Scaled to integers, sums are exact in int64 while every value stays within float64's integers.
+    columns = [j for j in columns if np.nanmax(np.abs(numbers.values[:, j])) * scale < 2.0**53]
+    m = len(columns)
+    if m < 2:
+        return []
+    present = ~np.isnan(numbers.values[:, columns])
+    ints = np.where(present, np.round(np.nan_to_num(numbers.values[:, columns]) * scale), 0).astype(np.int64)
+    tests = m * sum(math.comb(m - 1, t) * len(COEFFICIENTS) ** t for t in range(1, 4))
+    space = _Space(numbers, columns, ints, present, scale, _log_limit(alpha, tests))
+    linked = {frozenset((numbers.names.index(d.parent), numbers.names.index(d.child))) for d in determines
+              if d.parent in numbers.names and d.child in numbers.names}
+    found, basis = [], np.zeros((0, m))
+    for vector in _candidates(ints[numbers.sample], present[numbers.sample], rng):
+        if _in_span(basis, vector) or frozenset(columns[j] for j in np.flatnonzero(vector)) in linked:
+            continue
+        rule = space.identity(vector, rng)
+        if rule is not None:
+            found.append(rule)
+            basis = np.vstack([basis, vector])
+    return found
+
+
+def _in_span(basis: np.ndarray, vector: np.ndarray) -> bool:
+    """Whether ``vector`` is a combination of identities already found (and so implied by them)."""
+    if len(basis) == 0:
+        return False
+    return np.linalg.matrix_rank(np.vstack([basis, vector])) == np.linalg.matrix_rank(basis)
+
+
+def _candidates(ints: np.ndarray, present: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
+    """Coefficient vectors (one per column, sign of the first nonzero positive) whose hashes match: a
+    hash of many rows finds constant remainders, repeated hashes of a few rows the remainders of a few
+    values (when the rows share one)."""
+    hashes = [_row_hash(ints, present, _varied_rows(ints, present, rng), rng)]
+    complete = np.flatnonzero(present.all(axis=1))
+    pool = complete if len(complete) >= 2 * TRIAL_ROWS else np.arange(len(ints))
+    trials = int(np.clip(TRIAL_BUDGET / ints.shape[1] ** 2, TRIALS, 8 * TRIALS)) if len(pool) >= TRIAL_ROWS else 0
+    hashes += [_row_hash(ints, present, rng.choice(pool, TRIAL_ROWS, replace=False), rng) for _ in range(trials)]
+    combinations = _Combinations(ints.shape[1])
+    batch = int(np.clip(2_000_000 // len(combinations.b), 1, 255))
+    found: set[tuple[int, ...]] = set()
+    for start in range(0, len(hashes), batch):
+        found |= combinations.matches(np.vstack(hashes[start:start + batch]))
+    vectors = [np.array(v, dtype=np.int64) for v in found]
+    # Of identities that imply each other, the first found is kept: the one of fewest columns, then of
+    # smallest coefficients (gross = net + tax rather than net = 2·fare + 1 − tax).
+    return sorted(vectors, key=lambda v: (np.count_nonzero(v), int(np.abs(v).sum()), tuple(np.flatnonzero(v))))
+
+
+def _varied_rows(ints: np.ndarray, present: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``HASH_ROWS`` rows, complete ones first, plus a row for each column constant on them (a column
+    constant on the hashed rows has a zero hash, which would match anything)."""
+    missing = (~present).sum(axis=1)
+    pool = np.lexsort((rng.random(len(ints)), missing))
+    rows = list(pool[:HASH_ROWS])
+    for j in range(ints.shape[1]):
+        chosen = ints[rows, j]
+        if (chosen == chosen[0]).all():
+            other = pool[(ints[pool, j] != chosen[0]) & present[pool, j]]
+            rows += list(other[:1])
+    return np.array(rows)
+
+
+def _row_hash(ints: np.ndarray, present: np.ndarray, rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Each column's weighted sum of its differences from the first row, mod 2^64: linear, so an identity
+    between columns holds between their hashes. A column missing in these rows, or constant on them
+    (its hash 0 would match anything), gets a random hash, which matches nothing."""
+    differences = ints[rows[1:]] - ints[rows[0]]
+    weights = rng.integers(0, 2**62, size=len(rows) - 1, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    hashes = (differences.astype(np.uint64) * weights[:, None]).sum(axis=0, dtype=np.uint64)
+    usable = present[rows].all(axis=0) & (differences != 0).any(axis=0)
+    return np.where(usable, hashes, rng.integers(0, 2**63, size=len(hashes), dtype=np.uint64) * np.uint64(2))
+
+
+class _Combinations:
+    """Every ``t − k1·a`` (the left side) and ``k2·b + k3·c`` (the right side) of ``m`` columns, where
+    column ``m`` stands for none: an identity ``t = k1·a + k2·b + k3·c`` makes the two sides' hashes equal."""
+
+    def __init__(self, m: int):
+        self.m = m
+        k = np.array(COEFFICIENTS, dtype=np.int64)
+        t, a, k1 = (x.ravel() for x in np.meshgrid(np.arange(m), np.arange(m + 1), k, indexing="ij"))
+        keep = (t != a) & ((a < m) | (k1 == 1))
+        self.t, self.a, self.k1 = t[keep], a[keep], k1[keep]
+        b, c, k2, k3 = (x.ravel() for x in np.meshgrid(np.arange(m + 1), np.arange(m + 1), k, k, indexing="ij"))
+        keep = ((b < c) | ((b == m) & (c == m))) & ((b < m) | (k2 == 1)) & ((c < m) | (k3 == 1))
+        self.b, self.c, self.k2, self.k3 = b[keep], c[keep], k2[keep], k3[keep]
+
+    def matches(self, hashes: np.ndarray) -> set[tuple[int, ...]]:
+        """The vectors whose two sides match in a row of ``hashes`` (one row per hash of at most 255;
+        one matching more than ``MAX_MATCHES`` does not tell columns apart and is left out)."""
+        h = np.hstack([hashes, np.zeros((len(hashes), 1), dtype=np.uint64)])
+        u = np.uint64
+        left = h[:, self.t] - self.k1.astype(u) * h[:, self.a]
+        right = self.k2.astype(u) * h[:, self.b] + self.k3.astype(u) * h[:, self.c]
+        # One sort for all the hashes: each row's number in the top 8 bits, its hash below.
+        tag = (np.arange(len(h), dtype=u) << u(56))[:, None]
+        left, right = (tag | (left >> u(8))).ravel(), (tag | (right >> u(8))).ravel()
+        order = np.argsort(right)
+        low = np.searchsorted(right[order], left, side="left")
+        counts = (np.searchsorted(right[order], left, side="right") - low).reshape(len(h), -1)
+        counts[counts.sum(axis=1) > MAX_MATCHES] = 0
+        counts = counts.ravel()
+        starts = np.repeat(np.cumsum(counts) - counts, counts)
+        li = np.repeat(np.arange(len(left)), counts) % len(self.t)
+        ri = order[np.arange(counts.sum()) - starts + np.repeat(low, counts)] % len(self.b)
+        return self._vectors(li, ri)
+
+    def _vectors(self, li: np.ndarray, ri: np.ndarray) -> set[tuple[int, ...]]:
+        m = self.m
+        t, a, k1, b, c, k2, k3 = self.t[li], self.a[li], self.k1[li], self.b[ri], self.c[ri], self.k2[ri], self.k3[ri]
+        distinct = (t != b) & (t != c) & ((a == m) | ((a != b) & (a != c))) & ((a < m) | (b < m))
+        vectors = np.zeros((int(distinct.sum()), m + 1), dtype=np.int64)  # column m: none, dropped below
+        rows = np.arange(len(vectors))
+        for index, coefficient in ((t, np.ones_like(t)), (a, -k1), (b, -k2), (c, -k3)):
+            np.add.at(vectors, (rows, index[distinct]), coefficient[distinct])
+        vectors = vectors[:, :m]
+        signs = np.sign(vectors[rows, np.argmax(vectors != 0, axis=1)]) if len(vectors) else np.zeros(0, dtype=np.int64)
+        return {tuple(v) for v in np.unique(vectors * signs[:, None], axis=0)}
+
+
+class _Space:
+    """The numerical columns an identity may use, scaled to integers, and its support test."""
+
+    def __init__(self, numbers: _Numbers, columns: list[int], ints: np.ndarray, present: np.ndarray, scale: float, limit: float):
+        self.numbers, self.columns, self.ints, self.present = numbers, columns, ints, present
+        self.scale, self.limit = scale, limit
+        self.specs = [numbers.specs[j] for j in columns]
+
+    def identity(self, vector: np.ndarray, rng: np.random.Generator) -> LinearIdentity | None:
+        """The rule for ``vector`` if it holds in every row with its columns present and passes the test."""
+        used = np.flatnonzero(vector)
+        coefficients = vector[used]
+        dated = [i for i, j in enumerate(used) if self.specs[j].datetime_unit is not None]
+        # Dates add up only as differences: end = start + days, days = end − start.
+        if dated and (len({self.specs[used[i]].datetime_unit for i in dated}) > 1 or coefficients[dated].sum() != 0):
+            return None
+        sampled = self.ints[self.numbers.sample][:, used] @ coefficients
+        if len(np.unique(sampled[self.present[self.numbers.sample][:, used].all(axis=1)])) > MAX_REMAINDER_VALUES:
+            return None  # a hash's chance match: cheap to refuse on the sampled rows
+        rows = self.present[:, used].all(axis=1)
+        if rows.mean() < 1 - MAX_MISSING_SHARE:
+            return None
+        rest = (self.ints[rows][:, used] * coefficients).sum(axis=1)
+        values, counts = np.unique(rest, return_counts=True)
+        if len(values) > MAX_REMAINDER_VALUES or counts.min() < max(MIN_REMAINDER_ROWS, MIN_REMAINDER_SHARE * rows.sum()):
+            return None
+        if len(used) == 2 and values.tolist() == [0] and sorted(coefficients.tolist()) == [-1, 1]:
+            return None  # a copy where both are present: not an identity
+        if self._log_chance(used, coefficients, values, int(rows.sum()), rng) >= self.limit:
+            return None
+        return self._rule(used, coefficients, values, counts)
+
+    def _log_chance(self, used: np.ndarray, coefficients: np.ndarray, values: np.ndarray, n: int,
+                    rng: np.random.Generator) -> float:
+        """``n·log p`` plus the choice of the remainder values, ``p`` the share of rows whose remainder is
+        one of them when each column's sampled values are shuffled apart."""
+        sample = self.numbers.sample[self.present[self.numbers.sample][:, used].all(axis=1)]
+        shuffled = np.column_stack([rng.permutation(self.ints[sample, j]) for j in used])
+        rest = (shuffled * coefficients).sum(axis=1)
+        p = (np.isin(rest, values).sum() + 1) / (len(rest) + 1)
+        return n * math.log(p) + len(values) * math.log(max(len(np.unique(rest)), 1))
+
+    def _rule(self, used: np.ndarray, coefficients: np.ndarray, values: np.ndarray, counts: np.ndarray) -> LinearIdentity:
+        """Written with the total on the left: of the columns of coefficient ±1, the one of the largest
+        values (the later one on a tie), so that ``c = a + b`` rather than ``a = c − b``."""
+        sample = self.numbers.values[self.numbers.sample][:, [self.columns[j] for j in used]]
+        size = np.nanmean(np.abs(sample), axis=0)
+        unit = [i for i in range(len(used)) if abs(coefficients[i]) == 1]
+        target = max(unit, key=lambda i: (size[i], i))
+        sign = int(coefficients[target])
+        terms = [[int(-coefficients[i] * sign), self.specs[used[i]].name] for i in range(len(used)) if i != target]
+        decimals = max(self.specs[j].decimals for j in used)
+        remainder = np.round(values * sign / self.scale, decimals)
+        order = np.argsort(remainder)
+        return LinearIdentity(
+            target_column=self.specs[used[target]].name, terms=terms,
+            remainder=[float(r) + 0.0 for r in remainder[order]], remainder_rows=[int(c) for c in counts[order]],
+            tolerance=0.5 * 10.0**-decimals,
+        )
+
+
+# Order
+
+
+def _orders(numbers: _Numbers, identities: list[LinearIdentity], alpha: float) -> list[Order]:
+    pairs = numbers.same_unit_pairs()
+    limit = _log_limit(alpha, 4 * len(pairs))  # either way round, with or without the zero exemption
+    x = numbers.values
+    found: dict[tuple[int, int], bool] = {}
+    for i, j in _order_screen(x[numbers.sample], pairs):
+        ways = [(low, high, _order_holds(x[:, low], x[:, high])) for low, high in ((i, j), (j, i))]
+        holding = [(low, high, exempt) for low, high, exempt in ways if exempt is not None]
+        if len(holding) != 1:  # neither, or both (equal wherever both are present: not an order)
+            continue
+        low, high, exempt = holding[0]
+        if _log_chance_order(x[:, low], x[:, high], exempt) < limit:
+            found[(low, high)] = exempt
+    implied = _implied_by_identities(numbers, identities)
+    kept = [(low, high) for low, high in sorted(found)
+            if not _through(found, low, high, x) and (numbers.names[low], numbers.names[high]) not in implied]
+    return [Order(numbers.names[low], numbers.names[high], zero_exempt=found[(low, high)]) for low, high in kept]
+
+
+def _order_screen(sample: np.ndarray, pairs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The pairs ordered one way or the other (0 exempt) in the sampled rows."""
+    kept = []
+    with np.errstate(invalid="ignore"):
+        for i, j in pairs:
+            a, b = sample[:, i], sample[:, j]
+            gone = np.isnan(a) | np.isnan(b)
+            if (gone | (b >= a) | (b == 0)).all() or (gone | (a >= b) | (a == 0)).all():
+                kept.append((i, j))
+    return kept
+
+
+def _order_holds(low: np.ndarray, high: np.ndarray) -> bool | None:
+    """``False`` where ``high ≥ low`` wherever both are present, ``True`` where the only exceptions have
+    ``high == 0``, ``None`` otherwise."""
+    both = ~np.isnan(low) & ~np.isnan(high)
+    if not both.any():
+        return None
+    below = high[both] < low[both]
+    if not below.any():
+        return False
+    return True if (high[both][below] == 0).all() else None
+
+
+def _log_chance_order(low: np.ndarray, high: np.ndarray, exempt: bool) -> float:
+    """``n·log P(H ≥ L)`` over the ``n`` rows where the order bites (both present, and ``high ≠ 0`` when
+    exempt), for independent draws of the two columns' values in those rows: 0 where their ranges
+    alone nearly keep it (snow hours, when not 0, exceed a dew point that is then below zero)."""
+    rows = ~np.isnan(low) & ~np.isnan(high)
+    if exempt:
+        rows &= high != 0
+    if not rows.any():
+        return 0.0
+    lows = np.sort(low[rows])
+    p = float((np.searchsorted(lows, high[rows], side="right") / len(lows)).mean())
+    return rows.sum() * math.log(p) if p <= MAX_ORDER_CHANCE else 0.0
+
+
+def _through(found: dict[tuple[int, int], bool], low: int, high: int, x: np.ndarray) -> bool:
+    """Whether ``low ≤ high`` follows from ``low ≤ m ≤ high`` for a column ``m`` present wherever the two
+    are (a missing ``m`` would leave such rows unconstrained)."""
+    both = ~np.isnan(x[:, low]) & ~np.isnan(x[:, high])
+    for (a, middle), first_exempt in found.items():
+        if a != low or middle == high or (middle, high) not in found or first_exempt:
+            continue
+        if (found[(middle, high)] and not found[(low, high)]) or np.isnan(x[both, middle]).any():
+            continue
+        return True
+    return False
+
+
+def _implied_by_identities(numbers: _Numbers, identities: list[LinearIdentity]) -> set[tuple[str, str]]:
+    """``(low, high)`` orders that an identity states already: ``c = a + b`` with ``b ≥ 0`` (and a
+    remainder ≥ 0) has ``c ≥ a`` in every row it writes."""
+    sign_of = {}
+    for spec in numbers.specs:  # +1 if never negative, −1 if never positive
+        sign_of[spec.name] = 1 if spec.min >= 0 else -1 if spec.max <= 0 else 0
+    implied = set()
+    for rule in identities:
+        vector = {rule.target_column: 1, **{name: -k for k, name in rule.terms}}
+        for flip in (1, -1):  # Σ v·x = r, and −Σ v·x = −r
+            v = {name: flip * k for name, k in vector.items()}
+            rest_low = min(flip * r for r in rule.remainder)
+            for high in (n for n, k in v.items() if k == 1):
+                for low in (n for n, k in v.items() if k == -1):
+                    # high − low = r − Σ_others v·x, which is ≥ 0 if r ≥ 0 and each −v·x ≥ 0
+                    others = [n for n in v if n not in (high, low)]
+                    if rest_low >= 0 and all(-v[n] * sign_of.get(n, 0) > 0 for n in others):
+                        implied.add((low, high))
+    return implied
+
+
+# Tie
+
+
+def _ties(numbers: _Numbers, linked_rules: list[Rule], alpha: float) -> list[Tie]:
+    # Two columns of one identity or lookup are equal when the rest is 0: the rule says so already.
+    linked = [set(r.columns) for r in linked_rules]
+    pairs = [(i, j) for i, j in numbers.same_unit_pairs()
+             if not any({numbers.names[i], numbers.names[j]} <= cols for cols in linked)]
+    limit = _log_limit(alpha, len(pairs))
+    x, n = numbers.values, len(numbers.values)
+    counts: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    candidates = []
+    for i, j in pairs:
+        if _tied(x[numbers.sample, i], x[numbers.sample, j]).mean() < MIN_TIE_SHARE / 2:
+            continue  # far from a tie in the sampled rows
+        tied = _tied(x[:, i], x[:, j])
+        if not MIN_TIE_SHARE <= tied.mean() < 1:
+            continue
+        for column in (i, j):
+            if column not in counts:
+                counts[column] = np.unique(x[~np.isnan(x[:, column]), column], return_counts=True)
+        chance = _chance_equal(counts[i], counts[j], n)
+        if tied.mean() >= MIN_TIE_LIFT * chance:
+            candidates.append((i, j, tied, chance))
+    # Strongest first; a tie is kept only for the rows that ties kept before it do not explain
+    # (a == b and b == c make a == c in the rows where all three are equal).
+    kept: list[tuple[int, int]] = []
+    for i, j, tied, chance in sorted(candidates, key=lambda c: -c[2].sum()):
+        alone = int((tied & ~_joined(x, kept, i, j, tied)).sum())
+        if alone >= max(MIN_TIE_SHARE, MIN_TIE_LIFT * chance) * n and _log_binomial_tail(alone, n, chance) < limit:
+            kept.append((i, j))
+    shares = {(i, j): float(tied.mean()) for i, j, tied, _ in candidates}
+    return [Tie(column=numbers.names[j], source=numbers.names[i], share=shares[(i, j)])
+            for i, j in sorted(kept, key=lambda e: (e[1], e[0]))]
+
+
+def _tied(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The rows where the two are equal and not 0 (as :meth:`Tie.holds` counts them)."""
+    return (a == b) & (a != 0)
+
+
+def _joined(x: np.ndarray, kept: list[tuple[int, int]], i: int, j: int, rows: np.ndarray) -> np.ndarray:
+    """Which of ``rows`` link ``i`` to ``j`` through kept ties whose columns all hold ``i``'s value there."""
+    where = np.flatnonzero(rows)
+    value = x[where, i]
+    reach = {i: np.ones(len(where), dtype=bool)}
+    grown = True
+    while grown:
+        grown = False
+        for a, b in kept:
+            for u, v in ((a, b), (b, a)):
+                if u in reach:
+                    more = reach[u] & (x[where, v] == value) & ~reach.get(v, np.zeros(len(where), dtype=bool))
+                    if more.any():
+                        reach[v] = reach.get(v, np.zeros(len(where), dtype=bool)) | more
+                        grown = True
+    joined = np.zeros(len(x), dtype=bool)
+    joined[where] = reach.get(j, False)
+    return joined
+
+
+def _chance_equal(first: tuple[np.ndarray, np.ndarray], second: tuple[np.ndarray, np.ndarray], n: int) -> float:
+    """The chance that a row of independent columns holds one non-zero value in both."""
+    common, a, b = np.intersect1d(first[0], second[0], return_indices=True)
+    nonzero = common != 0
+    return float((first[1][a][nonzero] / n * second[1][b][nonzero] / n).sum())
+
+
+# Granularity
+
+
+def _granularities(numbers: _Numbers, alpha: float) -> list[Granularity]:
+    levels: dict[int, list[tuple[int, int, int]]] = {}
+    for j, spec in enumerate(numbers.specs):
+        if spec.datetime_unit is None and spec.decimals is not None:
+            present = numbers.values[~np.isnan(numbers.values[:, j]), j]
+            if not _on_grid(present) and np.abs(present).max() * 10.0**spec.decimals < 2.0**53:
+                levels[j] = _step_levels(present, spec.decimals)
+    limit = _log_limit(alpha, sum(len(v) for v in levels.values()))
+    found = []
+    for j, tested in levels.items():
+        # Round numbers lift every finer level too (whole thousands are whole tens): the levels from the
+        # finest up must all stand out, and the last that does is the coarsest step.
+        coarsest = 0
+        for level, hits, base in tested:
+            if hits < MIN_STEP_SHARE * base or _log_binomial_tail(hits, base, STEP_CHANCE) >= limit:
+                break
+            coarsest = level
+        if coarsest:
+            decimals = numbers.specs[j].decimals
+            steps = [float(f"1e{level - decimals}") for level in range(coarsest, -1, -1)]
+            rule = Granularity(column=numbers.names[j], steps=steps, shares=[])
+            present = numbers.values[~np.isnan(numbers.values[:, j]), j]
+            shares = np.bincount(rule.step_of(present), minlength=len(steps)) / len(present)
+            rule.shares = [float(s) for s in shares]
+            found.append(rule)
+    return found
+
+
+def _on_grid(present: np.ndarray) -> bool:
+    """As the transform decides: such a column is generated on its own values, granularity included."""
+    distinct = len(np.unique(present))
+    return distinct <= GRID_MAX_VALUES and 2 * distinct <= len(present)
+
+
+def _step_levels(present: np.ndarray, decimals: int) -> list[tuple[int, int, int]]:
+    """``(level, multiples of 10^level, multiples of 10^(level−1))`` in units of the finest step, among
+    the non-zero values (0 is a multiple of everything), for each level the values' spread can test."""
+    digits = np.round(np.abs(present[present != 0]) * 10.0**decimals).astype(np.int64)
+    if len(digits) == 0:
+        return []
+    low, high = np.quantile(digits, [0.1, 0.9])
+    tested, base, level = [], len(digits), 1
+    while 10**level <= digits.max() and high - low >= STEP_SPREAD * 10**level and base >= MIN_STEP_ROWS:
+        hits = int((digits % 10**level == 0).sum())
+        tested.append((level, hits, base))
+        base, level = hits, level + 1
+    return tested

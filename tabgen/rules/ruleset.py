@@ -1,0 +1,387 @@
+"""Rules kept by construction: the table the model learns (the *model table*), and back.
+
+The model learns every column of the user's table, and beside them a token for each rule that needs
+one: an order's non-negative gap, an identity's remainder (which of its few values), a tie's yes/no, a
+granularity's step. In each generated row every rule then writes its column from its inputs: a total
+from its terms, an end from its start and gap, a tied column from its source, a rounded value from
+its step, a borough from its zone. So every row keeps every rule, on every path, by construction. A
+written column stays in the model so that a given total or end conditions the other columns; the rule
+is then solved for one input (a given total sets the last term not given, a given end its start, a
+given borough draws a zone of it), never met by rejection.
+
+Each column is written by one rule at most; rules are applied inputs first (``zone → borough`` before
+``borough → region``). A rule that would write a column another rule writes, or form a cycle, or
+write a column of a one-to-one pair (:mod:`tabgen.pairs` writes those), is not kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import TabgenError
+from ..schema import ColumnSpec, Schema, as_numbers, from_numbers, infer_schema, json_scalar, restore_dtype
+from .kinds import Determines, Formula, Granularity, LinearIdentity, Order, Rule, Tie, rule_from_dict
+
+
+def _writes(rule: Rule) -> str:
+    """The column a rule writes (or rounds) in generated rows."""
+    return {Order: lambda r: r.high, Tie: lambda r: r.column, Granularity: lambda r: r.column}.get(
+        type(rule), lambda r: r.target)(rule)
+
+
+def _reads(rule: Rule) -> list[str]:
+    return [c for c in rule.columns if c != _writes(rule)]
+
+
+def kept_in_order(rules: list[Rule], schema: Schema) -> list[Rule]:
+    """The rules that can be kept together (in the order given: earlier ones win), inputs first."""
+    paired = {c.name for c in schema.derived} | {c.derived_from for c in schema.derived}
+    kept: dict[str, Rule] = {}
+    for rule in rules:
+        target = _writes(rule)
+        if target in kept or target in paired or not _acyclic(kept, rule):
+            continue
+        if isinstance(rule, Order) and rule.zero_exempt and schema[rule.high].has_missing:
+            continue  # its gap marks a 0 as missing: a missing value could not be told from it
+        kept[target] = rule
+    order, done = [], set()
+    while len(order) < len(kept):
+        for target, rule in kept.items():
+            if target not in done and all(c not in kept or c in done for c in _reads(rule)):
+                order.append(rule)
+                done.add(target)
+    return order
+
+
+def _acyclic(kept: dict[str, Rule], rule: Rule) -> bool:
+    """Whether adding ``rule`` keeps "column written from columns" free of cycles."""
+    target, stack, seen = _writes(rule), list(_reads(rule)), set()
+    while stack:
+        column = stack.pop()
+        if column == target:
+            return False
+        if column in kept and column not in seen:
+            seen.add(column)
+            stack.extend(_reads(kept[column]))
+    return True
+
+
+def _column_name(base: str, taken: set[str]) -> str:
+    name = base
+    while name in taken:
+        name += "'"
+    taken.add(name)
+    return name
+
+
+@dataclass
+class RuleSet:
+    """The rules a model keeps, in the order they are applied, and the model table's added columns."""
+
+    rules: list[Rule] = field(default_factory=list)
+    added: dict[str, str] = field(default_factory=dict)
+    """Each added column of the model table, by the name of the rule it serves."""
+
+    @classmethod
+    def for_table(cls, rules: list[Rule], schema: Schema) -> "RuleSet":
+        rules = kept_in_order(rules, schema)
+        taken, added = set(schema.names), {}
+        for rule in rules:
+            base = _added_base(rule)
+            if base is not None:
+                added[rule.name] = _column_name(base, taken)
+        return cls(rules, added)
+
+    def __len__(self) -> int:
+        return len(self.rules)
+
+    def __iter__(self):
+        return iter(self.rules)
+
+    def __str__(self) -> str:
+        return "\n".join(f"  {rule.kind}: {rule.name}" for rule in self.rules) or "  (none)"
+
+    def to_list(self) -> list[dict[str, Any]]:
+        return [{**rule.to_dict(), "added": self.added.get(rule.name)} for rule in self.rules]
+
+    @classmethod
+    def from_list(cls, items: list[dict[str, Any]]) -> "RuleSet":
+        rules, added = [], {}
+        for item in items:
+            item = dict(item)
+            column = item.pop("added", None)
+            rules.append(rule_from_dict(item))
+            if column is not None:
+                added[rules[-1].name] = column
+        return cls(rules, added)
+
+    # ------------------------------------------------------------ model table
+    def model_table(self, df: pd.DataFrame, schema: Schema) -> tuple[pd.DataFrame, Schema]:
+        """The table the model learns, and its schema (the user's columns' specs, kept as they are)."""
+        if not self.rules:
+            return df, schema
+        numbers = _Numbers(df, schema)
+        added = {self.added[r.name]: _given_added(r, numbers, df) for r in self.rules if r.name in self.added}
+        if not added:
+            return df, schema
+        table = pd.concat([df[schema.names], pd.DataFrame(added, index=df.index)], axis=1)
+        numerical = [self.added[r.name] for r in self.rules if isinstance(r, Order)]
+        inferred = infer_schema(table[list(added)], categorical=[c for c in added if c not in numerical], numerical=numerical)
+        return table, Schema(schema.columns + inferred.columns)
+
+    # ------------------------------------------------------------ restore
+    def restore(self, frame: pd.DataFrame, schema: Schema, given: pd.DataFrame | None = None,
+                rng: np.random.Generator | None = None) -> pd.DataFrame:
+        """Generated rows of the model table as rows of the user's table, every rule written. A cell
+        that ``given`` (bool, by the user's columns, aligned with ``frame``) marks as fixed, and that a
+        rule writes, is kept: the rule is solved for an input instead."""
+        if not self.rules:
+            return frame
+        frame = frame.copy()
+        given = pd.DataFrame(index=frame.index) if given is None else given.set_axis(frame.index)
+        numbers = _Numbers(frame, schema)
+        rng = rng or np.random.default_rng(0)
+        for rule in self.rules:
+            _RESTORERS[type(rule)](self, rule, numbers, frame, schema, given, rng)
+        out = {}
+        for spec in schema.columns:
+            out[spec.name] = numbers.output(spec.name) if spec.name in numbers.changed else frame[spec.name]
+        return pd.DataFrame(out, index=frame.index)
+
+    def check_given(self, given: pd.DataFrame, schema: Schema) -> None:
+        """Refuse given rows (the user's columns, NaN where not given) that break a rule in the cells
+        given: a given end before a given start, a zone with another borough."""
+        for rule in self.rules:
+            columns = [c for c in rule.columns if c in given.columns]
+            if len(columns) < len(rule.columns) or isinstance(rule, (Tie, Granularity)):
+                continue
+            complete = given[columns].notna().all(axis=1).to_numpy()
+            if complete.any():
+                rows = given[complete]
+                broken = ~rule.holds(rows, schema)
+                if broken.any():
+                    first = rows[broken].iloc[0]
+                    cells = ", ".join(f"{c}={first[c]!r}" for c in columns)
+                    raise TabgenError(f"the given cells {cells} break the table's rule {rule.name!r}; give values that keep it")
+
+    def model_given(self, values: pd.DataFrame, given: pd.DataFrame, schema: Schema) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Given cells of the user's columns (``values``, with ``given`` saying which are fixed) and of
+        the model table's added columns: a gap where both ends are given, a remainder where all of an
+        identity's columns are, a tie where both columns are, a step where the value is."""
+        numbers = _Numbers(values.where(given), schema)
+        values, given = values.copy(), given.copy()
+        for rule in self.rules:
+            column = self.added.get(rule.name)
+            if column is not None:
+                values[column] = _given_added(rule, numbers, values)
+                given[column] = values[column].notna()
+        keep = [c for c in values.columns if given[c].any()]
+        return values[keep], given[keep]
+
+
+def _added_base(rule: Rule) -> str | None:
+    if isinstance(rule, LinearIdentity):
+        return f"{rule.target_column} (remainder)" if len(rule.remainder) > 1 else None
+    if isinstance(rule, Order):
+        return f"{rule.high} - {rule.low} (gap)"
+    if isinstance(rule, Tie):
+        return f"{rule.column} == {rule.source}"
+    if isinstance(rule, Granularity):
+        return f"{rule.column} (step)"
+    return None
+
+
+def _given_added(rule: Rule, numbers: "_Numbers", df: pd.DataFrame) -> pd.Series:
+    index = df.index
+    if isinstance(rule, LinearIdentity):
+        rest = numbers.get(rule.target_column).copy()
+        for k, column in rule.terms:
+            rest -= k * numbers.get(column)
+        remainder = np.asarray(rule.remainder)
+        nearest = remainder[np.abs(np.nan_to_num(rest, nan=np.inf)[:, None] - remainder[None, :]).argmin(axis=1)]
+        return pd.Series(np.where(np.isnan(rest), np.nan, nearest), index=index, dtype=object).map(_number_key)
+    if isinstance(rule, Order):
+        gap = numbers.get(rule.high) - numbers.get(rule.low)
+        if rule.zero_exempt:
+            gap = np.where(numbers.get(rule.high) == 0, np.nan, gap)
+        return pd.Series(gap, index=index)
+    if isinstance(rule, Tie):
+        a, b = numbers.get(rule.column), numbers.get(rule.source)
+        known = ~np.isnan(a) & ~np.isnan(b)
+        return pd.Series(np.where(known, (a == b) & (a != 0), None), index=index, dtype=object)
+    steps = np.asarray(rule.steps)
+    index_of = rule.step_of(numbers.get(rule.column))
+    return pd.Series(np.where(index_of >= 0, steps[np.maximum(index_of, 0)], np.nan), index=index, dtype=object).map(_number_key)
+
+
+def _number_key(value: Any) -> Any:
+    return None if value is None or (isinstance(value, float) and np.isnan(value)) else json_scalar(float(value))
+
+
+class _Numbers:
+    """The numerical columns of a frame as float64 (datetimes as counts of their unit), read once,
+    written back in the column's dtype only where a rule changed them."""
+
+    def __init__(self, frame: pd.DataFrame, schema: Schema):
+        self.frame, self.schema, self.values, self.changed = frame, schema, {}, set()
+
+    def get(self, name: str) -> np.ndarray:
+        if name not in self.values:
+            spec = self.schema[name] if name in self.schema.names else None
+            column = self.frame[name] if name in self.frame.columns else pd.Series(np.nan, index=self.frame.index)
+            numeric = spec is not None and spec.kind == "numerical"
+            self.values[name] = as_numbers(column, spec) if numeric else pd.to_numeric(column, errors="coerce").to_numpy(float)
+        return self.values[name]
+
+    def set(self, name: str, values: np.ndarray, where: np.ndarray | None = None) -> None:
+        current = self.get(name).copy()
+        if where is None:
+            current = values
+        else:
+            current[where] = values[where]
+        spec = self.schema[name]
+        if spec.decimals is not None:
+            current = np.round(current, spec.decimals)
+        self.values[name] = current
+        self.changed.add(name)
+
+    def output(self, name: str) -> pd.Series:
+        return from_numbers(self.values[name], self.schema[name]).set_axis(self.frame.index)
+
+
+def _fixed(given: pd.DataFrame, name: str) -> np.ndarray:
+    """Which rows have ``name`` given (none where the column is not in ``given``)."""
+    return given[name].to_numpy(bool) if name in given.columns else np.zeros(len(given), dtype=bool)
+
+
+def _restore_identity(rules: RuleSet, rule: LinearIdentity, numbers: _Numbers, frame: pd.DataFrame, schema: Schema,
+                      given: pd.DataFrame, rng: np.random.Generator) -> None:
+    column = rules.added.get(rule.name)
+    rest = (pd.to_numeric(frame[column], errors="coerce").to_numpy(float) if column is not None
+            else np.full(len(frame), rule.remainder[0]))
+    total = rest.copy()
+    for k, term in rule.terms:
+        total += k * numbers.get(term)
+    target_given = _fixed(given, rule.target_column)
+    # Where a term is missing the identity says nothing: the model's own value stays.
+    numbers.set(rule.target_column, total, ~target_given & ~np.isnan(total))
+    if target_given.any():  # solve for the last term that is not given
+        target = numbers.get(rule.target_column)
+        for k, term in reversed(rule.terms):
+            free = target_given & ~_fixed(given, term)
+            if free.any():
+                others = rest + sum(kk * numbers.get(t) for kk, t in rule.terms if t != term)
+                numbers.set(term, (target - others) / k, free)
+                target_given = target_given & ~free
+
+
+def _restore_order(rules: RuleSet, rule: Order, numbers: _Numbers, frame: pd.DataFrame, schema: Schema,
+                   given: pd.DataFrame, rng: np.random.Generator) -> None:
+    gap = pd.to_numeric(frame[rules.added[rule.name]], errors="coerce").to_numpy(float)
+    low = numbers.get(rule.low)
+    high = low + gap
+    if rule.zero_exempt:
+        high = np.where(np.isnan(gap) & ~np.isnan(low), 0.0, high)
+    high_given = _fixed(given, rule.high)
+    numbers.set(rule.high, high, ~high_given & ~np.isnan(low))
+    free = high_given & ~_fixed(given, rule.low) & ~np.isnan(gap)
+    if free.any():  # a given end with its start generated: the start is the end less the learned gap
+        numbers.set(rule.low, numbers.get(rule.high) - gap, free)
+
+
+def _restore_formula(rules: RuleSet, rule: Formula, numbers: _Numbers, frame: pd.DataFrame, schema: Schema,
+                     given: pd.DataFrame, rng: np.random.Generator) -> None:
+    from .declared import evaluate_expression
+
+    values = evaluate_expression(rule.expression, {c: numbers.get(c) for c in rule.columns[1:]})
+    target_given = _fixed(given, rule.target_column)
+    numbers.set(rule.target_column, values, ~target_given)
+
+
+def _restore_tie(rules: RuleSet, rule: Tie, numbers: _Numbers, frame: pd.DataFrame, schema: Schema,
+                 given: pd.DataFrame, rng: np.random.Generator) -> None:
+    tied = frame[rules.added[rule.name]].map(lambda v: v is True or v == "True" or v == 1).to_numpy(bool)
+    tied &= ~_fixed(given, rule.column)
+    numbers.set(rule.column, numbers.get(rule.source), tied)
+
+
+def _restore_granularity(rules: RuleSet, rule: Granularity, numbers: _Numbers, frame: pd.DataFrame, schema: Schema,
+                         given: pd.DataFrame, rng: np.random.Generator) -> None:
+    step = pd.to_numeric(frame[rules.added[rule.name]], errors="coerce").to_numpy(float)
+    values = numbers.get(rule.column)
+    known = ~np.isnan(step) & ~np.isnan(values)
+    known &= ~_fixed(given, rule.column)
+    rounded = values.copy()
+    rounded[known] = np.round(values[known] / step[known]) * step[known]
+    # A value rounded to its step may land on a coarser one (a hundred on a thousand): move it a step
+    # towards where it was, so that each step keeps its share.
+    coarse = known & (rule.step_of(rounded) < rule.step_of(np.where(known, step, np.nan)))
+    direction = np.where(values >= rounded, 1.0, -1.0)
+    rounded[coarse] += direction[coarse] * step[coarse]
+    spec = schema[rule.column]
+    if spec.min is not None:  # moved out of the column's range: the other way instead
+        outside = coarse & ((rounded < spec.min) | (rounded > spec.max))
+        rounded[outside] -= 2 * direction[outside] * step[outside]
+    numbers.set(rule.column, rounded, known)
+
+
+def _restore_determines(rules: RuleSet, rule: Determines, numbers: _Numbers, frame: pd.DataFrame, schema: Schema,
+                        given: pd.DataFrame, rng: np.random.Generator) -> None:
+    parent_spec, child_spec = schema[rule.parent], schema[rule.child]
+    child_given = _fixed(given, rule.child)
+    parent_given = _fixed(given, rule.parent)
+    choose = child_given & ~parent_given
+    if choose.any():  # a given child: its parent is drawn among those of that child, by their rows
+        _draw_parents(rule, frame, schema, choose, rng, numbers)
+    parents = _keys_of(frame[rule.parent], parent_spec, numbers if parent_spec.kind == "numerical" else None, rule.parent)
+    table = {p: c for p, c, _ in rule.pairs}
+    written = [table.get(p, _KEEP) for p in parents]
+    keep = np.array([w is _KEEP for w in written])
+    values = np.array([None if w is _KEEP else w for w in written], dtype=object)
+    if child_spec.kind == "numerical":
+        numbers.set(rule.child, np.array([np.nan if v is None else v for v in values], dtype=float), ~keep & ~child_given)
+    else:
+        column = frame[rule.child].to_numpy(dtype=object, copy=True)
+        mask = ~keep & ~child_given
+        column[mask] = values[mask]
+        frame[rule.child] = restore_dtype(pd.Series(column, index=frame.index), child_spec)
+
+
+_KEEP = object()
+
+
+def _keys_of(column: pd.Series, spec: ColumnSpec, numbers: _Numbers | None, name: str) -> list[Any]:
+    if numbers is not None:
+        return [None if np.isnan(v) else float(v) for v in numbers.get(name)]
+    return [None if pd.isna(v) else json_scalar(v) for v in column]
+
+
+def _draw_parents(rule: Determines, frame: pd.DataFrame, schema: Schema, rows: np.ndarray,
+                  rng: np.random.Generator, numbers: _Numbers) -> None:
+    children = _keys_of(frame[rule.child], schema[rule.child], numbers if schema[rule.child].kind == "numerical" else None,
+                        rule.child)
+    by_child: dict[Any, tuple[list[Any], np.ndarray]] = {}
+    for parent, child, count in rule.pairs:
+        parents, counts = by_child.setdefault(child, ([], np.zeros(0)))
+        by_child[child] = (parents + [parent], np.append(counts, count))
+    chosen = []
+    for i in np.flatnonzero(rows):
+        parents, counts = by_child[children[i]]
+        chosen.append(parents[rng.choice(len(parents), p=counts / counts.sum())])
+    parent_spec = schema[rule.parent]
+    if parent_spec.kind == "numerical":
+        values = numbers.get(rule.parent).copy()
+        values[np.flatnonzero(rows)] = np.array([np.nan if v is None else v for v in chosen], dtype=float)
+        numbers.set(rule.parent, values, rows)
+    else:
+        column = frame[rule.parent].to_numpy(dtype=object, copy=True)
+        column[np.flatnonzero(rows)] = np.array(chosen, dtype=object)
+        frame[rule.parent] = restore_dtype(pd.Series(column, index=frame.index), parent_spec)
+
+
+_RESTORERS = {LinearIdentity: _restore_identity, Order: _restore_order, Formula: _restore_formula, Tie: _restore_tie,
+              Granularity: _restore_granularity, Determines: _restore_determines}
