@@ -71,12 +71,12 @@ def fit_models(ds: Dataset, budget: float, seed: int) -> dict[str, dict[str, Any
 
     runs: dict[str, dict[str, Any]] = {}
     syn, seconds = fit_tabgen(ds, seed, time_budget=budget)
-    runs["tabgen"] = {"model": syn, "fit_seconds": seconds, "rules": [r.name for r in syn.rules_]}
+    runs["tabgen"] = {"model": syn, "fit_seconds": seconds, "rules": [r.name for r in syn.rules_], **_steps(syn)}
     plain = Synthesizer(seed=seed, categorical=ds.categorical, numerical=ds.numerical, time_budget=budget,
                         find_rules=False, progress=False)
     began = time.perf_counter()
     plain.fit(ds.train)
-    runs["tabgen, no rules"] = {"model": plain, "fit_seconds": time.perf_counter() - began}
+    runs["tabgen, no rules"] = {"model": plain, "fit_seconds": time.perf_counter() - began, **_steps(plain)}
     try:
         from benchmarks.peers import make_tabular_argn
 
@@ -87,6 +87,11 @@ def fit_models(ds: Dataset, budget: float, seed: int) -> dict[str, dict[str, Any
     except ImportError as e:
         print(f"TabularARGN skipped: {e}")
     return runs
+
+
+def _steps(syn: Any) -> dict[str, int]:
+    """Training steps in the budget: their ratio between the two tabgen fits is the cost of the rule columns."""
+    return {"vae_steps": syn.vae_result_.steps, "diffusion_steps": syn.diffusion_result_.steps}
 
 
 def sample(model: Any, n: int, seed: int) -> pd.DataFrame:
@@ -123,7 +128,8 @@ def markdown(results: dict[str, Any]) -> str:
         models = list(r["models"])
         lines += [f"## {table} ({r['rows']:,} training rows)", "",
                   "| | " + " | ".join(models) + " |", "|---|" + "---|" * len(models)]
-        for key, label, digits in (("fit_seconds", "fit s", 0), ("shape", "Shape %", 2), ("trend", "Trend %", 2),
+        for key, label, digits in (("fit_seconds", "fit s", 0), ("vae_steps", "VAE steps", 0),
+                                   ("diffusion_steps", "denoiser steps", 0), ("shape", "Shape %", 2), ("trend", "Trend %", 2),
                                    ("c2st_tree", "tree C2ST", 3)):
             lines.append(f"| {label} | " + " | ".join(_cell(r["models"][m].get(key), digits) for m in models) + " |")
         rules = r["models"][models[0]]["rules_kept"]

@@ -27,7 +27,7 @@ from .synthesizer import FitInterrupted, Synthesizer
 MIN_FIT_SECONDS = 1.0
 #: The library's errors name its parameters; a command-line user knows them as these flags.
 _FLAGS = {"a larger time budget": "a larger --time-budget", "resume=True": "--resume", "device='cpu'": "--device cpu",
-          "sep=": "--sep", "encoding='cp1252'": "--encoding cp1252"}
+          "sep=": "--sep", "encoding='cp1252'": "--encoding cp1252", "rules=[...]": '--rule "..."'}
 
 
 class _Group(click.Group):

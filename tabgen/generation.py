@@ -23,25 +23,22 @@ def sample_rows(model: FittedModel, n: int, given: Given, rebalance: Mapping[str
     if not rules:
         yield from sampler.rows(n, sampler.givens(n, given, rebalance, generator), generator, show, steps)
         return
-    user = None
+    givens = sampler.givens(n, None, rebalance, generator) if given is None else None
     if isinstance(given, pd.DataFrame):
-        user = given_from_frame(schema, given)
+        if rebalance is not None:
+            sampler.givens(n, given, rebalance, generator)  # refuses it, as without rules
+        values, fixed = _model_given(model, given_from_frame(schema, given))
+        givens = Givens(values, fixed) if len(values.columns) else None
     elif given is not None:
-        user = given_from_mapping(schema, given, 1)
-    if user is None:
-        givens = sampler.givens(n, None, rebalance, generator)
-    else:
-        rules.check_given(user.values.where(user.given), schema)
-        values, fixed = rules.model_given(user.values, user.given, schema)
-        if isinstance(given, pd.DataFrame):
-            if rebalance is not None:
-                sampler.givens(n, given, rebalance, generator)  # refuses it, as without rules
-            givens = Givens(values, fixed) if len(values.columns) else None
-        else:
-            mapping = {name: values[name].iloc[0] for name in values.columns}
-            givens = sampler.givens(n, mapping or None, rebalance, generator)
-    yield from _restored(model, sampler.rows(n, givens, generator, show, steps), user, generator,
-                         broadcast=not isinstance(given, pd.DataFrame))
+        values, _ = _model_given(model, given_from_mapping(schema, given, 1))
+        givens = sampler.givens(n, {name: values[name].iloc[0] for name in values.columns}, rebalance, generator)
+    yield from _restored(model, sampler.rows(n, givens, generator, show, steps), givens, generator)
+
+
+def _model_given(model: FittedModel, user: Givens) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The user's given cells, refused if they break a rule, with the model table's cells they fix."""
+    model.rules.check_given(user.values.where(user.given), model.schema)
+    return model.rules.model_given(user.values, user.given, model.schema)
 
 
 def imputed(model: FittedModel, frame: pd.DataFrame, draws: int, generator: Callable[[], torch.Generator],
@@ -69,20 +66,16 @@ def fill_rows(model: FittedModel, frame: pd.DataFrame, generator: torch.Generato
         return pd.concat(list(sampler.rows(len(user), user, generator, show)))
     values, fixed = rules.model_given(user.values, user.given, schema)
     givens = Givens(values, fixed, fill=True)
-    return pd.concat(list(_restored(model, sampler.rows(len(user), givens, generator, show), user, generator)))
+    return pd.concat(list(_restored(model, sampler.rows(len(user), givens, generator, show), givens, generator)))
 
 
-def _restored(model: FittedModel, frames: Iterator[pd.DataFrame], user: Givens | None, generator: torch.Generator,
-              broadcast: bool = False) -> Iterator[pd.DataFrame]:
-    """The sampler's frames with every rule written, and the user's given cells set."""
+def _restored(model: FittedModel, frames: Iterator[pd.DataFrame], givens: Givens | None,
+              generator: torch.Generator) -> Iterator[pd.DataFrame]:
+    """The sampler's frames with every rule written; a cell that ``givens`` fixes (given, or
+    rebalanced) is kept, the rule solved for an input instead."""
     seed = int(torch.randint(2**62, (1,), generator=generator, device=generator.device))
     rng, start = np.random.default_rng(seed), 0
     for frame in frames:
-        batch = None
-        if user is not None:
-            rows = np.zeros(len(frame), dtype=int) if broadcast else np.arange(start, start + len(frame))
-            batch = Givens(user.values.iloc[rows].reset_index(drop=True), user.given.iloc[rows].reset_index(drop=True),
-                           user.fill)
-        out = model.rules.restore(frame.reset_index(drop=True), model.schema, None if batch is None else batch.given, rng)
-        yield out if batch is None else batch.apply(out, model.schema)
+        fixed = None if givens is None else givens.given.iloc[start:start + len(frame)]
+        yield model.rules.restore(frame.reset_index(drop=True), model.schema, fixed, rng)
         start += len(frame)

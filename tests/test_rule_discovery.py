@@ -10,22 +10,28 @@ import pandas as pd
 import pytest
 
 from tabgen import transform
+from tabgen.cli import _in_flags
 from tabgen.errors import TabgenWarning
 from tabgen.io import read_table
 from tabgen.pairs import find_pairs
 from tabgen.rules import discovery
-from tabgen.rules.discovery import find_rules
+from tabgen.rules.discovery import find_rules, find_rules_and_near_misses
 from tabgen.rules.kinds import Determines, Granularity, LinearIdentity, Order, Tie, rule_from_dict
+from tabgen.rules.selection import _warn_near_misses, rules_for_table
 from tabgen.schema import infer_schema
 
 DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 
 
 def found(df: pd.DataFrame, **overrides) -> tuple:
+    schema = table_schema(df, **overrides)
+    return schema, find_rules(df, schema)
+
+
+def table_schema(df: pd.DataFrame, **overrides):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", TabgenWarning)  # identifier columns are announced
-        schema = find_pairs(df, infer_schema(df, **overrides))
-    return schema, find_rules(df, schema)
+        return find_pairs(df, infer_schema(df, **overrides))
 
 
 def names(rules: list, kind: type) -> set[str]:
@@ -278,19 +284,25 @@ def independent_table(seed: int) -> pd.DataFrame:
     return pd.DataFrame(columns)
 
 
-def chance_rate(tables: int) -> float:
-    return sum(bool(found(independent_table(seed))[1]) for seed in range(tables)) / tables
+def chance_rates(tables: int) -> tuple[float, float]:
+    """The shares of tables of independent columns with a rule, and with a near miss."""
+    rules = near = 0
+    for seed in range(tables):
+        df = independent_table(seed)
+        found_rules, near_misses = find_rules_and_near_misses(df, table_schema(df))
+        rules, near = rules + bool(found_rules), near + bool(near_misses)
+    return rules / tables, near / tables
 
 
-def test_independent_columns_yield_no_rule():
-    assert chance_rate(20) == 0
+def test_independent_columns_yield_no_rule_and_no_near_miss():
+    assert chance_rates(20) == (0, 0)
 
 
 @pytest.mark.slow
 def test_false_discovery_rate_on_independent_columns():
-    rate = chance_rate(1000)  # 0 of 1000 measured (docs/rules.md)
-    print(f"tables of independent columns with a rule: {rate:.1%}")
-    assert rate <= 0.01
+    rate, near = chance_rates(1000)  # 0 and 0 of 1000 measured (docs/rules.md)
+    print(f"tables of independent columns with a rule: {rate:.1%}, with a near miss: {near:.1%}")
+    assert rate <= 0.01 and near <= 0.01
 
 
 def test_a_small_table_finds_only_what_it_supports():
@@ -300,6 +312,62 @@ def test_a_small_table_finds_only_what_it_supports():
     assert found(df)[1] == []
     df["c"] = df["a"] + df["b"]
     assert [r.name for r in found(df)[1]] == ["c = a + b"]
+
+
+def rides(n: int = 40, seed: int = 0) -> pd.DataFrame:
+    """A zone in one borough (most zones in Manhattan) and an end after its start by up to as long as
+    the starts' spread: rules that 40 rows obey but that chance would keep in a few tables of a hundred."""
+    rng = np.random.default_rng(seed)
+    zone = rng.integers(0, 12, n)
+    start = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 240, n), "h")
+    return pd.DataFrame({
+        "zone": [f"z{z}" for z in zone], "borough": np.where(zone < 10, "Manhattan", "Queens"),
+        "start": start, "end": start + pd.to_timedelta(rng.integers(1, 240, n), "h"),
+        "fare": np.round(rng.uniform(5, 60, n), 2), "payment": rng.choice(["card", "cash"], n),
+    })
+
+
+def test_rules_too_few_rows_support_are_near_misses():
+    df = rides()
+    rules, near = find_rules_and_near_misses(df, table_schema(df))
+    assert rules == [] and [r.name for r in near] == ["zone -> borough", "end >= start"]
+    assert_kept(df, table_schema(df), near)
+    # Ten times the rows (drawn alike) support both.
+    big = rides(400)
+    rules, near = find_rules_and_near_misses(big, table_schema(big))
+    assert [r.name for r in rules] == ["zone -> borough", "end >= start"] and near == []
+    assert find_rules(df, table_schema(df)) == []
+
+
+def test_a_fit_warns_once_of_rules_it_cannot_support():
+    df = rides()
+    schema = table_schema(df)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert len(rules_for_table(df, schema)) == 0
+    messages = [str(w.message) for w in caught if issubclass(w.category, TabgenWarning)]
+    assert len(set(messages)) == 1
+    assert messages[0] == ("2 rules hold in every one of the 40 rows but so few rows cannot tell them from chance, so they "
+                           "are not kept: 'zone -> borough', 'end >= start'; declare the ones that are real with rules=[...]")
+    assert _in_flags(messages[0]).endswith('declare the ones that are real with --rule "..."')
+    with warnings.catch_warnings(record=True) as caught:  # a declared one is kept, and not warned of
+        warnings.simplefilter("always")
+        kept = rules_for_table(df, schema, ["end >= start"])
+    assert [r.name for r in kept] == ["end >= start"]
+    assert [str(w.message) for w in caught] == [
+        "1 rule holds in every one of the 40 rows but so few rows cannot tell it from chance, so it is not kept: "
+        "'zone -> borough'; declare it with rules=[...] if it is real"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rules_for_table(df, schema, ["end >= start", "zone -> borough"])
+        rules_for_table(df, schema, find=False)
+        rules_for_table(rides(400), table_schema(rides(400)))
+
+
+def test_a_near_miss_warning_names_three():
+    near = [Order(f"a{i}", f"b{i}") for i in range(5)]
+    with pytest.warns(TabgenWarning, match=r"^5 rules .*not kept: 'b0 >= a0', 'b1 >= a1', 'b2 >= a2', \.\.\.; declare"):
+        _warn_near_misses(near, 30)
 
 
 def test_a_wide_table_is_searched_quickly():

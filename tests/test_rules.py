@@ -151,3 +151,48 @@ def test_the_cli_declares_shows_drops_and_refuses_rules(tmp_path):
     assert broken.exit_code == 2 and broken.output.startswith("error: rule 'tip >= fare' does not hold in the table")
     unknown = fit("--drop-rule", "a -> b")
     assert unknown.exit_code == 2 and "no rule named 'a -> b' to drop; the rules are:" in unknown.output
+
+
+def test_a_rebalanced_column_that_a_rule_writes_keeps_its_shares_and_the_rule(fitted):
+    _, syn = fitted
+    rows = syn.sample(400, rebalance={"borough": {"east": 0.5}}, seed=4)
+    assert (rows["borough"] == "east").mean() == 0.5
+    assert kept(syn.rules_.rules[2], rows, syn.schema_) == 1.0
+
+
+def test_a_column_two_parents_determine_keeps_both_by_drawing_the_second_parent():
+    rng = np.random.default_rng(0)
+    customer = rng.choice([f"c{i}" for i in range(40)], 400)
+    df = pd.DataFrame({"order": [f"o{i // 2}" for i in range(400)], "customer": customer,
+                       "name": [f"n{int(c[1:]) // 2}" for c in customer]})
+    df["name"] = df.groupby("order")["name"].transform("first")  # an order has one name
+    df["customer"] = [c if n == f"n{int(c[1:]) // 2}" else f"c{2 * int(n[1:])}" for c, n in zip(df.customer, df.name)]
+    schema = infer_schema(df)
+
+    def pairs(parent, child):
+        return [[p, c, int(k)] for (p, c), k in df.groupby([parent, child]).size().items()]
+
+    rules = RuleSet.for_table([Determines("order", "name", pairs("order", "name")),
+                               Determines("customer", "name", pairs("customer", "name"))], schema)
+    assert rules.drawn == {"customer -> name"}
+    shuffled = df.assign(customer=rng.permutation(df["customer"].to_numpy()))
+    restored = rules.restore(shuffled, schema, rng=rng)
+    for rule in rules:
+        assert rule.holds(restored, schema).all(), rule.name
+    assert RuleSet.from_list(rules.to_list()).drawn == rules.drawn
+
+
+def test_an_order_s_later_column_keeps_its_steps_and_its_order():
+    rng = np.random.default_rng(1)
+    cost = np.round(rng.uniform(10, 500, 600), 2)
+    price = np.where(rng.random(600) < 0.7, np.ceil(cost / 100 + 1) * 100, np.round(cost + rng.uniform(1, 50, 600)))
+    df = pd.DataFrame({"cost": cost, "price": price})
+    schema = infer_schema(df)
+    rules = RuleSet.for_table([Order("cost", "price"), Granularity("price", [100.0, 1.0], [0.7, 0.3])], schema)
+    assert [r.kind for r in rules] == ["order", "granularity"]
+    table, _ = rules.model_table(df, schema)
+    table["price - cost (gap)"] += rng.uniform(-0.3, 0.3, 600)  # a generated gap is not exact
+    back = rules.restore(table, schema)
+    assert (back["price"] >= back["cost"]).all()
+    assert abs((back["price"] % 100 == 0).mean() - (df["price"] % 100 == 0).mean()) < 0.05
+    assert (back["price"] == back["price"].round()).all()

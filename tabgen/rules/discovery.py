@@ -23,6 +23,11 @@ measured on independent columns.
   values (two often-zero columns are equal in their zeros by chance, and those rows are not counted).
 - ``Granularity``: multiples of ten times a step, among the multiples of that step, against the
   10 % that smooth values give.
+
+A *near miss* is a ``Determines``, ``LinearIdentity`` or ``Order`` candidate that holds in every row
+and fails only its support test, but would pass it at ``NEAR_ALPHA`` in place of ``alpha``: too few
+rows to tell it from chance, yet more support than independent columns give one of its kind in 95
+tables of 100. :func:`find_rules_and_near_misses` returns them beside the rules; none is kept.
 """
 
 from __future__ import annotations
@@ -84,6 +89,10 @@ STEP_CHANCE = 0.1
 MIN_STEP_SHARE = 0.3
 MIN_STEP_ROWS = 20
 STEP_SPREAD = 10
+#: A candidate that holds in every row but fails its support test is a near miss when it would pass it
+#: at this ``alpha`` (``log P < log(NEAR_ALPHA / tests)``): independent columns give one of a kind in 5 %
+#: of tables at most, and every near miss would pass at ``alpha`` in a table ten times as large.
+NEAR_ALPHA = 0.05
 
 
 def find_rules(df: pd.DataFrame, schema: Schema, *, alpha: float = ALPHA) -> list[Rule]:
@@ -93,23 +102,39 @@ def find_rules(df: pd.DataFrame, schema: Schema, *, alpha: float = ALPHA) -> lis
     ``schema`` is the table's (after :func:`tabgen.pairs.find_pairs`: columns written from a partner
     take no part). ``alpha`` bounds the chance, per kind, that independent columns yield a rule.
     """
+    return find_rules_and_near_misses(df, schema, alpha=alpha)[0]
+
+
+def find_rules_and_near_misses(df: pd.DataFrame, schema: Schema, *,
+                               alpha: float = ALPHA) -> tuple[list[Rule], list[Rule]]:
+    """As :func:`find_rules`, and beside the rules the near misses, which are not kept: ``Determines``,
+    ``LinearIdentity`` and ``Order`` candidates that hold in every row but fail their support test at
+    ``alpha`` while passing it at ``NEAR_ALPHA`` (in that order of kinds; none implied by the rules or
+    by an earlier near miss). They are what a table too small to tell its rules from chance leaves out.
+    """
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
     learned = [s for s in schema.columns if s.kind != "id" and s.derived_from is None and s.name in df.columns]
     if len(df) < 2 or not learned:
-        return []
+        return [], []
     rng = np.random.default_rng(0)
     sample = np.sort(rng.choice(len(df), size=min(SCREEN_ROWS, len(df)), replace=False))
-    determines = _determines(df, learned, alpha)
+    near: list[Rule] = []
+    determines = _determines(df, learned, alpha, near)
     numbers = _Numbers(df, [s for s in learned if s.kind == "numerical"], sample)
-    identities = _identities(numbers, determines, alpha, rng)
-    orders = _orders(numbers, identities, alpha)
+    identities = _identities(numbers, determines, alpha, rng, near)
+    orders = _orders(numbers, identities, alpha, near)
     ties = _ties(numbers, [*determines, *identities], alpha)
-    return [*determines, *identities, *orders, *ties, *_granularities(numbers, alpha)]
+    return [*determines, *identities, *orders, *ties, *_granularities(numbers, alpha)], near
 
 
 def _log_limit(alpha: float, tests: int) -> float:
     return math.log(alpha) - math.log(max(tests, 1))
+
+
+def _near_limit(tests: int) -> float:
+    """The support test's limit at ``NEAR_ALPHA``: a candidate between the two limits is a near miss."""
+    return _log_limit(NEAR_ALPHA, tests)
 
 
 def _log_binomial_tail(k: int, n: int, p: float) -> float:
@@ -131,7 +156,8 @@ def _key(value: Any) -> Any:
 # Determines
 
 
-def _determines(df: pd.DataFrame, learned: list[ColumnSpec], alpha: float) -> list[Determines]:
+def _determines(df: pd.DataFrame, learned: list[ColumnSpec], alpha: float, near: list[Rule]) -> list[Determines]:
+    """The lookups found; near misses are added to ``near``."""
     names, codes, values = [], [], []
     for spec in learned:
         code, unique = pd.factorize(comparable_values(df[spec.name], spec), use_na_sentinel=False)
@@ -143,14 +169,23 @@ def _determines(df: pd.DataFrame, learned: list[ColumnSpec], alpha: float) -> li
     parents = [p for p in range(len(names)) if _repeats(codes[p], counts[p])]
     # One-to-one pairs (equal counts) are tabgen.pairs' business; a child has fewer values than its parent.
     children_of = {p: [c for c in range(len(names)) if counts[c] < counts[p]] for p in parents}
-    limit = _log_limit(alpha, sum(len(c) for c in children_of.values()))
-    found = set()
+    tests = sum(len(c) for c in children_of.values())
+    limit, near_limit = _log_limit(alpha, tests), _near_limit(tests)
+    found, close = set(), set()
     for p, children in children_of.items():
         for c in _functional(codes[p], [codes[c] for c in children], children):
-            if _log_chance_pure(codes[p], codes[c]) < limit:
+            chance = _log_chance_pure(codes[p], codes[c])
+            if chance < limit:
                 found.add((p, c))
-    kept = sorted((p, c) for p, c in found if not any((p, q) in found and (q, c) in found for q in range(len(names))))
-    return [Determines(names[p], names[c], _pair_table(codes[p], values[p], codes[c], values[c])) for p, c in kept]
+            elif chance < near_limit:
+                close.add((p, c))
+
+    def reduced(pairs: set, among: set) -> list[Determines]:
+        kept = sorted((p, c) for p, c in pairs if not any((p, q) in among and (q, c) in among for q in range(len(names))))
+        return [Determines(names[p], names[c], _pair_table(codes[p], values[p], codes[c], values[c])) for p, c in kept]
+
+    near += reduced(close, found | close)
+    return reduced(found, found)
 
 
 def _repeats(code: np.ndarray, count: int) -> bool:
@@ -240,7 +275,10 @@ class _Numbers:
 # LinearIdentity
 
 
-def _identities(numbers: _Numbers, determines: list[Determines], alpha: float, rng: np.random.Generator) -> list[LinearIdentity]:
+def _identities(numbers: _Numbers, determines: list[Determines], alpha: float, rng: np.random.Generator,
+                near: list[Rule]) -> list[LinearIdentity]:
+    """The identities found; near misses, none a combination of identities found or of earlier near
+    misses, are added to ``near``."""
     columns = [j for j, s in enumerate(numbers.specs)
                if s.decimals is not None and np.isnan(numbers.values[:, j]).mean() <= MAX_MISSING_SHARE]
     scale = 10.0 ** max((numbers.specs[j].decimals for j in columns), default=0)
@@ -253,16 +291,25 @@ def _identities(numbers: _Numbers, determines: list[Determines], alpha: float, r
     ints = np.where(present, np.round(np.nan_to_num(numbers.values[:, columns]) * scale), 0).astype(np.int64)
     tests = m * sum(math.comb(m - 1, t) * len(COEFFICIENTS) ** t for t in range(1, 4))
     space = _Space(numbers, columns, ints, present, scale, _log_limit(alpha, tests))
+    near_limit = max(space.limit, _near_limit(tests))
     linked = {frozenset((numbers.names.index(d.parent), numbers.names.index(d.child))) for d in determines
               if d.parent in numbers.names and d.child in numbers.names}
-    found, basis = [], np.zeros((0, m))
+    found, basis, close, either = [], np.zeros((0, m)), [], np.zeros((0, m))
     for vector in _candidates(ints[numbers.sample], present[numbers.sample], rng):
         if _in_span(basis, vector) or frozenset(columns[j] for j in np.flatnonzero(vector)) in linked:
             continue
-        rule = space.identity(vector, rng)
-        if rule is not None:
-            found.append(rule)
+        tested = space.identity(vector, rng, near_limit)
+        if tested is None:
+            continue
+        if tested[1] < space.limit:
+            found.append(tested[0])
             basis = np.vstack([basis, vector])
+        elif _in_span(either, vector):
+            continue
+        else:
+            close.append((tested[0], vector))
+        either = np.vstack([either, vector])
+    near += [rule for rule, vector in close if not _in_span(basis, vector)]
     return found
 
 
@@ -373,8 +420,10 @@ class _Space:
         self.scale, self.limit = scale, limit
         self.specs = [numbers.specs[j] for j in columns]
 
-    def identity(self, vector: np.ndarray, rng: np.random.Generator) -> LinearIdentity | None:
-        """The rule for ``vector`` if it holds in every row with its columns present and passes the test."""
+    def identity(self, vector: np.ndarray, rng: np.random.Generator,
+                 near_limit: float) -> tuple[LinearIdentity, float] | None:
+        """The rule for ``vector`` and its log chance, if it holds in every row with its columns present
+        and its log chance is below ``near_limit`` (``self.limit`` or above: a near miss's)."""
         used = np.flatnonzero(vector)
         coefficients = vector[used]
         dated = [i for i, j in enumerate(used) if self.specs[j].datetime_unit is not None]
@@ -393,9 +442,10 @@ class _Space:
             return None
         if len(used) == 2 and values.tolist() == [0] and sorted(coefficients.tolist()) == [-1, 1]:
             return None  # a copy where both are present: not an identity
-        if self._log_chance(used, coefficients, values, int(rows.sum()), rng) >= self.limit:
+        chance = self._log_chance(used, coefficients, values, int(rows.sum()), rng)
+        if chance >= near_limit:
             return None
-        return self._rule(used, coefficients, values, counts)
+        return self._rule(used, coefficients, values, counts), chance
 
     def _log_chance(self, used: np.ndarray, coefficients: np.ndarray, values: np.ndarray, n: int,
                     rng: np.random.Generator) -> float:
@@ -429,23 +479,34 @@ class _Space:
 # Order
 
 
-def _orders(numbers: _Numbers, identities: list[LinearIdentity], alpha: float) -> list[Order]:
+def _orders(numbers: _Numbers, identities: list[LinearIdentity], alpha: float, near: list[Rule]) -> list[Order]:
+    """The orders found; near misses, none implied by orders found or by identities, are added to ``near``."""
     pairs = numbers.same_unit_pairs()
-    limit = _log_limit(alpha, 4 * len(pairs))  # either way round, with or without the zero exemption
+    tests = 4 * len(pairs)  # either way round, with or without the zero exemption
+    limit, near_limit = _log_limit(alpha, tests), _near_limit(tests)
     x = numbers.values
     found: dict[tuple[int, int], bool] = {}
+    close: dict[tuple[int, int], bool] = {}
     for i, j in _order_screen(x[numbers.sample], pairs):
         ways = [(low, high, _order_holds(x[:, low], x[:, high])) for low, high in ((i, j), (j, i))]
         holding = [(low, high, exempt) for low, high, exempt in ways if exempt is not None]
         if len(holding) != 1:  # neither, or both (equal wherever both are present: not an order)
             continue
         low, high, exempt = holding[0]
-        if _log_chance_order(x[:, low], x[:, high], exempt) < limit:
+        chance = _log_chance_order(x[:, low], x[:, high], exempt)
+        if chance < limit:
             found[(low, high)] = exempt
+        elif chance < near_limit:
+            close[(low, high)] = exempt
     implied = _implied_by_identities(numbers, identities)
-    kept = [(low, high) for low, high in sorted(found)
-            if not _through(found, low, high, x) and (numbers.names[low], numbers.names[high]) not in implied]
-    return [Order(numbers.names[low], numbers.names[high], zero_exempt=found[(low, high)]) for low, high in kept]
+
+    def reduced(pairs: dict[tuple[int, int], bool], among: dict[tuple[int, int], bool]) -> list[Order]:
+        kept = [(low, high) for low, high in sorted(pairs)
+                if not _through(among, low, high, x) and (numbers.names[low], numbers.names[high]) not in implied]
+        return [Order(numbers.names[low], numbers.names[high], zero_exempt=pairs[(low, high)]) for low, high in kept]
+
+    near += reduced(close, {**found, **close})
+    return reduced(found, found)
 
 
 def _order_screen(sample: np.ndarray, pairs: list[tuple[int, int]]) -> list[tuple[int, int]]:

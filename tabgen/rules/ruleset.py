@@ -27,46 +27,57 @@ from ..schema import ColumnSpec, Schema, as_numbers, from_numbers, infer_schema,
 from .kinds import Determines, Formula, Granularity, LinearIdentity, Order, Rule, Tie, rule_from_dict
 
 
-def _writes(rule: Rule) -> str:
-    """The column a rule writes (or rounds) in generated rows."""
+def _writes(rule: Rule, drawn: set[str] | frozenset = frozenset()) -> str:
+    """The column a rule writes (or rounds) in generated rows; a dependency in ``drawn`` writes its parent."""
+    if rule.name in drawn:
+        return rule.parent
     return {Order: lambda r: r.high, Tie: lambda r: r.column, Granularity: lambda r: r.column}.get(
         type(rule), lambda r: r.target)(rule)
 
 
-def _reads(rule: Rule) -> list[str]:
-    return [c for c in rule.columns if c != _writes(rule)]
+def _reads(rule: Rule, drawn: set[str] | frozenset = frozenset()) -> list[str]:
+    return [c for c in rule.columns if c != _writes(rule, drawn)]
 
 
-def kept_in_order(rules: list[Rule], schema: Schema) -> list[Rule]:
-    """The rules that can be kept together (in the order given: earlier ones win), inputs first."""
+def kept_in_order(rules: list[Rule], schema: Schema) -> tuple[list[Rule], set[str]]:
+    """The rules that can be kept together (in the order given: earlier ones win), inputs first, and
+    the dependencies whose parent is drawn to agree with a child that another rule writes (an order's
+    customer name, written from its order ID, draws the customer ID that has that name)."""
     paired = {c.name for c in schema.derived} | {c.derived_from for c in schema.derived}
     kept: dict[str, Rule] = {}
+    drawn: set[str] = set()
+    rounded: dict[str, Granularity] = {}  # steps of an order's later column: rounded after the order writes it
     for rule in rules:
-        target = _writes(rule)
-        if target in kept or target in paired or not _acyclic(kept, rule):
+        if isinstance(rule, Granularity) and isinstance(kept.get(rule.column), Order):
+            rounded.setdefault(rule.column, rule)
             continue
-        if isinstance(rule, Order) and rule.zero_exempt and schema[rule.high].has_missing:
-            continue  # its gap marks a 0 as missing: a missing value could not be told from it
+        if isinstance(rule, Determines) and rule.child in kept and rule.parent not in kept:
+            drawn.add(rule.name)
+        target = _writes(rule, drawn)
+        zero_ambiguous = isinstance(rule, Order) and rule.zero_exempt and schema[rule.high].has_missing
+        if target in kept or target in paired or zero_ambiguous or not _acyclic(kept, rule, drawn):
+            drawn.discard(rule.name)  # a zero-exempt order's gap marks a 0 as missing: missing could not be told
+            continue
         kept[target] = rule
     order, done = [], set()
-    while len(order) < len(kept):
+    while len(done) < len(kept):
         for target, rule in kept.items():
-            if target not in done and all(c not in kept or c in done for c in _reads(rule)):
-                order.append(rule)
+            if target not in done and all(c not in kept or c in done for c in _reads(rule, drawn)):
+                order += [rule] + ([rounded[target]] if target in rounded and isinstance(rule, Order) else [])
                 done.add(target)
-    return order
+    return order, drawn
 
 
-def _acyclic(kept: dict[str, Rule], rule: Rule) -> bool:
+def _acyclic(kept: dict[str, Rule], rule: Rule, drawn: set[str]) -> bool:
     """Whether adding ``rule`` keeps "column written from columns" free of cycles."""
-    target, stack, seen = _writes(rule), list(_reads(rule)), set()
+    target, stack, seen = _writes(rule, drawn), list(_reads(rule, drawn)), set()
     while stack:
         column = stack.pop()
         if column == target:
             return False
         if column in kept and column not in seen:
             seen.add(column)
-            stack.extend(_reads(kept[column]))
+            stack.extend(_reads(kept[column], drawn))
     return True
 
 
@@ -85,16 +96,18 @@ class RuleSet:
     rules: list[Rule] = field(default_factory=list)
     added: dict[str, str] = field(default_factory=dict)
     """Each added column of the model table, by the name of the rule it serves."""
+    drawn: set[str] = field(default_factory=set)
+    """The dependencies whose parent is drawn to agree with their child (see :func:`kept_in_order`)."""
 
     @classmethod
     def for_table(cls, rules: list[Rule], schema: Schema) -> "RuleSet":
-        rules = kept_in_order(rules, schema)
+        rules, drawn = kept_in_order(rules, schema)
         taken, added = set(schema.names), {}
         for rule in rules:
             base = _added_base(rule)
             if base is not None:
                 added[rule.name] = _column_name(base, taken)
-        return cls(rules, added)
+        return cls(rules, added, drawn)
 
     def __len__(self) -> int:
         return len(self.rules)
@@ -106,18 +119,20 @@ class RuleSet:
         return "\n".join(f"  {rule.kind}: {rule.name}" for rule in self.rules) or "  (none)"
 
     def to_list(self) -> list[dict[str, Any]]:
-        return [{**rule.to_dict(), "added": self.added.get(rule.name)} for rule in self.rules]
+        return [{**rule.to_dict(), "added": self.added.get(rule.name), "drawn": rule.name in self.drawn} for rule in self.rules]
 
     @classmethod
     def from_list(cls, items: list[dict[str, Any]]) -> "RuleSet":
-        rules, added = [], {}
+        rules, added, drawn = [], {}, set()
         for item in items:
             item = dict(item)
-            column = item.pop("added", None)
+            column, parent_drawn = item.pop("added", None), item.pop("drawn", False)
             rules.append(rule_from_dict(item))
             if column is not None:
                 added[rules[-1].name] = column
-        return cls(rules, added)
+            if parent_drawn:
+                drawn.add(rules[-1].name)
+        return cls(rules, added, drawn)
 
     # ------------------------------------------------------------ model table
     def model_table(self, df: pd.DataFrame, schema: Schema) -> tuple[pd.DataFrame, Schema]:
@@ -146,7 +161,8 @@ class RuleSet:
         numbers = _Numbers(frame, schema)
         rng = rng or np.random.default_rng(0)
         for rule in self.rules:
-            _RESTORERS[type(rule)](self, rule, numbers, frame, schema, given, rng)
+            restorer = _restore_drawn_parent if rule.name in self.drawn else _RESTORERS[type(rule)]
+            restorer(self, rule, numbers, frame, schema, given, rng)
         out = {}
         for spec in schema.columns:
             out[spec.name] = numbers.output(spec.name) if spec.name in numbers.changed else frame[spec.name]
@@ -306,7 +322,12 @@ def _restore_tie(rules: RuleSet, rule: Tie, numbers: _Numbers, frame: pd.DataFra
                  given: pd.DataFrame, rng: np.random.Generator) -> None:
     tied = frame[rules.added[rule.name]].map(lambda v: v is True or v == "True" or v == 1).to_numpy(bool)
     tied &= ~_fixed(given, rule.column)
-    numbers.set(rule.column, numbers.get(rule.source), tied)
+    # A tie drawn beside a source value the column never takes (a negative bill copied into a
+    # payment) is not copied: the column keeps its own value, within its range.
+    source, spec = numbers.get(rule.source), schema[rule.column]
+    if spec.min is not None and spec.max is not None:
+        tied &= (source >= spec.min) & (source <= spec.max)
+    numbers.set(rule.column, source, tied)
 
 
 def _restore_granularity(rules: RuleSet, rule: Granularity, numbers: _Numbers, frame: pd.DataFrame, schema: Schema,
@@ -326,6 +347,9 @@ def _restore_granularity(rules: RuleSet, rule: Granularity, numbers: _Numbers, f
     if spec.min is not None:  # moved out of the column's range: the other way instead
         outside = coarse & ((rounded < spec.min) | (rounded > spec.max))
         rounded[outside] -= 2 * direction[outside] * step[outside]
+    for order in [r for r in rules.rules if isinstance(r, Order) and r.high == rule.column]:
+        below = known & (rounded < numbers.get(order.low))  # rounded under its order's lower column: a step up
+        rounded[below] += step[below]
     numbers.set(rule.column, rounded, known)
 
 
@@ -352,6 +376,21 @@ def _restore_determines(rules: RuleSet, rule: Determines, numbers: _Numbers, fra
 
 
 _KEEP = object()
+
+
+def _restore_drawn_parent(rules: RuleSet, rule: Determines, numbers: _Numbers, frame: pd.DataFrame, schema: Schema,
+                          given: pd.DataFrame, rng: np.random.Generator) -> None:
+    """Where the parent disagrees with the child another rule wrote, a parent of that child is drawn."""
+    keys = _keys_of(frame[rule.parent], schema[rule.parent], numbers if schema[rule.parent].kind == "numerical" else None,
+                    rule.parent)
+    children = _keys_of(frame[rule.child], schema[rule.child], numbers if schema[rule.child].kind == "numerical" else None,
+                        rule.child)
+    table = {p: c for p, c, _ in rule.pairs}
+    known = {c for _, c, _ in rule.pairs}
+    wrong = np.array([table.get(p, _KEEP) != c and c in known for p, c in zip(keys, children)], dtype=bool)
+    wrong &= ~_fixed(given, rule.parent)
+    if wrong.any():
+        _draw_parents(rule, frame, schema, wrong, rng, numbers)
 
 
 def _keys_of(column: pd.Series, spec: ColumnSpec, numbers: _Numbers | None, name: str) -> list[Any]:

@@ -1,17 +1,22 @@
 """Which rules a fit keeps: the user's declared ones first, then those found in the table, less those
-the user removed by name."""
+the user removed by name. Rules that hold in every row but that too few rows cannot tell from chance
+are not kept, and a warning names them."""
 
 from __future__ import annotations
 
+import warnings
 from typing import Iterable
 
 import pandas as pd
 
-from ..errors import TabgenError
+from ..errors import TabgenError, TabgenWarning
 from ..schema import Schema
-from .discovery import find_rules
+from .discovery import find_rules_and_near_misses
 from .kinds import Granularity, Rule, Tie
 from .ruleset import RuleSet
+
+#: The near misses a warning names; it counts the rest.
+NEAR_MISSES_NAMED = 3
 
 
 def rules_for_table(df: pd.DataFrame, schema: Schema, declared: Iterable[str | Rule] = (), find: bool = True,
@@ -30,9 +35,10 @@ def rules_for_table(df: pd.DataFrame, schema: Schema, declared: Iterable[str | R
     rules = [parse_rule(r, schema) if isinstance(r, str) else r for r in declared]
     # Ties and granularities hold in a share of rows: there is nothing to check them against.
     rules = [r if isinstance(r, (Tie, Granularity)) else check_declared(r, df, schema) for r in rules]
-    found = find_rules(df, schema) if find else []
+    found, near = find_rules_and_near_misses(df, schema) if find else ([], [])
     names = {r.name for r in rules}
     rules += [r for r in found if r.name not in names]
+    _warn_near_misses([r for r in near if r.name not in names], len(df))
     drop = list(drop)
     unknown = [d for d in drop if not any(_named(r, d) for r in rules)]
     if unknown:
@@ -44,3 +50,18 @@ def rules_for_table(df: pd.DataFrame, schema: Schema, declared: Iterable[str | R
 def _named(rule: Rule, name: str) -> bool:
     """A rule is named by its full name, or by the name before its detail in parentheses."""
     return name.strip() in (rule.name, rule.name.split(" (")[0])
+
+
+def _warn_near_misses(near: list[Rule], rows: int) -> None:
+    """One warning naming the rules the table obeys but is too small to support (see
+    :func:`tabgen.rules.discovery.find_rules_and_near_misses`)."""
+    if not near:
+        return
+    listed = ", ".join(repr(r.name) for r in near[:NEAR_MISSES_NAMED]) + (", ..." if len(near) > NEAR_MISSES_NAMED else "")
+    if len(near) == 1:
+        message = (f"1 rule holds in every one of the {rows:,} rows but so few rows cannot tell it from chance, so "
+                   f"it is not kept: {listed}; declare it with rules=[...] if it is real")
+    else:
+        message = (f"{len(near)} rules hold in every one of the {rows:,} rows but so few rows cannot tell them from "
+                   f"chance, so they are not kept: {listed}; declare the ones that are real with rules=[...]")
+    warnings.warn(message, TabgenWarning, stacklevel=4)
