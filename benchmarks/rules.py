@@ -66,7 +66,7 @@ def read_back(frame: pd.DataFrame, ds: Dataset, folder: Path, model: str) -> pd.
     return back
 
 
-def fit_models(ds: Dataset, budget: float, seed: int) -> dict[str, dict[str, Any]]:
+def fit_models(ds: Dataset, budget: float, seed: int, peers: bool = True) -> dict[str, dict[str, Any]]:
     from tabgen import Synthesizer
 
     runs: dict[str, dict[str, Any]] = {}
@@ -77,6 +77,8 @@ def fit_models(ds: Dataset, budget: float, seed: int) -> dict[str, dict[str, Any
     began = time.perf_counter()
     plain.fit(ds.train)
     runs["tabgen, no rules"] = {"model": plain, "fit_seconds": time.perf_counter() - began, **_steps(plain)}
+    if not peers:
+        return runs
     try:
         from benchmarks.peers import make_tabular_argn
 
@@ -103,14 +105,14 @@ def sample(model: Any, n: int, seed: int) -> pd.DataFrame:
         model.close()
 
 
-def score_table(ds: Dataset, budget: float, seed: int, folder: Path) -> dict[str, Any]:
+def score_table(ds: Dataset, budget: float, seed: int, folder: Path, peers: bool = True) -> dict[str, Any]:
     from tabgen.evaluation import evaluate
 
     real = canonical(ds.train, ds.categorical)
     holdout = None if ds.test is None else canonical(ds.test, ds.categorical)
     schema = ds.schema()
     out: dict[str, Any] = {"rows": len(ds.train), "budget_s": budget, "models": {}}
-    for name, run in fit_models(ds, budget, seed).items():
+    for name, run in fit_models(ds, budget, seed, peers).items():
         rows = canonical(read_back(sample(run.pop("model"), len(ds.train), seed), ds, folder, name), ds.categorical)
         result = evaluate(real, rows, holdout=holdout, schema=schema, seed=seed, max_rows=None,
                           metrics=["fidelity", "detection", "rules"], progress=False)
@@ -162,12 +164,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--datasets-dir", type=Path, default=DATASETS_DIR)
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+    parser.add_argument("--no-peers", action="store_true", help="tabgen with and without rules only")
     args = parser.parse_args()
     folder = args.results_dir / "rules"
     results = {"machine": machine(), "git": git_state(), "budget_s": args.budget, "tables": {}}
     for table in args.tables.split(","):
         ds = parsed_dates(load_dataset(args.datasets_dir / table))
-        results["tables"][table] = score_table(ds, args.budget, args.seed, BENCHMARKS_DIR / "synthetic" / "rules")
+        results["tables"][table] = score_table(ds, args.budget, args.seed, BENCHMARKS_DIR / "synthetic" / "rules",
+                                               not args.no_peers)
         write_json(folder / "rules.json", results)
         (folder / "README.md").write_text(markdown(results))
     print(json.dumps({t: {m: v["c2st_tree"] for m, v in r["models"].items()} for t, r in results["tables"].items()}))

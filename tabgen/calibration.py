@@ -29,6 +29,7 @@ conditional maps of the numbers from there to 0.74 · 2.14 · 0.808 (one parent:
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -155,13 +156,18 @@ class Calibration:
                    pairs, [tensors[f"pair.{i}"] for i in range(len(pairs))], conditional)
 
 
-def argmax_bias(logits: Tensor, shares: Tensor) -> Tensor:
+def _past(deadline: float | None) -> bool:
+    return deadline is not None and time.monotonic() > deadline
+
+
+def argmax_bias(logits: Tensor, shares: Tensor, deadline: float | None = None) -> Tensor:
     """Biases with which the rows' most likely classes take ``shares`` (as near as the rows allow).
 
     Coordinate ascent: class c wins a row where its biased logit beats the best other one, so the
     bias that gives it its share, the others held, lies between two order statistics of that gap. A
     decoder's logits are far apart (a median margin of 18 on a 20 s fit), so steps on the log-ratio
-    of shares, or a softmax's fixed point, left most of the gap in place.
+    of shares, or a softmax's fixed point, left most of the gap in place. Past ``deadline`` (a
+    ``time.monotonic()`` time) the classes not yet reached keep a bias of 0.
     """
     n, k = logits.shape
     bias = torch.zeros(k, dtype=logits.dtype)
@@ -175,6 +181,8 @@ def argmax_bias(logits: Tensor, shares: Tensor) -> Tensor:
     values, indices = top.values, top.indices
     for _ in range(ARGMAX_SWEEPS):
         for c in range(k):
+            if c % 32 == 0 and _past(deadline):
+                return bias
             rival = torch.where(indices[:, 0] == c, values[:, 1], values[:, 0])
             gap = rival - logits[:, c]
             if wins[c] == 0:
@@ -336,7 +344,8 @@ def fit_conditional_scores(sampled: np.ndarray, sampled_classes: np.ndarray, tab
     return ConditionalScores(parents, group.reshape(shape), np.array(maps[0]), np.array(maps[1]))
 
 
-def _pair_table(lg: Tensor, real: Tensor, bias: Tensor, parent: Tensor, k_parent: int, shares: Tensor) -> Tensor:
+def _pair_table(lg: Tensor, real: Tensor, bias: Tensor, parent: Tensor, k_parent: int, shares: Tensor,
+                deadline: float | None = None) -> Tensor:
     """A child head's biases per class of its parent: the table's shares given the class, where at
     least ``PAIR_MIN_ROWS`` sampled rows (whose parent came out as ``parent``) and table rows (``real``:
     parent, child) have it. ``bias`` and ``shares`` are the child's marginal biases and table shares."""
@@ -345,8 +354,8 @@ def _pair_table(lg: Tensor, real: Tensor, bias: Tensor, parent: Tensor, k_parent
     for k in range(k_parent):
         rows = parent == k
         real_k = real[(real[:, 0] == k) & (real[:, 1] != IGNORED), 1]
-        if rows.sum() >= PAIR_MIN_ROWS and len(real_k) >= PAIR_MIN_ROWS:
-            table[k] = argmax_bias(lg[rows], _shares(real_k, lg.shape[1]))
+        if rows.sum() >= PAIR_MIN_ROWS and len(real_k) >= PAIR_MIN_ROWS and not _past(deadline):
+            table[k] = argmax_bias(lg[rows], _shares(real_k, lg.shape[1]), deadline)
             own[k] = True
     fitted = own[parent]
     if fitted.any() and not fitted.all():
@@ -354,12 +363,12 @@ def _pair_table(lg: Tensor, real: Tensor, bias: Tensor, parent: Tensor, k_parent
         # over all rows stays the table's.
         won = torch.bincount((lg[fitted] + table[parent[fitted]]).argmax(-1), minlength=lg.shape[1])
         left = (shares * len(lg) - won).clamp_min(0)
-        table[~own] = argmax_bias(lg[~fitted], left / left.sum().clamp_min(1))
+        table[~own] = argmax_bias(lg[~fitted], left / left.sum().clamp_min(1), deadline)
     return table
 
 
 def fit_calibration(x_num: Tensor, logits: list[Tensor], real_classes: Tensor, layout: TokenLayout,
-                    real_scores: Tensor | None = None) -> Calibration:
+                    real_scores: Tensor | None = None, deadline: float | None = None) -> Calibration:
     """Learn the maps from the model's own rows.
 
     ``x_num`` and ``logits`` are the VAE's raw reconstruction of the sampled latents, heads in the
@@ -368,7 +377,9 @@ def fit_calibration(x_num: Tensor, logits: list[Tensor], real_classes: Tensor, l
     ``IGNORED`` where a cell is missing). The categorical heads' pairs are fitted in the tree's
     order, each on its parent's classes as finally decoded. ``real_scores`` holds the table's score
     of every regressed number (``nan`` elsewhere); with it, each such number also gets maps given the
-    one or two categorical columns it depends on most (:func:`fit_conditional_scores`).
+    one or two categorical columns it depends on most (:func:`fit_conditional_scores`). Past
+    ``deadline`` (a time budget's end) what is left is not fitted: columns of thousands of classes
+    take seconds each.
     """
     n_argmax, discrete, gappy = len(layout.cardinalities), layout.discrete, layout.gappy
     biases, table_shares, decoded = [], [], []
@@ -380,19 +391,19 @@ def fit_calibration(x_num: Tensor, logits: list[Tensor], real_classes: Tensor, l
         if not len(real):  # no cell of the table to match
             bias = torch.zeros(lg.shape[1], dtype=lg.dtype)
         else:
-            bias = argmax_bias(lg, shares) if h < n_argmax else drawn_bias(lg, shares)
+            bias = argmax_bias(lg, shares, deadline) if h < n_argmax else drawn_bias(lg, shares)
         biases.append(bias.float())
         table_shares.append(shares)
         decoded.append((lg + bias).argmax(-1))
     n_categorical = n_argmax - len(gappy)
     cardinalities = [lg.shape[1] for lg in logits[:n_categorical]]
     real_categorical = real_classes[:, :n_categorical].cpu()
-    pairs = chow_liu_pairs(real_categorical, cardinalities)
+    pairs = [] if _past(deadline) else chow_liu_pairs(real_categorical, cardinalities)
     pair_bias = []
     for child, parent in pairs:
         lg = logits[child].detach().double().cpu()
         table = _pair_table(lg, real_categorical[:, [parent, child]], biases[child], decoded[parent],
-                            cardinalities[parent], table_shares[child])
+                            cardinalities[parent], table_shares[child], deadline)
         pair_bias.append(table.float())
         decoded[child] = (lg + table[decoded[parent]]).argmax(-1)
     scores = x_num.detach().double().cpu().numpy()
@@ -407,7 +418,8 @@ def fit_calibration(x_num: Tensor, logits: list[Tensor], real_classes: Tensor, l
         values = scores[observed[:, j], j]
         usable = j not in discrete and len(np.unique(values)) > 1
         quantiles.append(QuantileNumeric().fit(values).quantiles_ if usable else np.zeros(0))
-        parents = () if real_scores is None or not usable else score_parents(real_scores[:, j], real_categorical, cardinalities)
+        parents = () if real_scores is None or not usable or _past(deadline) else (
+            score_parents(real_scores[:, j], real_categorical, cardinalities))
         conditional.append(fit_conditional_scores(
             np.where(observed[:, j], scores[:, j], np.nan), decoded_classes, real_scores[:, j].numpy(),
             real_categorical.numpy(), parents, tuple(cardinalities[p] for p in parents)) if parents else None)

@@ -144,7 +144,7 @@ def calibrate(sampler: Sampler, tensors: Tensors, rows: int, deadline: float | N
                 break
     regressed, real_classes = codec.vae.targets(*tensors)
     return fit_calibration(torch.cat(x_num), [torch.cat(h) for h in zip(*logits)], real_classes, codec.layout,
-                           torch.where(regressed, tensors[0], torch.nan))
+                           torch.where(regressed, tensors[0], torch.nan), deadline)
 
 
 def warn_if_cut_short(vae: TrainResult, diffusion: TrainResult) -> None:

@@ -674,10 +674,18 @@ def _granularities(numbers: _Numbers, alpha: float) -> list[Granularity]:
             steps = [float(f"1e{level - decimals}") for level in range(coarsest, -1, -1)]
             rule = Granularity(column=numbers.names[j], steps=steps, shares=[])
             present = numbers.values[~np.isnan(numbers.values[:, j]), j]
-            shares = np.bincount(rule.step_of(present), minlength=len(steps)) / len(present)
-            rule.shares = [float(s) for s in shares]
-            found.append(rule)
+            step_of = rule.step_of(present)
+            rule.shares = [float(s) for s in np.bincount(step_of, minlength=len(steps)) / len(present)]
+            coarse = present[step_of < len(steps) - 1]
+            if len(coarse) < SPIKE_ROWS * len(np.unique(coarse)):
+                found.append(rule)
     return found
+
+
+#: Round values repeated this often on average are spikes of the column's distribution, which its
+#: quantile transform reproduces as they are: on default, PAY_AMT1..6's whole thousands (about 60 rows each) came
+#: back at their share without a rule, and the rule's step column cost Trend.
+SPIKE_ROWS = 5
 
 
 def _on_grid(present: np.ndarray) -> bool:
