@@ -167,7 +167,7 @@ def argmax_bias(logits: Tensor, shares: Tensor, deadline: float | None = None) -
     bias that gives it its share, the others held, lies between two order statistics of that gap. A
     decoder's logits are far apart (a median margin of 18 on a 20 s fit), so steps on the log-ratio
     of shares, or a softmax's fixed point, left most of the gap in place. Past ``deadline`` (a
-    ``time.monotonic()`` time) the classes not yet reached keep a bias of 0.
+    ``time.monotonic()`` time) the last complete sweep's biases are returned, or none (zeros) in the first.
     """
     n, k = logits.shape
     bias = torch.zeros(k, dtype=logits.dtype)
@@ -179,10 +179,11 @@ def argmax_bias(logits: Tensor, shares: Tensor, deadline: float | None = None) -
     # made a sweep cost rows × classes² (476 s to calibrate a test table's column of 5,000 classes).
     top = shifted.topk(2, -1)
     values, indices = top.values, top.indices
-    for _ in range(ARGMAX_SWEEPS):
+    for sweep in range(ARGMAX_SWEEPS):
         for c in range(k):
             if c % 32 == 0 and _past(deadline):
-                return bias
+                # Half a first sweep skews the classes it reached against the others: none is better.
+                return bias if sweep else torch.zeros_like(bias)
             rival = torch.where(indices[:, 0] == c, values[:, 1], values[:, 0])
             gap = rival - logits[:, c]
             if wins[c] == 0:

@@ -683,8 +683,8 @@ def _granularities(numbers: _Numbers, alpha: float) -> list[Granularity]:
 
 
 #: Round values repeated this often on average are spikes of the column's distribution, which its
-#: quantile transform reproduces as they are: on default, PAY_AMT1..6's whole thousands (about 60 rows each) came
-#: back at their share without a rule, and the rule's step column cost Trend.
+#: quantile transform reproduces as they are: on default, PAY_AMT1's whole thousands (about 60 rows each)
+#: came back at 36.2 % without a rule, against the table's 35.6 %.
 SPIKE_ROWS = 5
 
 

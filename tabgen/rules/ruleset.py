@@ -301,8 +301,7 @@ def _restore_order(rules: RuleSet, rule: Order, numbers: _Numbers, frame: pd.Dat
     gap = pd.to_numeric(frame[rules.added[rule.name]], errors="coerce").to_numpy(float)
     low, own = numbers.get(rule.low), numbers.get(rule.high)
     # The model's own later value where it keeps the order (its ties to the other columns are the
-    # model's), the earlier one plus the learned gap where it does not: on magic, writing every row
-    # from the gap cost Trend 0.8 points.
+    # model's), the earlier one plus the learned gap where it does not.
     high = np.where(~np.isnan(gap) & (own >= low), own, low + gap)
     if rule.zero_exempt:
         high = np.where(np.isnan(gap) & ~np.isnan(low), 0.0, high)
