@@ -303,7 +303,7 @@ def _describe(
         )
     spec.is_integer = _is_integer_valued(pd.Series(values))
     spec.min, spec.max = float(values.min()), float(values.max())
-    spec.decimals = _decimals(values)
+    spec.decimals = written_decimals(values)
     return spec
 
 
@@ -342,7 +342,8 @@ def from_numbers(values: np.ndarray, spec: ColumnSpec) -> pd.Series:
     return restore_dtype(pd.Series(values), spec)
 
 
-def _decimals(values: np.ndarray) -> int | None:
+def written_decimals(values: np.ndarray) -> int | None:
+    """The decimals ``values`` (finite) are written with; ``None`` beyond ``MAX_DECIMALS``."""
     with np.errstate(over="ignore", invalid="ignore"):  # beyond ~1e302, scaling overflows: no fixed decimals
         for d in range(MAX_DECIMALS + 1):
             scaled = values * 10**d

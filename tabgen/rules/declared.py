@@ -65,7 +65,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import TabgenError
-from ..schema import MAX_DECIMALS, Schema, as_numbers, from_numbers, json_scalar
+from ..schema import Schema, as_numbers, from_numbers, written_decimals
 from .expressions import (
     _needs_backticks,
     _protect,
@@ -76,7 +76,7 @@ from .expressions import (
     evaluate_expression,
     expression_columns,
 )
-from .kinds import Determines, Formula, LinearIdentity, Order, Rule
+from .kinds import Determines, Formula, LinearIdentity, Order, Rule, _column_keys, _same
 
 __all__ = ["check_declared", "evaluate_expression", "expression_columns", "parse_rule"]
 
@@ -269,7 +269,7 @@ def _pair_table(rule: Determines, df: pd.DataFrame, schema: Schema) -> list[list
         entry = seen.get(parent)
         if entry is None:
             seen[parent] = [child, row, 1]
-        elif _agree(entry[0], child):
+        elif _same(entry[0], child):
             entry[2] += 1
         else:
             p, first = rule.parent, entry[1]
@@ -280,40 +280,18 @@ def _pair_table(rule: Determines, df: pd.DataFrame, schema: Schema) -> list[list
     return [[parent, child, rows] for parent, (child, _, rows) in seen.items()]
 
 
-def _column_keys(df: pd.DataFrame, schema: Schema, name: str) -> list[Any]:
-    """A column's values as :meth:`Determines.holds` looks them up: JSON scalars, ``None`` for missing, a
-    numerical column's as :func:`tabgen.schema.as_numbers` gives them (a date as a count of its unit)."""
-    spec = schema[name]
-    values = as_numbers(df[name], spec) if spec.kind == "numerical" else df[name]
-    return [None if pd.isna(v) else json_scalar(v) for v in values]
-
-
-def _agree(a: Any, b: Any) -> bool:
-    """Whether two keys are one child value: numbers within float rounding, as a lookup compares them."""
-    if isinstance(a, float) and isinstance(b, (int, float)):
-        return abs(a - b) <= 1e-9 * max(1.0, abs(a))
-    return a == b
+def _finite(values: np.ndarray) -> np.ndarray:
+    return values[np.isfinite(values)]
 
 
 def _tolerance(rule: LinearIdentity | Formula, df: pd.DataFrame, schema: Schema) -> float:
     """What the columns' rounding allows (see the module's docstring)."""
     columns = [rule.target_column] if isinstance(rule, Formula) else rule.columns
-    decimals = [_decimals(as_numbers(df[c], schema[c])) for c in columns]
+    decimals = [written_decimals(_finite(as_numbers(df[c], schema[c]))) for c in columns]
     if any(d is None for d in decimals):
         return 0.0
     finest = max(decimals)
     return 0.0 if finest == 0 and isinstance(rule, LinearIdentity) else 0.5 * 10.0**-finest
-
-
-def _decimals(values: np.ndarray) -> int | None:
-    """The decimals the present values are written with (as the schema counts them), None beyond ``MAX_DECIMALS``."""
-    present = values[np.isfinite(values)]
-    with np.errstate(over="ignore", invalid="ignore"):
-        for d in range(MAX_DECIMALS + 1):
-            scaled = present * 10**d
-            if np.all(np.abs(scaled - np.round(scaled)) <= 1e-9 * np.maximum(1, np.abs(scaled))):
-                return d
-    return None
 
 
 def _broken(rule: Rule, df: pd.DataFrame, schema: Schema, rows: np.ndarray) -> str:
