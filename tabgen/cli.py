@@ -20,7 +20,7 @@ import click
 from .config import SynthesizerConfig
 from .device import resolve_device
 from .errors import TabgenError, TabgenWarning
-from .io import MODEL_SUFFIX, atomic_write, find_model, read_table, write_table
+from .io import MODEL_SUFFIX, atomic_write, find_model, looks_like_model, read_table, write_table
 from .synthesizer import FitInterrupted, Synthesizer
 
 #: What is left of a ``--time-budget`` for the fit after reading the table is at least this.
@@ -232,6 +232,8 @@ def fit(data: Path, output: Path | None, categorical: str | None, numerical: str
     checkpoint = output.with_name(output.name + ".ckpt")
     refuse_overwriting_inputs({"the model file": output, "the checkpoint": checkpoint}, {"the table": data})
     replacing = output.exists()
+    if replacing and (output.is_dir() or not looks_like_model(output)):
+        raise TabgenError(f"{output} exists and is not a tabgen model: the fit would replace it; choose another -o path")
     budget, started = parse_duration(time_budget), time.monotonic()
     df = read_table(data, sep=parse_separator(sep), encoding=encoding)
     if budget is not None:  # the budget is the command's: reading the table spends some of it

@@ -100,6 +100,14 @@ def test_an_output_that_is_an_input_is_refused_before_any_work(in_tmp, args):
     assert {p.name: p.read_bytes() for p in in_tmp.iterdir()} == before
 
 
+def test_fit_does_not_replace_a_file_that_is_not_a_model(in_tmp):
+    (in_tmp / "rows.csv").write_text("a,b\n1,2\n")
+    r = run("fit", "data.csv", "-o", "rows.csv", "--time-budget", "2", "-q")
+    assert r.exit_code == 2 and r.output == (
+        "error: rows.csv exists and is not a tabgen model: the fit would replace it; choose another -o path\n")
+    assert (in_tmp / "rows.csv").read_text() == "a,b\n1,2\n"
+
+
 def test_ctrl_c_in_a_refit_keeps_the_earlier_model_and_the_checkpoint(in_tmp):
     import os
     import subprocess

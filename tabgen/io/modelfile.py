@@ -88,6 +88,14 @@ def load_model(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, torch
     return header, tensors
 
 
+def looks_like_model(path: str | os.PathLike) -> bool:
+    """Whether ``path`` starts as a model file does (safetensors: an 8-byte header length, then its
+    JSON), without reading the rest: what a fit may replace."""
+    with open(path, "rb") as f:
+        head = f.read(9)
+    return len(head) == 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < os.path.getsize(path)
+
+
 def find_model(folder: str | os.PathLike = ".") -> Path:
     """The most recently written model file in ``folder``."""
     candidates = sorted(Path(folder).glob(f"*{MODEL_SUFFIX}"), key=lambda p: p.stat().st_mtime)
