@@ -160,14 +160,13 @@ def _past(deadline: float | None) -> bool:
     return deadline is not None and time.monotonic() > deadline
 
 
-def argmax_bias(logits: Tensor, shares: Tensor, deadline: float | None = None) -> Tensor:
+def argmax_bias(logits: Tensor, shares: Tensor) -> Tensor:
     """Biases with which the rows' most likely classes take ``shares`` (as near as the rows allow).
 
     Coordinate ascent: class c wins a row where its biased logit beats the best other one, so the
     bias that gives it its share, the others held, lies between two order statistics of that gap. A
     decoder's logits are far apart (a median margin of 18 on a 20 s fit), so steps on the log-ratio
-    of shares, or a softmax's fixed point, left most of the gap in place. Past ``deadline`` (a
-    ``time.monotonic()`` time) the last complete sweep's biases are returned, or none (zeros) in the first.
+    of shares, or a softmax's fixed point, left most of the gap in place.
     """
     n, k = logits.shape
     bias = torch.zeros(k, dtype=logits.dtype)
@@ -179,11 +178,8 @@ def argmax_bias(logits: Tensor, shares: Tensor, deadline: float | None = None) -
     # made a sweep cost rows × classes² (476 s to calibrate a test table's column of 5,000 classes).
     top = shifted.topk(2, -1)
     values, indices = top.values, top.indices
-    for sweep in range(ARGMAX_SWEEPS):
+    for _ in range(ARGMAX_SWEEPS):
         for c in range(k):
-            if c % 32 == 0 and _past(deadline):
-                # Half a first sweep skews the classes it reached against the others: none is better.
-                return bias if sweep else torch.zeros_like(bias)
             rival = torch.where(indices[:, 0] == c, values[:, 1], values[:, 0])
             gap = rival - logits[:, c]
             if wins[c] == 0:
@@ -356,7 +352,7 @@ def _pair_table(lg: Tensor, real: Tensor, bias: Tensor, parent: Tensor, k_parent
         rows = parent == k
         real_k = real[(real[:, 0] == k) & (real[:, 1] != IGNORED), 1]
         if rows.sum() >= PAIR_MIN_ROWS and len(real_k) >= PAIR_MIN_ROWS and not _past(deadline):
-            table[k] = argmax_bias(lg[rows], _shares(real_k, lg.shape[1]), deadline)
+            table[k] = argmax_bias(lg[rows], _shares(real_k, lg.shape[1]))
             own[k] = True
     fitted = own[parent]
     if fitted.any() and not fitted.all():
@@ -364,7 +360,7 @@ def _pair_table(lg: Tensor, real: Tensor, bias: Tensor, parent: Tensor, k_parent
         # over all rows stays the table's.
         won = torch.bincount((lg[fitted] + table[parent[fitted]]).argmax(-1), minlength=lg.shape[1])
         left = (shares * len(lg) - won).clamp_min(0)
-        table[~own] = argmax_bias(lg[~fitted], left / left.sum().clamp_min(1), deadline)
+        table[~own] = argmax_bias(lg[~fitted], left / left.sum().clamp_min(1))
     return table
 
 
@@ -379,8 +375,9 @@ def fit_calibration(x_num: Tensor, logits: list[Tensor], real_classes: Tensor, l
     order, each on its parent's classes as finally decoded. ``real_scores`` holds the table's score
     of every regressed number (``nan`` elsewhere); with it, each such number also gets maps given the
     one or two categorical columns it depends on most (:func:`fit_conditional_scores`). Past
-    ``deadline`` (a time budget's end) what is left is not fitted: columns of thousands of classes
-    take seconds each.
+    ``deadline`` (a time budget's end) the pair tables' parent classes and the conditional maps not
+    yet fitted are left out (columns of thousands of classes take seconds each); each column's own
+    biases are always fitted: without them an undertrained decoder writes one or two classes.
     """
     n_argmax, discrete, gappy = len(layout.cardinalities), layout.discrete, layout.gappy
     biases, table_shares, decoded = [], [], []
@@ -392,7 +389,7 @@ def fit_calibration(x_num: Tensor, logits: list[Tensor], real_classes: Tensor, l
         if not len(real):  # no cell of the table to match
             bias = torch.zeros(lg.shape[1], dtype=lg.dtype)
         else:
-            bias = argmax_bias(lg, shares, deadline) if h < n_argmax else drawn_bias(lg, shares)
+            bias = argmax_bias(lg, shares) if h < n_argmax else drawn_bias(lg, shares)
         biases.append(bias.float())
         table_shares.append(shares)
         decoded.append((lg + bias).argmax(-1))
