@@ -61,12 +61,52 @@ def test_the_model_table_round_trips_to_the_table():
     assert back["end"].dtype == df["end"].dtype
 
 
+def test_the_rules_categorical_tokens_are_packed_into_one_column():
+    df = ruled_frame()
+    schema = infer_schema(df)
+    rules = RuleSet.for_table(planted_rules(df), schema, df)
+    table, model_schema = rules.model_table(df, schema)
+    # remainder, tie and step in one categorical column of their combinations; the gap stays a number
+    assert list(table.columns[len(df.columns):]) == ["rules", "end - start (gap)"]
+    assert model_schema["rules"].kind == "categorical" and table["rules"].nunique() <= 2 * 2 * 3
+    pd.testing.assert_frame_equal(rules.restore(table, schema)[df.columns], df, check_dtype=False)
+    values, given = rules.model_given(df.head(2), df.head(2).notna().assign(tip=[True, False]), schema)
+    assert given["rules"].tolist() == [True, False]  # a part unknown (the second row's tip): the pack is not given
+    assert RuleSet.from_list(rules.to_list()).added == rules.added
+
+
 def test_a_rule_that_would_write_a_column_twice_or_in_a_cycle_is_not_kept():
     df = ruled_frame(100)
     schema = infer_schema(df)
     rules = RuleSet.for_table([Order("start", "end"), Order("fare", "end"), Tie("fare", "tip", 0.1), Tie("tip", "fare", 0.1)],
                               schema)
     assert [r.name for r in rules] == ["end >= start", "fare == tip (10 % of rows)"]
+
+
+def twice_tied_frame(n: int = 800, seed: int = 0) -> pd.DataFrame:
+    """A payment equal to the bill in 30 % of rows and to the last payment in another 20 %."""
+    rng = np.random.default_rng(seed)
+    bill, last = rng.integers(100, 5000, n).astype(float), rng.integers(100, 5000, n).astype(float)
+    draw = rng.random(n)
+    paid = np.where(draw < 0.3, bill, np.where(draw < 0.5, last, rng.integers(100, 5000, n)))
+    return pd.DataFrame({"bill": bill, "last": last, "paid": paid.astype(float), "group": rng.choice(list("ab"), n)})
+
+
+def test_a_column_tied_to_two_sources_learns_one_token_for_both():
+    df = twice_tied_frame()
+    ties = [Tie("paid", "bill", 0.3), Tie("paid", "last", 0.2)]
+    rules = RuleSet.for_table(ties, infer_schema(df))
+    assert len(rules) == 2 and set(rules.added.values()) == {"paid (tie)"}
+    table, _ = rules.model_table(df, infer_schema(df))
+    assert list(table.columns) == [*df.columns, "paid (tie)"]
+    assert sorted(table["paid (tie)"].value_counts(normalize=True).round(1).to_dict().items()) == [(0, 0.5), (1, 0.3), (2, 0.2)]
+    pd.testing.assert_frame_equal(rules.restore(table, infer_schema(df))[df.columns], df, check_dtype=False)
+
+    syn = Synthesizer(config=fast_config(), progress=False, seed=0).fit(df)
+    assert {r.name for r in syn.rules_} >= {t.name for t in ties}
+    rows = syn.sample(2000)
+    for tie in ties:  # both near the table's share, not one of them lost
+        assert tie.share - 0.15 < kept(tie, rows, syn.schema_) < tie.share + 0.15, tie.name
 
 
 @pytest.fixture(scope="module")

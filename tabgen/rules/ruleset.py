@@ -43,33 +43,38 @@ def _reads(rule: Rule, drawn: set[str] | frozenset = frozenset()) -> list[str]:
 def kept_in_order(rules: list[Rule], schema: Schema) -> tuple[list[Rule], set[str]]:
     """The rules that can be kept together (in the order given: earlier ones win), inputs first, and
     the dependencies whose parent is drawn to agree with a child that another rule writes (an order's
-    customer name, written from its order ID, draws the customer ID that has that name)."""
+    customer name, written from its order ID, draws the customer ID that has that name).
+
+    A column is written by one rule, except a column tied to several sources (a payment equal to
+    last month's bill in some rows and to last month's payment in others): its ties share one token."""
     paired = {c.name for c in schema.derived} | {c.derived_from for c in schema.derived}
-    kept: dict[str, Rule] = {}
+    kept: dict[str, list[Rule]] = {}
     drawn: set[str] = set()
     rounded: dict[str, Granularity] = {}  # steps of an order's later column: rounded after the order writes it
     for rule in rules:
-        if isinstance(rule, Granularity) and isinstance(kept.get(rule.column), Order):
+        if isinstance(rule, Granularity) and isinstance(kept.get(rule.column, [None])[0], Order):
             rounded.setdefault(rule.column, rule)
             continue
         if isinstance(rule, Determines) and rule.child in kept and rule.parent not in kept:
             drawn.add(rule.name)
         target = _writes(rule, drawn)
+        another_tie = isinstance(rule, Tie) and all(isinstance(r, Tie) for r in kept.get(target, [None]))
         zero_ambiguous = isinstance(rule, Order) and rule.zero_exempt and schema[rule.high].has_missing
-        if target in kept or target in paired or zero_ambiguous or not _acyclic(kept, rule, drawn):
+        if (target in kept and not another_tie) or target in paired or zero_ambiguous or not _acyclic(kept, rule, drawn):
             drawn.discard(rule.name)  # a zero-exempt order's gap marks a 0 as missing: missing could not be told
             continue
-        kept[target] = rule
+        kept.setdefault(target, []).append(rule)
     order, done = [], set()
     while len(done) < len(kept):
-        for target, rule in kept.items():
-            if target not in done and all(c not in kept or c in done for c in _reads(rule, drawn)):
-                order += [rule] + ([rounded[target]] if target in rounded and isinstance(rule, Order) else [])
+        for target, group in kept.items():
+            reads = {c for rule in group for c in _reads(rule, drawn)}
+            if target not in done and all(c not in kept or c in done for c in reads):
+                order += group + ([rounded[target]] if target in rounded and isinstance(group[0], Order) else [])
                 done.add(target)
     return order, drawn
 
 
-def _acyclic(kept: dict[str, Rule], rule: Rule, drawn: set[str]) -> bool:
+def _acyclic(kept: dict[str, list[Rule]], rule: Rule, drawn: set[str]) -> bool:
     """Whether adding ``rule`` keeps "column written from columns" free of cycles."""
     target, stack, seen = _writes(rule, drawn), list(_reads(rule, drawn)), set()
     while stack:
@@ -78,7 +83,7 @@ def _acyclic(kept: dict[str, Rule], rule: Rule, drawn: set[str]) -> bool:
             return False
         if column in kept and column not in seen:
             seen.add(column)
-            stack.extend(_reads(kept[column], drawn))
+            stack.extend(c for r in kept[column] for c in _reads(r, drawn))
     return True
 
 
@@ -101,14 +106,47 @@ class RuleSet:
     """The dependencies whose parent is drawn to agree with their child (see :func:`kept_in_order`)."""
 
     @classmethod
-    def for_table(cls, rules: list[Rule], schema: Schema) -> "RuleSet":
+    def for_table(cls, rules: list[Rule], schema: Schema, df: pd.DataFrame | None = None) -> "RuleSet":
+        """The rules of ``rules`` that can be kept together, and the model table's added columns. With
+        ``df``, the rules' categorical columns (ties, steps, remainders) are packed into as few columns
+        as keep each under :data:`MAX_PACKED_CLASSES` combinations in ``df``: every column is a token
+        of the model, and a token costs the VAE more than the classes of one."""
         rules, drawn = kept_in_order(rules, schema)
-        taken, added = set(schema.names), {}
+        taken, added, ties = set(schema.names), {}, {}
         for rule in rules:
-            base = _added_base(rule)
+            if isinstance(rule, Tie) and rule.column in ties:  # one token for all of a column's ties
+                added[rule.name] = ties[rule.column]
+                continue
+            base = _added_base(rule, rules)
             if base is not None:
                 added[rule.name] = _column_name(base, taken)
-        return cls(rules, added, drawn)
+                if isinstance(rule, Tie):
+                    ties[rule.column] = added[rule.name]
+        ruleset = cls(rules, added, drawn)
+        if df is not None:
+            ruleset._pack(df, schema, taken)
+        return ruleset
+
+    def _pack(self, df: pd.DataFrame, schema: Schema, taken: set[str]) -> None:
+        numbers = _Numbers(df, schema)
+        packs: list[list[str]] = []
+        combined: pd.Series | None = None
+        for column in dict.fromkeys(self.added.values()):
+            if isinstance(self._owners(column)[0], Order):
+                continue
+            values = self._own_value(column, numbers, df).map(_key_text)
+            joined = values if combined is None else combined + _SEPARATOR + values
+            if combined is not None and joined.nunique() <= MAX_PACKED_CLASSES:
+                packs[-1].append(column)
+                combined = joined
+            else:
+                packs.append([column])
+                combined = values
+        for i, pack in enumerate(p for p in packs if len(p) > 1):
+            name = _column_name("rules" if i == 0 else f"rules {i + 1}", taken)
+            for rule_name, column in list(self.added.items()):
+                if column in pack:
+                    self.added[rule_name] = name
 
     def __len__(self) -> int:
         return len(self.rules)
@@ -141,7 +179,7 @@ class RuleSet:
         if not self.rules:
             return df, schema
         numbers = _Numbers(df, schema)
-        added = {self.added[r.name]: _given_added(r, numbers, df) for r in self.rules if r.name in self.added}
+        added = {column: self._value(column, numbers, df) for column in dict.fromkeys(self.added.values())}
         if not added:
             return df, schema
         table = pd.concat([df[schema.names], pd.DataFrame(added, index=df.index)], axis=1)
@@ -191,28 +229,68 @@ class RuleSet:
         identity's columns are, a tie where both columns are, a step where the value is."""
         numbers = _Numbers(values.where(given), schema)
         values, given = values.copy(), given.copy()
-        for rule in self.rules:
-            column = self.added.get(rule.name)
-            if column is not None:
-                values[column] = _given_added(rule, numbers, values)
-                given[column] = values[column].notna()
+        for column in dict.fromkeys(self.added.values()):
+            values[column] = self._value(column, numbers, values, given_only=True)
+            given[column] = values[column].notna()
         keep = [c for c in values.columns if given[c].any()]
         return values[keep], given[keep]
 
+    # ------------------------------------------------------------ added columns
+    def _owners(self, column: str) -> list[Rule]:
+        """The rules whose token ``column`` holds, one per part (a column's ties are one part)."""
+        owners: dict[Any, Rule] = {}
+        for rule in self.rules:
+            if self.added.get(rule.name) == column:
+                owners.setdefault(("tie", rule.column) if isinstance(rule, Tie) else rule.name, rule)
+        return list(owners.values())
 
-def _added_base(rule: Rule) -> str | None:
+    def _own_value(self, column: str, numbers: "_Numbers", df: pd.DataFrame) -> pd.Series:
+        return _given_added(self._owners(column)[0], numbers, df, self.rules)
+
+    def _value(self, column: str, numbers: "_Numbers", df: pd.DataFrame, given_only: bool = False) -> pd.Series:
+        """``column``'s cells for the rows of ``df``: its one part, or its parts packed as text. With
+        ``given_only`` a packed cell is known only where every part is (a missing part is otherwise data)."""
+        owners = self._owners(column)
+        if len(owners) == 1:
+            return _given_added(owners[0], numbers, df, self.rules)
+        parts = [_given_added(rule, numbers, df, self.rules) for rule in owners]
+        packed = parts[0].map(_key_text)
+        for part in parts[1:]:
+            packed = packed + _SEPARATOR + part.map(_key_text)
+        if given_only:
+            packed[pd.concat(parts, axis=1).isna().any(axis=1)] = None
+        return packed
+
+    def token(self, rule: Rule, frame: pd.DataFrame) -> np.ndarray:
+        """The value of ``rule``'s part of its added column in generated rows, as numbers (NaN: none)."""
+        column = self.added[rule.name]
+        values = frame[column].astype(object)
+        owners = self._owners(column)
+        if len(owners) > 1:
+            part = next(i for i, r in enumerate(owners) if r is rule or (isinstance(r, Tie) and isinstance(rule, Tie)
+                                                                       and r.column == rule.column))
+            values = values.map(lambda v: v.split(_SEPARATOR)[part] if isinstance(v, str) else None)
+        return pd.to_numeric(values, errors="coerce").to_numpy(float)
+
+
+def _tie_sources(rules: list[Rule], column: str) -> list[str]:
+    """The sources ``column`` is tied to; its tie token holds 0 (none) or which one (1, 2, ...) it equals."""
+    return [r.source for r in rules if isinstance(r, Tie) and r.column == column]
+
+
+def _added_base(rule: Rule, rules: list[Rule]) -> str | None:
     if isinstance(rule, LinearIdentity):
         return f"{rule.target_column} (remainder)" if len(rule.remainder) > 1 else None
     if isinstance(rule, Order):
         return f"{rule.high} - {rule.low} (gap)"
     if isinstance(rule, Tie):
-        return f"{rule.column} == {rule.source}"
+        return f"{rule.column} == {rule.source}" if len(_tie_sources(rules, rule.column)) == 1 else f"{rule.column} (tie)"
     if isinstance(rule, Granularity):
         return f"{rule.column} (step)"
     return None
 
 
-def _given_added(rule: Rule, numbers: "_Numbers", df: pd.DataFrame) -> pd.Series:
+def _given_added(rule: Rule, numbers: "_Numbers", df: pd.DataFrame, rules: list[Rule]) -> pd.Series:
     index = df.index
     if isinstance(rule, LinearIdentity):
         rest = numbers.get(rule.target_column).copy()
@@ -227,12 +305,24 @@ def _given_added(rule: Rule, numbers: "_Numbers", df: pd.DataFrame) -> pd.Series
             gap = np.where(numbers.get(rule.high) == 0, np.nan, gap)
         return pd.Series(gap, index=index)
     if isinstance(rule, Tie):
-        a, b = numbers.get(rule.column), numbers.get(rule.source)
-        known = ~np.isnan(a) & ~np.isnan(b)
-        return pd.Series(np.where(known, (a == b) & (a != 0), None), index=index, dtype=object)
+        column, which, unknown = numbers.get(rule.column), 0, np.isnan(numbers.get(rule.column))
+        for i, source in reversed(list(enumerate(_tie_sources(rules, rule.column), 1))):  # the first source tied wins
+            which = np.where((column == numbers.get(source)) & (column != 0), i, which)
+            unknown |= np.isnan(numbers.get(source))
+        # Untied beside a missing source is unknown (a given payment whose bill is not given).
+        return pd.Series(np.where(unknown & (which == 0), None, which), index=index, dtype=object)
     steps = np.asarray(rule.steps)
     index_of = rule.step_of(numbers.get(rule.column))
     return pd.Series(np.where(index_of >= 0, steps[np.maximum(index_of, 0)], np.nan), index=index, dtype=object).map(_number_key)
+
+
+#: Most combinations one packed column of rule tokens may take in the table (see :meth:`RuleSet.for_table`).
+MAX_PACKED_CLASSES = 100
+_SEPARATOR = "|"
+
+
+def _key_text(value: Any) -> str:
+    return "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
 
 
 def _number_key(value: Any) -> Any:
@@ -278,8 +368,7 @@ def _fixed(given: pd.DataFrame, name: str) -> np.ndarray:
 def _restore_identity(rules: RuleSet, rule: LinearIdentity, numbers: _Numbers, frame: pd.DataFrame, schema: Schema,
                       given: pd.DataFrame, rng: np.random.Generator) -> None:
     column = rules.added.get(rule.name)
-    rest = (pd.to_numeric(frame[column], errors="coerce").to_numpy(float) if column is not None
-            else np.full(len(frame), rule.remainder[0]))
+    rest = rules.token(rule, frame) if column is not None else np.full(len(frame), rule.remainder[0])
     total = rest.copy()
     for k, term in rule.terms:
         total += k * numbers.get(term)
@@ -298,7 +387,7 @@ def _restore_identity(rules: RuleSet, rule: LinearIdentity, numbers: _Numbers, f
 
 def _restore_order(rules: RuleSet, rule: Order, numbers: _Numbers, frame: pd.DataFrame, schema: Schema,
                    given: pd.DataFrame, rng: np.random.Generator) -> None:
-    gap = pd.to_numeric(frame[rules.added[rule.name]], errors="coerce").to_numpy(float)
+    gap = rules.token(rule, frame)
     low, own = numbers.get(rule.low), numbers.get(rule.high)
     # The model's own later value where it keeps the order (its ties to the other columns are the
     # model's), the earlier one plus the learned gap where it does not.
@@ -323,8 +412,8 @@ def _restore_formula(rules: RuleSet, rule: Formula, numbers: _Numbers, frame: pd
 
 def _restore_tie(rules: RuleSet, rule: Tie, numbers: _Numbers, frame: pd.DataFrame, schema: Schema,
                  given: pd.DataFrame, rng: np.random.Generator) -> None:
-    tied = frame[rules.added[rule.name]].map(lambda v: v is True or v == "True" or v == 1).to_numpy(bool)
-    tied &= ~_fixed(given, rule.column)
+    which = rules.token(rule, frame)
+    tied = (which == _tie_sources(rules.rules, rule.column).index(rule.source) + 1) & ~_fixed(given, rule.column)
     # A tie drawn beside a source value the column never takes (a negative bill copied into a
     # payment) is not copied: the column keeps its own value, within its range.
     source, spec = numbers.get(rule.source), schema[rule.column]
@@ -335,7 +424,7 @@ def _restore_tie(rules: RuleSet, rule: Tie, numbers: _Numbers, frame: pd.DataFra
 
 def _restore_granularity(rules: RuleSet, rule: Granularity, numbers: _Numbers, frame: pd.DataFrame, schema: Schema,
                          given: pd.DataFrame, rng: np.random.Generator) -> None:
-    step = pd.to_numeric(frame[rules.added[rule.name]], errors="coerce").to_numpy(float)
+    step = rules.token(rule, frame)
     values = numbers.get(rule.column)
     known = ~np.isnan(step) & ~np.isnan(values)
     known &= ~_fixed(given, rule.column)

@@ -44,7 +44,7 @@ def rules_for_table(df: pd.DataFrame, schema: Schema, declared: Iterable[str | R
     if unknown:
         listed = "; ".join(r.name for r in rules) or "none"
         raise TabgenError(f"no rule named {unknown[0]!r} to drop; the rules are: {listed}")
-    return RuleSet.for_table([r for r in rules if not any(_named(r, d) for d in drop)], schema)
+    return RuleSet.for_table([r for r in rules if not any(_named(r, d) for d in drop)], schema, df)
 
 
 def _named(rule: Rule, name: str) -> bool:
