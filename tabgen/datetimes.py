@@ -35,7 +35,8 @@ def text_datetime_format(observed: pd.Series) -> str | None:
     """The strftime format in which every (non-missing) text value is a date, or ``None``.
 
     Conservative on purpose: the values must all be text, one format must parse all of them, and
-    the format must name a four-digit year, a month and a day with separators between fields; so
+    the format must name a four-digit year, a month and a day with separators between fields (or be
+    day, month and two-digit year as numbers between ``/`` or ``-``: 03/01/19); so
     plain integers, codes such as ``20210304``, version numbers and times of day stay what they were.
     A ``category`` column is the user's statement that the column is categorical, and stays so.
     """
@@ -53,11 +54,25 @@ def text_datetime_format(observed: pd.Series) -> str | None:
                 fmt = guess_datetime_format(value.strip(), dayfirst=dayfirst)
                 if fmt and fmt not in candidates and _is_calendar_date(fmt):
                     candidates.append(fmt)
+    candidates += _two_digit_year_formats(picks)
     for fmt in candidates:
         parsed = pd.to_datetime(observed, format=fmt, errors="coerce")
         if parsed.notna().all():
             return fmt
     return None
+
+
+_TWO_DIGIT_YEAR = re.compile(r"\d{1,2}([/-])\d{1,2}\1\d{2}")
+
+
+def _two_digit_year_formats(picks: pd.Series) -> list[str]:
+    """Month-first then day-first formats for dates such as 03/01/19 (pandas guesses none with a
+    two-digit year). Only with ``/`` or ``-`` between three numbers: ``1.2.3`` is a version."""
+    matches = [_TWO_DIGIT_YEAR.fullmatch(value.strip()) for value in picks]
+    if not all(matches) or len({m.group(1) for m in matches}) != 1:
+        return []
+    sep = matches[0].group(1)
+    return [f"%m{sep}%d{sep}%y", f"%d{sep}%m{sep}%y"]
 
 
 def _is_calendar_date(fmt: str) -> bool:

@@ -311,7 +311,7 @@ def test_datetimes_come_back_as_datetimes_and_text_in_its_format():
         assert parsed.between(real.min(), real.max()).all()
 
 
-@pytest.mark.parametrize("fmt", ["%Y-%m-%dT%H:%M:%S", "%b %d, %Y", "%d.%m.%Y", "%Y/%m/%d %H:%M:%S.%f"])
+@pytest.mark.parametrize("fmt", ["%Y-%m-%dT%H:%M:%S", "%b %d, %Y", "%d.%m.%Y", "%Y/%m/%d %H:%M:%S.%f", "%d/%m/%y", "%m-%d-%y"])
 def test_text_dates_in_other_formats_round_trip(fmt):
     stamps = pd.Timestamp("2020-02-29") + pd.to_timedelta(np.arange(120) * 97_531, unit="s")
     df = pd.DataFrame({"when": stamps.strftime(fmt)})
@@ -328,6 +328,7 @@ def test_text_dates_in_other_formats_round_trip(fmt):
         [str(20210301 + i) for i in range(20)],  # dates without separators are as likely codes
         [str(1990 + i) for i in range(20)],  # years alone
         [f"A-{i}" for i in range(20)],
+        [f"{1 + i % 9}.{i % 7}.{10 + i}" for i in range(20)],  # versions
         [f"{10 + i % 12}:{i % 60:02d}" for i in range(20)],  # times of day
         ["2021-03-04", "2021-03-05 10:00"] * 10,  # two formats in one column
         ["2021-03-04"] * 19 + ["not a date"],
