@@ -272,3 +272,18 @@ def test_result_table_and_dict():
     data = json.loads(json.dumps(result.to_dict(), allow_nan=False))
     assert data["c2st_xgboost"]["auc"] == pytest.approx(result.c2st_xgboost.auc)
     assert set(result.floor) >= {"shape_error", "c2st_xgboost"}
+
+
+def test_a_holdout_scores_the_rows_against_it_beside_the_floor():
+    real, holdout = correlated(300), correlated(300, seed=2)
+    result = fast(real, independent_marginals(real), holdout=holdout, metrics=["fidelity", "detection"])
+    assert set(result.against_holdout) == {"shape_error", "trend_error", "c2st_logistic", "c2st_xgboost"}
+    assert result.against_holdout["trend_error"] > 15 and result.floor["trend_error"] < 10
+    assert "vs holdout" in str(result) and "real floor" in str(result)
+    assert fast(real, holdout, holdout=holdout, metrics=["fidelity"], floor=False).floor is None
+
+
+def test_c2st_reads_every_row_whatever_max_rows_says():
+    real = correlated(300)
+    result = fast(real, correlated(300, seed=1), metrics=["detection"], max_rows=50)
+    assert result.c2st_xgboost.rows_per_table == 300

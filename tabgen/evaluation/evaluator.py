@@ -29,6 +29,10 @@ from .rules_kept import rules_kept
 #: 0.99 % / 2.48 % on 10,000 rows of each).
 FIDELITY_MIN_ROWS = 100_000
 
+#: C2ST reads whole tables up to this size whatever ``max_rows`` says: a sample flatters it (the same
+#: synthetic adult rows score 0.888 on 10,000 rows of each table, 0.822 on all 32,561).
+DETECTION_MIN_ROWS = 100_000
+
 METRICS = ("fidelity", "detection", "alpha_precision", "ml_efficiency", "privacy", "rules")
 
 #: Threads for numpy/scikit-learn's BLAS while the metrics run. The matrices are small; on a machine
@@ -47,7 +51,7 @@ def evaluate(
     seed: int = 0,
     max_rows: int | None = 10_000,
     metrics: Iterable[str] | None = None,
-    floor: bool = False,
+    floor: bool | None = None,
     progress: bool = True,
 ) -> EvaluationResult:
     """Score ``synthetic`` against ``real`` (the table the generator was fitted on).
@@ -60,13 +64,14 @@ def evaluate(
         schema: column kinds; inferred from ``real`` when not given.
         seed: makes every sample, fold and model reproducible.
         max_rows: each metric draws at most this many rows from each table (None: all rows), which
-            keeps the detectors and the nearest-neighbour metrics fast. Shape and Trend read up to
-            :data:`FIDELITY_MIN_ROWS` rows regardless; ML efficiency and the exact-copy rate use whole
-            tables; sdmetrics' DCR overfitting protection, being slow, at most
-            ``privacy.SDMETRICS_DCR_ROWS``.
+            keeps the nearest-neighbour metrics fast. Shape and Trend read up to
+            :data:`FIDELITY_MIN_ROWS` rows regardless, the C2ST detectors up to
+            :data:`DETECTION_MIN_ROWS`; ML efficiency and the exact-copy rate use whole tables;
+            sdmetrics' DCR overfitting protection, being slow, at most ``privacy.SDMETRICS_DCR_ROWS``.
+            With a holdout, Shape, Trend and C2ST are also scored against it (``against_holdout``).
         metrics: the groups to compute, from :data:`METRICS`; all by default.
         floor: also score the holdout in place of the synthetic table (fidelity, detection,
-            α-precision/β-recall): the values real data itself reaches.
+            α-precision/β-recall): the values real data itself reaches. ``None``: when there is a holdout.
         progress: show a progress bar on stderr.
     """
     if not isinstance(seed, (int, np.integer)) or seed < 0:
@@ -85,6 +90,9 @@ def evaluate(
     result = _new_result(run, synthetic, wanted)
     result.rules = _rules(real, synthetic, holdout, given_schema) if "rules" in wanted else []
     steps = [(label, step) for group, label, step in _STEPS if group in wanted]
+    if run.holdout is not None and wanted & {"fidelity", "detection"}:
+        steps.append(("against the holdout", partial(_against_holdout, wanted=wanted)))
+    floor = run.holdout is not None if floor is None else floor
     if floor and run.holdout is None:
         result.notes.append("real-data floor not computed: it needs a holdout table")
     elif floor:
@@ -160,7 +168,8 @@ def _detection(run: _Run, result: EvaluationResult, classifier: Classifier) -> N
     if min(len(run.real), len(run.synthetic)) < N_FOLDS:
         result.notes.append(f"C2ST ({classifier}) not computed: it needs at least {N_FOLDS} rows in each table")
         return
-    detection = detect(run.real, run.synthetic, run.schema, classifier, run.seed, run.max_rows)
+    cap = None if run.max_rows is None else max(run.max_rows, DETECTION_MIN_ROWS)
+    detection = detect(run.real, run.synthetic, run.schema, classifier, run.seed, cap)
     setattr(result, f"c2st_{classifier}", detection)
     if detection.warning:
         result.notes.append(detection.warning)
@@ -210,18 +219,32 @@ _STEPS = [
     ("privacy", "privacy", _privacy),
 ]
 
-#: Scores that compare distributions, and so have a meaning for the holdout in place of the synthetic table.
-_FLOOR_GROUPS = ("fidelity", "detection", "alpha_precision")
+
+def _against_holdout(run: _Run, result: EvaluationResult, wanted: set[str]) -> None:
+    """The synthetic table scored against the holdout in place of the training table: rows that
+    copy or hug the training table score worse here than against it."""
+    result.against_holdout = _rescored(replace(run, real=run.holdout), result, wanted, ("fidelity", "detection"),
+                                       "against the holdout")
 
 
 def _floor(run: _Run, result: EvaluationResult, wanted: set[str]) -> None:
     """The holdout scored as if it were synthetic: the best a generator can hope for at this size."""
-    floor_run = replace(run, synthetic=run.holdout)
-    floor = EvaluationResult(seed=run.seed)
+    # Scores that compare distributions, and so have a meaning for the holdout in place of the synthetic table.
+    result.floor = _rescored(replace(run, synthetic=run.holdout), result, wanted,
+                             ("fidelity", "detection", "alpha_precision"), "real-data floor")
+
+
+def _rescored(run: _Run, result: EvaluationResult, wanted: set[str], groups: tuple[str, ...],
+              label: str) -> dict[str, float | None]:
+    """The headline scores of ``groups`` on another pair of tables; their notes go to ``result``'s."""
+    scores = EvaluationResult(seed=run.seed)
     for group, _, step in _STEPS:
-        if group in wanted and group in _FLOOR_GROUPS:
-            step(floor_run, floor)
-    headline = floor.headline()
-    result.floor = {key: headline[key] for key in
-                    ("shape_error", "trend_error", "c2st_logistic", "c2st_xgboost", "alpha_precision", "beta_recall")}
-    result.notes += [f"real-data floor: {note}" for note in floor.notes]
+        if group in wanted and group in groups:
+            step(run, scores)
+    result.notes += [f"{label}: {note}" for note in scores.notes]
+    keys = [key for group in groups for key in _HEADLINE_KEYS[group]]
+    return {key: scores.headline()[key] for key in keys}
+
+
+_HEADLINE_KEYS = {"fidelity": ("shape_error", "trend_error"), "detection": ("c2st_logistic", "c2st_xgboost"),
+                  "alpha_precision": ("alpha_precision", "beta_recall")}

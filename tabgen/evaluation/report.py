@@ -24,7 +24,8 @@ PLOT_ROWS = 50_000
 READING_GUIDE = (
     "Real data is not perfect either: a fresh sample from the same population scores a Shape and Trend "
     "error of a percent or two and a C2ST a little below 1 (the real-data floor, shown beside the scores "
-    "when the holdout was scored too), so read every figure against that floor. Trend error and the "
+    "when there is a holdout), so read every figure against that floor, and against the holdout too "
+    "(\"vs holdout\": rows that hug the training table score worse there). Trend error and the "
     "xgboost C2ST are the headline scores: Shape error alone is fooled by a table whose columns are each "
     "right but independent of one another."
 )
@@ -124,16 +125,14 @@ def _versions() -> str:
 
 
 def _scores_table(result: EvaluationResult) -> str:
-    with_floor = result.floor is not None
-    titles = ["metric", "value", "ideal"] + (["real floor"] if with_floor else []) + ["what it measures"]
+    titles = ["metric", "value", "ideal"] + [title for title, _ in result.beside()] + ["what it measures"]
     lines = ["<tr>" + "".join(f"<th>{title}</th>" for title in titles) + "</tr>"]
     for label, value, unit, ideal, floor_key, remark in result.summary_rows():
         meaning = METRIC_MEANINGS.get(label, ML_EFFICIENCY_MEANING if label.startswith("ML eff") else "")
         if remark:
             meaning = f"{meaning} ({remark})" if meaning else remark
         numbers = [_format(value, unit), ideal]
-        if with_floor:
-            numbers.append(_format(result.floor.get(floor_key), unit) if floor_key else "")
+        numbers += [_format(scores.get(floor_key), unit) if floor_key else "" for _, scores in result.beside()]
         cells = [f"<td>{html.escape(label)}</td>"]
         cells += [f'<td class="num">{number}</td>' for number in numbers]
         cells.append(f'<td class="meaning">{html.escape(meaning)}</td>')

@@ -35,6 +35,8 @@ class EvaluationResult:
     #: The same fidelity and detection scores for the holdout in place of the synthetic table:
     #: what real data itself achieves (computed when asked for with ``floor=True``).
     floor: dict[str, float | None] | None = None
+    #: Shape, Trend and C2ST of the synthetic table against the holdout (when there is one).
+    against_holdout: dict[str, float | None] | None = None
     #: The real table's rules and the share of each table's rows keeping them (:mod:`.rules_kept`).
     rules: list[dict] = field(default_factory=list)
     column_shapes: dict[str, float] = field(default_factory=dict)
@@ -65,12 +67,11 @@ class EvaluationResult:
 
     def to_table(self) -> str:
         """A compact text table of the headline scores, their ideal values and the notes."""
-        header = ["metric", "value", "ideal"] + (["real floor"] if self.floor is not None else []) + [""]
+        header = ["metric", "value", "ideal"] + [title for title, _ in self.beside()] + [""]
         rows = []
         for label, value, unit, ideal, floor_key, extra in self.summary_rows():
             row = [label, _format(value, unit), ideal]
-            if self.floor is not None:
-                row.append(_format(self.floor.get(floor_key), unit) if floor_key else "")
+            row += [_format(scores.get(floor_key), unit) if floor_key else "" for _, scores in self.beside()]
             rows.append(row + [extra])
         widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
         lines = []
@@ -80,6 +81,11 @@ class EvaluationResult:
         lines += self.rules_table()
         lines += [f"note: {note}" for note in self.notes]
         return "\n".join(lines)
+
+    def beside(self) -> list[tuple[str, dict[str, float | None]]]:
+        """The columns shown beside the scores: against the holdout, and the real floor, where computed."""
+        return [(title, scores) for title, scores in (("vs holdout", self.against_holdout), ("real floor", self.floor))
+                if scores is not None]
 
     def rules_table(self) -> list[str]:
         """Lines of text: each rule of the real table, and the share of each table's rows keeping it."""
@@ -130,7 +136,7 @@ def _score(detection: Detection | None) -> float | None:
 
 
 def _auc(detection: Detection | None) -> str:
-    return f"AUC {detection.auc:.3f}" if detection else ""
+    return f"AUC {detection.auc:.3f}, {detection.rows_per_table:,} rows of each table" if detection else ""
 
 
 def _percent(value: float | None) -> float | None:
