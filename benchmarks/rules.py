@@ -9,15 +9,21 @@ Each is scored on all rows against the training table (Shape, Trend, XGBoost C2S
 held-out and synthetic rows keeping each.
 
     python -m benchmarks.rules --budget 120 --results-dir benchmarks/results/epyc   # writes rules/ there
+    python -m benchmarks.rules --budget 0 --seeds 0,1 --no-peers --out defaults      # default fits, two seeds
+
+``--budget 0`` fits with the defaults a user gets (no time budget: the step limits end the fit), so
+the rule columns cost fit time rather than training steps. The held-out rows are scored as a model
+too: they are the floor each figure is measured against.
 
 Datetime columns (``"datetime"`` in info.json) are parsed before fitting, for every model: TabularARGN
-treats text dates as text, and superstore's day-first dates (03/01/19) are not read as dates otherwise.
+treats text dates as text (tabgen reads superstore's 03/01/19 as day-first dates by itself).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -44,6 +50,9 @@ TABLES = ("adult", "default", "shoppers", "magic", "beijing", "superstore")
 DATE_FORMATS = {"superstore": "%d/%m/%y"}
 
 
+FLOOR = "held-out rows (floor)"
+
+
 def parsed_dates(ds: Dataset) -> Dataset:
     dates = [c["name"] for c in ds.info["columns"] if c["type"] == "datetime"]
     fmt = DATE_FORMATS.get(ds.name)
@@ -66,34 +75,41 @@ def read_back(frame: pd.DataFrame, ds: Dataset, folder: Path, model: str) -> pd.
     return back
 
 
-def fit_models(ds: Dataset, budget: float, seed: int, peers: bool = True) -> dict[str, dict[str, Any]]:
+def fit_models(ds: Dataset, budget: float | None, seeds: list[int], peers: bool = True):
+    """Each model fitted in turn (``budget=None``: the defaults), yielded with its name as soon as it is."""
     from tabgen import Synthesizer
 
-    runs: dict[str, dict[str, Any]] = {}
-    syn, seconds = fit_tabgen(ds, seed, time_budget=budget)
-    runs["tabgen"] = {"model": syn, "fit_seconds": seconds, "rules": [r.name for r in syn.rules_], **_steps(syn)}
-    plain = Synthesizer(seed=seed, categorical=ds.categorical, numerical=ds.numerical, time_budget=budget,
-                        find_rules=False, progress=False)
-    began = time.perf_counter()
-    plain.fit(ds.train)
-    runs["tabgen, no rules"] = {"model": plain, "fit_seconds": time.perf_counter() - began, **_steps(plain)}
+    # The first fit in a process pays one-time costs (a budget's first seconds, a default fit's time):
+    # a short fit first, so that the two fits compared pay alike.
+    Synthesizer(seed=0, categorical=ds.categorical, numerical=ds.numerical, time_budget=5, find_rules=False,
+                progress=False).fit(ds.train.head(2000))
+    for seed in seeds:
+        suffix = "" if seed == seeds[0] else f" (seed {seed})"
+        syn, seconds = fit_tabgen(ds, seed, time_budget=budget)
+        yield "tabgen" + suffix, {"model": syn, "seed": seed, "fit_seconds": seconds, **_steps(syn)}
+        plain = Synthesizer(seed=seed, categorical=ds.categorical, numerical=ds.numerical, time_budget=budget,
+                            find_rules=False, progress=False)
+        began = time.perf_counter()
+        plain.fit(ds.train)
+        yield "tabgen, no rules" + suffix, {"model": plain, "seed": seed, "fit_seconds": time.perf_counter() - began,
+                                            **_steps(plain)}
     if not peers:
-        return runs
+        return
     try:
         from benchmarks.peers import make_tabular_argn
 
-        argn = make_tabular_argn(ds, seed, quick=False, max_minutes=budget / 60)
+        argn = make_tabular_argn(ds, seeds[0], quick=False, max_minutes=None if budget is None else budget / 60)
         began = time.perf_counter()
         argn.fit(ds.train)
-        runs["TabularARGN"] = {"model": argn, "fit_seconds": time.perf_counter() - began}
+        yield "TabularARGN", {"model": argn, "seed": seeds[0], "fit_seconds": time.perf_counter() - began}
     except ImportError as e:
         print(f"TabularARGN skipped: {e}")
-    return runs
 
 
 def _steps(syn: Any) -> dict[str, int]:
     """Training steps in the budget: their ratio between the two tabgen fits is the cost of the rule columns."""
-    return {"vae_steps": syn.vae_result_.steps, "diffusion_steps": syn.diffusion_result_.steps}
+    return {"vae_steps": syn.vae_result_.steps, "diffusion_steps": syn.diffusion_result_.steps,
+            "vae_seconds": syn.vae_result_.seconds, "diffusion_seconds": syn.diffusion_result_.seconds}
 
 
 def sample(model: Any, n: int, seed: int) -> pd.DataFrame:
@@ -105,35 +121,60 @@ def sample(model: Any, n: int, seed: int) -> pd.DataFrame:
         model.close()
 
 
-def score_table(ds: Dataset, budget: float, seed: int, folder: Path, peers: bool = True) -> dict[str, Any]:
+def score_table(ds: Dataset, budget: float | None, seeds: list[int], folder: Path, peers: bool = True) -> dict[str, Any]:
+    """Each model's rows scored on all rows against the training table and against the held-out rows
+    (``c2st_holdout``), beside the held-out rows themselves scored against the training table (the floor)."""
     from tabgen.evaluation import evaluate
 
     real = canonical(ds.train, ds.categorical)
-    holdout = None if ds.test is None else canonical(ds.test, ds.categorical)
+    holdout = canonical(ds.test, ds.categorical)
     schema = ds.schema()
+
+    def scores(rows: pd.DataFrame, seed: int, against_holdout: bool = True) -> dict[str, Any]:
+        result = evaluate(real, rows, holdout=holdout if against_holdout else None, schema=schema, seed=seed,
+                          max_rows=None, metrics=["fidelity", "detection", "rules"], floor=False, progress=False)
+        out = {**headline(result), "rules_kept": result.rules}
+        if result.against_holdout:
+            out["trend_holdout"] = result.against_holdout["trend_error"]
+            out["c2st_holdout"] = result.against_holdout["c2st_xgboost"]
+        return out
+
     out: dict[str, Any] = {"rows": len(ds.train), "budget_s": budget, "models": {}}
-    for name, run in fit_models(ds, budget, seed, peers).items():
-        rows = canonical(read_back(sample(run.pop("model"), len(ds.train), seed), ds, folder, name), ds.categorical)
-        result = evaluate(real, rows, holdout=holdout, schema=schema, seed=seed, max_rows=None,
-                          metrics=["fidelity", "detection", "rules"], progress=False)
-        out["models"][name] = {**run, **headline(result), "rules_kept": result.rules}
-        print(f"{ds.name} {name}: {headline(result)} in {run['fit_seconds']:.0f} s", flush=True)
+    out["models"][FLOOR] = scores(holdout, seeds[0], against_holdout=False)
+    for name, run in fit_models(ds, budget, seeds, peers):
+        rows = read_back(sample(run.pop("model"), len(ds.train), run["seed"]), ds, folder, name)
+        out["models"][name] = {**run, **scores(canonical(rows, ds.categorical), run["seed"])}
+        print(f"{ds.name} {name}: {headline_of(out['models'][name])} in {run['fit_seconds']:.0f} s", flush=True)
     return out
 
 
+def headline_of(scores: dict[str, Any]) -> str:
+    return ", ".join(f"{k} {scores[k]:.3f}" for k in ("shape", "trend", "c2st_tree", "trend_holdout", "c2st_holdout")
+                     if scores.get(k) is not None)
+
+
+#: The figures of each model, in the order the tables show them: (key, label, decimals).
+ROWS = (("fit_seconds", "fit s", 0), ("vae_seconds", "VAE s", 0), ("vae_steps", "VAE steps", 0),
+        ("diffusion_seconds", "denoiser s", 0), ("diffusion_steps", "denoiser steps", 0), ("shape", "Shape %", 2),
+        ("trend", "Trend %", 2), ("c2st_tree", "tree C2ST", 3), ("trend_holdout", "Trend % vs held-out", 2),
+        ("c2st_holdout", "tree C2ST vs held-out", 3))
+
+
 def markdown(results: dict[str, Any]) -> str:
+    budget = results["budget_s"]
+    fitted = ("with the defaults (no time budget)" if budget is None
+              else f"with a {budget:g} s budget (TabularARGN: max_training_time)")
     lines = [f"# Rules of the shared tables, kept ({results['machine']['cpu']}, commit {results['git'].get('commit', '?')[:7]})",
-             "", f"`python -m benchmarks.rules --budget {results['budget_s']:g}`: every model fitted with a "
-             f"{results['budget_s']:g} s budget (TabularARGN: max_training_time), sampled as many rows as the training "
-             "table, written to CSV and read back; all rows scored against the training table.", ""]
+             "", f"`{results['command']}`: every model fitted {fitted}, sampled as many rows as the training "
+             "table, written to CSV and read back; all rows scored against the training table (tree C2ST also "
+             "against the held-out rows). The held-out rows, scored against the training table, are the floor.", ""]
     for table, r in results["tables"].items():
-        models = list(r["models"])
+        columns = list(r["models"])
+        models = [m for m in columns if m != FLOOR]
         lines += [f"## {table} ({r['rows']:,} training rows)", "",
-                  "| | " + " | ".join(models) + " |", "|---|" + "---|" * len(models)]
-        for key, label, digits in (("fit_seconds", "fit s", 0), ("vae_steps", "VAE steps", 0),
-                                   ("diffusion_steps", "denoiser steps", 0), ("shape", "Shape %", 2), ("trend", "Trend %", 2),
-                                   ("c2st_tree", "tree C2ST", 3)):
-            lines.append(f"| {label} | " + " | ".join(_cell(r["models"][m].get(key), digits) for m in models) + " |")
+                  "| | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
+        for key, label, digits in ROWS:
+            lines.append(f"| {label} | " + " | ".join(_cell(r["models"][m].get(key), digits) for m in columns) + " |")
         rules = r["models"][models[0]]["rules_kept"]
         if rules:
             lines += ["", "| rule found in the training table | training rows | held-out rows | "
@@ -160,20 +201,24 @@ def _pct(value: float | None) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.rules", description=__doc__.split("\n\n")[0])
     parser.add_argument("--tables", default=",".join(TABLES))
-    parser.add_argument("--budget", type=float, default=120.0, help="seconds of fitting per model and table")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--budget", type=float, default=120.0,
+                        help="seconds of fitting per model and table; 0: the defaults, no time budget")
+    parser.add_argument("--seeds", default="0", help="tabgen's seeds, comma-separated: each fits with and without rules")
     parser.add_argument("--datasets-dir", type=Path, default=DATASETS_DIR)
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     parser.add_argument("--no-peers", action="store_true", help="tabgen with and without rules only")
+    parser.add_argument("--out", default="latest", help="writes rules/OUT.json and rules/OUT.md in the results folder")
     args = parser.parse_args()
     folder = args.results_dir / "rules"
-    results = {"machine": machine(), "git": git_state(), "budget_s": args.budget, "tables": {}}
+    budget = args.budget or None
+    results = {"machine": machine(), "git": git_state(), "budget_s": budget, "tables": {},
+               "command": "python -m benchmarks.rules " + " ".join(sys.argv[1:])}
     for table in args.tables.split(","):
         ds = parsed_dates(load_dataset(args.datasets_dir / table))
-        results["tables"][table] = score_table(ds, args.budget, args.seed, BENCHMARKS_DIR / "synthetic" / "rules",
-                                               not args.no_peers)
-        write_json(folder / "rules.json", results)
-        (folder / "README.md").write_text(markdown(results))
+        results["tables"][table] = score_table(ds, budget, [int(s) for s in args.seeds.split(",")],
+                                               BENCHMARKS_DIR / "synthetic" / "rules", not args.no_peers)
+        write_json(folder / f"{args.out}.json", results)
+        (folder / f"{args.out}.md").write_text(markdown(results))
     print(json.dumps({t: {m: v["c2st_tree"] for m, v in r["models"].items()} for t, r in results["tables"].items()}))
 
 
