@@ -134,7 +134,7 @@ class RuleSet:
         for column in dict.fromkeys(self.added.values()):
             if isinstance(self._owners(column)[0], Order):
                 continue
-            values = self._own_value(column, numbers, df).map(_key_text)
+            values = self._value(column, numbers, df).map(_key_text)
             joined = values if combined is None else combined + _SEPARATOR + values
             if combined is not None and joined.nunique() <= MAX_PACKED_CLASSES:
                 packs[-1].append(column)
@@ -243,9 +243,6 @@ class RuleSet:
             if self.added.get(rule.name) == column:
                 owners.setdefault(("tie", rule.column) if isinstance(rule, Tie) else rule.name, rule)
         return list(owners.values())
-
-    def _own_value(self, column: str, numbers: "_Numbers", df: pd.DataFrame) -> pd.Series:
-        return _given_added(self._owners(column)[0], numbers, df, self.rules)
 
     def _value(self, column: str, numbers: "_Numbers", df: pd.DataFrame, given_only: bool = False) -> pd.Series:
         """``column``'s cells for the rows of ``df``: its one part, or its parts packed as text. With
