@@ -122,6 +122,7 @@ def test_ctrl_c_in_a_refit_keeps_the_earlier_model_and_the_checkpoint(in_tmp):
     script = """
 import os, signal
 import tabgen.train as train
+signal.signal(signal.SIGINT, signal.default_int_handler)  # a job started in the background inherits SIGINT ignored
 from conftest import fast_config
 from tabgen.cli import main
 from tabgen.config import SynthesizerConfig

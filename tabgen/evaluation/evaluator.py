@@ -6,7 +6,7 @@ import sys
 import warnings
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -89,21 +89,25 @@ def evaluate(
 
     result = _new_result(run, synthetic, wanted)
     result.rules = _rules(real, synthetic, holdout, given_schema) if "rules" in wanted else []
-    steps = [(label, step) for group, label, step in _STEPS if group in wanted]
-    if run.holdout is not None and wanted & {"fidelity", "detection"}:
-        steps.append(("against the holdout", partial(_against_holdout, wanted=wanted)))
-    floor = run.holdout is not None if floor is None else floor
-    if floor and run.holdout is None:
-        result.notes.append("real-data floor not computed: it needs a holdout table")
-    elif floor:
-        steps.append(("real-data floor", partial(_floor, wanted=wanted)))
-
+    steps = _steps(run, result, wanted, run.holdout is not None if floor is None else floor)
     with threadpool_limits(limits=BLAS_THREADS), \
             tqdm(steps, desc="evaluating", file=sys.stderr, disable=not progress, leave=False) as bar:
         for label, step in bar:
             bar.set_postfix_str(label)
             step(run, result)
     return result
+
+
+def _steps(run: "_Run", result: EvaluationResult, wanted: set[str], floor: bool) -> list[tuple[str, Callable]]:
+    """(progress label, step) of each metric asked for, then the scores against the holdout and the floor."""
+    steps = [(label, step) for group, label, step in _STEPS if group in wanted]
+    if run.holdout is not None and wanted & {"fidelity", "detection"}:
+        steps.append(("against the holdout", partial(_against_holdout, wanted=wanted)))
+    if floor and run.holdout is None:
+        result.notes.append("real-data floor not computed: it needs a holdout table")
+    elif floor:
+        steps.append(("real-data floor", partial(_floor, wanted=wanted)))
+    return steps
 
 
 def _rules(real: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame | None, schema: Schema | None) -> list[dict]:
