@@ -132,7 +132,7 @@ def _scores_table(result: EvaluationResult) -> str:
         if remark:
             meaning = f"{meaning} ({remark})" if meaning else remark
         numbers = [_format(value, unit), ideal]
-        numbers += [_format(scores.get(floor_key), unit) if floor_key else "" for _, scores in result.beside()]
+        numbers += [_format(scores[floor_key], unit) if floor_key in scores else "" for _, scores in result.beside()]
         cells = [f"<td>{html.escape(label)}</td>"]
         cells += [f'<td class="num">{number}</td>' for number in numbers]
         cells.append(f'<td class="meaning">{html.escape(meaning)}</td>')

@@ -71,7 +71,7 @@ class EvaluationResult:
         rows = []
         for label, value, unit, ideal, floor_key, extra in self.summary_rows():
             row = [label, _format(value, unit), ideal]
-            row += [_format(scores.get(floor_key), unit) if floor_key else "" for _, scores in self.beside()]
+            row += [_format(scores[floor_key], unit) if floor_key in scores else "" for _, scores in self.beside()]
             rows.append(row + [extra])
         widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
         lines = []
