@@ -241,7 +241,7 @@ class RuleSet:
         owners: dict[Any, Rule] = {}
         for rule in self.rules:
             if self.added.get(rule.name) == column:
-                owners.setdefault(("tie", rule.column) if isinstance(rule, Tie) else rule.name, rule)
+                owners.setdefault(_part(rule), rule)
         return list(owners.values())
 
     def _value(self, column: str, numbers: "_Numbers", df: pd.DataFrame, given_only: bool = False) -> pd.Series:
@@ -264,10 +264,14 @@ class RuleSet:
         values = frame[column].astype(object)
         owners = self._owners(column)
         if len(owners) > 1:
-            part = next(i for i, r in enumerate(owners) if r is rule or (isinstance(r, Tie) and isinstance(rule, Tie)
-                                                                       and r.column == rule.column))
+            part = [_part(r) for r in owners].index(_part(rule))
             values = values.map(lambda v: v.split(_SEPARATOR)[part] if isinstance(v, str) else None)
         return pd.to_numeric(values, errors="coerce").to_numpy(float)
+
+
+def _part(rule: Rule) -> Any:
+    """What names a rule's part of a packed column: a column's ties share one."""
+    return ("tie", rule.column) if isinstance(rule, Tie) else rule.name
 
 
 def _tie_sources(rules: list[Rule], column: str) -> list[str]:
@@ -318,12 +322,16 @@ MAX_PACKED_CLASSES = 100
 _SEPARATOR = "|"
 
 
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value))
+
+
 def _key_text(value: Any) -> str:
-    return "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+    return "" if _missing(value) else str(value)
 
 
 def _number_key(value: Any) -> Any:
-    return None if value is None or (isinstance(value, float) and np.isnan(value)) else json_scalar(float(value))
+    return None if _missing(value) else json_scalar(float(value))
 
 
 class _Numbers:
