@@ -2,8 +2,8 @@
 
 The values follow TabSyn (ICLR 2024) and EDM (Karras et al. 2022) unless a docstring says why they
 differ; the measurements behind each choice are in docs/speed.md ("Defaults and their evidence").
-A fit's defaults depend on the hardware: :meth:`SynthesizerConfig.for_device` gives a small
-denoiser on a CPU without bfloat16 matrix units, TabSyn's width on a GPU.
+Every CPU gets one recipe; only its step limit depends on the CPU's vector instructions, and a GPU
+gets TabSyn's width (:meth:`SynthesizerConfig.for_device`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any, Literal
 import torch
 
 from .errors import TabgenError
-from .precision import Precision, native_bfloat16
+from .precision import Precision
 
 
 class _Validated:
@@ -112,20 +112,20 @@ class VAEConfig(_Validated):
 class DiffusionConfig(_Validated):
     """The EDM denoiser on the VAE's latents."""
 
-    width: int = 512
-    """Hidden width of the MLP denoiser (TabSyn: 1024); the CPU profile without bfloat16 units takes 256."""
+    width: int = 256
+    """Hidden width of the MLP denoiser (TabSyn: 1024; the GPU profile takes TabSyn's)."""
     noise_channels: int = 64
     """Width of the noise-level embedding (TabSyn: the denoiser's width): as good, and steps cheaper."""
-    lr: float = 2e-3
-    """Peak learning rate, reached after ``warmup_steps``."""
+    lr: float = 4e-3
+    """Peak learning rate, reached after ``warmup_steps`` (the GPU profile, at width 1,024: 2e-3)."""
     warmup_steps: int = 100
     lr_decay: bool = True
     """Anneal the rate to zero (cosine) by the step limit or the end of the time budget."""
-    batch_size: int = 2048
+    batch_size: int = 1024
     max_epochs: int = 10_000
-    max_steps: int = 11_500
-    """About eight minutes on adult on a 2-core CPU with AMX; ignored under a time budget, which ends
-    training instead."""
+    max_steps: int = 24_000
+    """Ignored under a time budget, which ends training instead; a CPU without AVX512 takes
+    :data:`CPU_AVX2_MAX_STEPS`."""
     patience: int = 200
     """Epochs without a better validation loss before training stops; with ``lr_decay`` the rule applies
     only in the second half of the schedule, as a plateau at the peak rate is not the model's limit."""
@@ -135,9 +135,9 @@ class DiffusionConfig(_Validated):
     P_mean: float = -1.2
     P_std: float = 1.2
     precision: Precision = "auto"
-    """Float type of the denoiser's matrix products, in training and sampling: ``auto`` (bfloat16 where
-    the hardware multiplies it natively, or a CPU where it measures 1.5 times faster; float32
-    elsewhere), ``float32`` or ``bfloat16``."""
+    """Float type of the denoiser's matrix products, in training and sampling: ``float32``,
+    ``bfloat16``, or ``auto``, which a fit resolves from the hardware's features
+    (:func:`tabgen.precision.resolved_precision`) and the model file keeps resolved."""
     latent_std: float = 1.0
     """Latents are standardised per dimension to this std (TabSyn divides by 2)."""
 
@@ -172,13 +172,11 @@ class SamplerConfig(_Validated):
     _non_negative = ("calibration_rows", "inpaint_resamples")
 
 
-#: The denoiser's step limit and peak learning rate (at width 256) on a CPU without bfloat16 matrix
-#: units, and its step limit where torch's kernels use AVX512.
-CPU_FLOAT32_MAX_STEPS = 8_000
-CPU_FLOAT32_LR = 4e-3
-CPU_AVX512_MAX_STEPS = 24_000
-#: The denoiser's step limit on a GPU, at TabSyn's width (1,024) and batch (4,096).
+#: The denoiser's step limit on a CPU whose torch kernels stop at AVX2 (half AVX512's float32 throughput).
+CPU_AVX2_MAX_STEPS = 8_000
+#: The denoiser's step limit and peak rate on a GPU, at TabSyn's width (1,024) and batch (4,096).
 GPU_MAX_STEPS = 15_000
+GPU_LR = 2e-3
 #: What one batch may hold (see :meth:`SynthesizerConfig.for_table`): the attention maps of 1,024 rows
 #: of 320 tokens (as many as the default batch of a table of up to 320 columns holds), and 2²⁷ logits
 #: (0.5 GB in float32: 10,000 rows of 13,000 classes). Batches are cut to fit, never below the minimum.
@@ -200,10 +198,6 @@ def auto_token_width(n_numerical: int, n_categorical: int, denoiser_width: int) 
     return max(MIN_AUTO_TOKEN, min(MAX_AUTO_TOKEN, denoiser_width // n_tokens))
 
 
-def _cpu_multiplies_bfloat16() -> bool:
-    return native_bfloat16(torch.device("cpu"))
-
-
 def _cpu_capability() -> str:
     """The widest vector instructions torch's CPU kernels use here: ``AVX512``, ``AVX2``, ..."""
     return torch.backends.cpu.get_cpu_capability()
@@ -212,7 +206,7 @@ def _cpu_capability() -> str:
 @dataclass
 class SynthesizerConfig(_Validated):
     """All settings of a :class:`tabgen.Synthesizer`. ``SynthesizerConfig()`` is the profile of a CPU
-    with bfloat16 matrix units; :meth:`for_device` is what a fit without a config uses."""
+    with AVX512; :meth:`for_device` is what a fit without a config uses."""
 
     vae: VAEConfig = field(default_factory=VAEConfig)
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
@@ -225,18 +219,16 @@ class SynthesizerConfig(_Validated):
 
     @classmethod
     def for_device(cls, device: str) -> "SynthesizerConfig":
-        """The defaults for a device type. A CPU with bfloat16 matrix units (AMX): the class's defaults.
-        Other CPUs: a width-256 denoiser at batch 1,024 and twice the rate, trained 24,000 steps with
-        AVX512, 8,000 without (about ten minutes on adult on 2 cores). A GPU: TabSyn's width and batch."""
+        """The defaults for a device type. Every CPU: the class's defaults (a width-256 denoiser),
+        trained for :data:`CPU_AVX2_MAX_STEPS` where torch's kernels stop at AVX2 (about ten minutes on
+        adult on 2 cores). A GPU: TabSyn's width and batch."""
         config = cls()
-        if device == "cpu" and not _cpu_multiplies_bfloat16():
-            d = config.diffusion
-            d.width, d.batch_size, d.lr = 256, 1024, CPU_FLOAT32_LR
-            d.max_steps = CPU_AVX512_MAX_STEPS if _cpu_capability() == "AVX512" else CPU_FLOAT32_MAX_STEPS
+        if device == "cpu" and _cpu_capability() != "AVX512":
+            config.diffusion.max_steps = CPU_AVX2_MAX_STEPS
         if device.startswith("cuda"):
             config.vae.batch_size, config.vae.max_steps = 4096, 20_000
             d = config.diffusion
-            d.width, d.batch_size, d.max_steps, d.patience = 1024, 4096, GPU_MAX_STEPS, 500
+            d.width, d.batch_size, d.lr, d.max_steps, d.patience = 1024, 4096, GPU_LR, GPU_MAX_STEPS, 500
         return config
 
     def for_table(self, n_numerical: int, cardinalities: list[int]) -> "SynthesizerConfig":

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import pandas as pd
@@ -19,6 +19,7 @@ from .diffusion.denoiser import edm_denoiser
 from .diffusion.edm import EDMPrecond
 from .errors import TabgenWarning
 from .fit_plan import FitPlan
+from .precision import resolved_precision
 from .rules.ruleset import RuleSet
 from .sampling import Sampler
 from .schema import Schema
@@ -72,8 +73,11 @@ def fit_model(table: pd.DataFrame, schema: Schema, rules: RuleSet, config: Synth
     caller holds the best weights so far if Ctrl-C stops that training."""
     df, model_schema = rules.model_table(table, schema)
     transform = TableTransform(model_schema).fit(df)
-    # Where the token width is left to the table (None), the resolved one is what the model file keeps.
+    # Where the token width is left to the table (None), the resolved one is what the model file keeps;
+    # so is the float type, so that a loaded model samples with the products it was trained with.
     config = config.for_table(len(model_schema.numerical), transform.layout_.cardinalities)
+    config = replace(config, diffusion=replace(config.diffusion,
+                                               precision=resolved_precision(config.diffusion.precision, device)))
     tensors = transform.transform(df).to_tensors(device)
     permutation = plan.permutation(len(df))
     train_idx, val_idx = validation_split(permutation, config)

@@ -1,70 +1,76 @@
-"""The float type of the denoiser's matrix products: bfloat16 where the hardware multiplies it natively.
+"""The float type of the denoiser's matrix products, chosen from what the hardware supports.
 
 The weights, the optimizer and the sampler's ODE stay in float32 (autocast); only the products run in
-bfloat16. On a CPU with AMX (bfloat16 matrix units) a denoiser training step is about 2.6 times faster
-that way. AVX512-BF16 alone, without AMX, differs by CPU: the width-256 step was 1.4 times slower than
-in float32 on a 2-core Xeon, and 2.3 times faster on a 2-core AMD EPYC (Zen 4); without either,
-bfloat16 is emulated. So ``auto`` measures where there are no such units.
+bfloat16 where they do. ``auto`` is resolved once, at fit time, from the hardware's features alone
+(never from a timing, which changes with the machine's load), and the model file keeps the resolved
+type, so a loaded model samples with the products it was trained with. The evidence for the rule is in
+docs/speed.md ("bfloat16 products").
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-from time import perf_counter
+import os
+import platform
+from pathlib import Path
 from typing import Iterator, Literal, get_args
 
 import torch
 
 Precision = Literal["auto", "float32", "bfloat16"]
 PRECISIONS = get_args(Precision)
-#: ``auto`` takes bfloat16 on a CPU without AMX where a product of the denoiser's shape runs at least
-#: this many times faster in it than in float32: 2.2 on the EPYC above, 0.5 on the Xeon.
-BFLOAT16_MIN_SPEEDUP = 1.5
+#: The values of oneDNN's ISA cap (``ONEDNN_MAX_CPU_ISA``, or its older name ``DNNL_MAX_CPU_ISA``) that
+#: let its kernels use each kind of bfloat16 unit; any other cap keeps them off it, as on a CPU without.
+_AMX_CAPS = ("ALL", "DEFAULT", "AVX512_CORE_AMX", "AVX512_CORE_AMX_FP16", "AVX10_1_512_AMX", "AVX10_1_512_AMX_FP16")
+_AVX512_BF16_CAPS = _AMX_CAPS + ("AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX10_1_512")
+
+
+def _onednn_cap() -> str:
+    return (os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA") or "ALL").strip().upper()
+
+
+def _cpu_vendor() -> str:
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text(errors="replace").splitlines():
+            if line.startswith("vendor_id"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor()
+
+
+def _cpu_has(feature: str) -> bool:
+    # torch's probes are private, so guarded: a torch without one is treated as a CPU without the feature.
+    return bool(getattr(torch.cpu, f"_is_{feature}_supported", lambda: False)())
 
 
 @functools.lru_cache(maxsize=None)  # asked at every training step; the answer never changes
 def native_bfloat16(device: torch.device) -> bool:
+    """Whether the device multiplies bfloat16 faster than float32 in the kernels torch runs: a GPU with
+    native bfloat16, a CPU with AMX, or an AMD CPU with AVX512-BF16 (Zen 4 and later), each where
+    oneDNN's ISA cap lets it use them. On Intel cores without AMX, oneDNN's AVX512-BF16 kernels ran the
+    denoiser's step 1.4 times slower than float32; on Zen 4, 2.3 times faster."""
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
-    # A private probe, so guarded: a torch without it is treated as a CPU without AMX.
-    return bool(getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)())
-
-
-def _bfloat16_speedup() -> float:
-    """float32's time over bfloat16's for a (1,024 × 512) · (512 × 512) product, best of five each
-    (about 40 ms in all on a 2-core CPU)."""
-
-    def seconds(dtype: torch.dtype) -> float:
-        a, b = torch.ones(1024, 512, dtype=dtype), torch.ones(512, 512, dtype=dtype)
-        a @ b
-        best = float("inf")
-        for _ in range(5):
-            start = perf_counter()
-            a @ b
-            best = min(best, perf_counter() - start)
-        return best
-
-    return seconds(torch.float32) / seconds(torch.bfloat16)
-
-
-@functools.lru_cache(maxsize=None)
-def fast_bfloat16(device: torch.device) -> bool:
-    """Whether ``auto`` takes bfloat16 here: where the hardware multiplies it natively, or, on a CPU
-    without such units, where it measures faster (the answer can differ between CPUs; pass
-    ``precision="float32"`` or ``"bfloat16"`` to have the same products everywhere)."""
-    if native_bfloat16(device):
+    cap = _onednn_cap()
+    if _cpu_has("amx_tile") and cap in _AMX_CAPS:
         return True
-    return device.type == "cpu" and _bfloat16_speedup() >= BFLOAT16_MIN_SPEEDUP
+    return _cpu_has("avx512_bf16") and cap in _AVX512_BF16_CAPS and "AMD" in _cpu_vendor()
+
+
+def resolved_precision(precision: str, device: torch.device) -> str:
+    """``float32`` or ``bfloat16``: ``precision`` itself, or for ``auto`` bfloat16 exactly where the
+    device has bfloat16 matrix units (:func:`native_bfloat16`)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision != "auto":
+        return precision
+    return "bfloat16" if native_bfloat16(device) else "float32"
 
 
 def autocast_dtype(device: torch.device, precision: str) -> torch.dtype | None:
     """``None`` for float32, else the dtype to autocast to."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    if precision == "bfloat16" or (precision == "auto" and fast_bfloat16(device)):
-        return torch.bfloat16
-    return None
+    return torch.bfloat16 if resolved_precision(precision, device) == "bfloat16" else None
 
 
 @contextlib.contextmanager

@@ -5,7 +5,7 @@ import torch
 
 from tabgen import Synthesizer
 from tabgen.errors import TabgenError
-from tabgen.precision import _bfloat16_speedup, autocast_dtype, fast_bfloat16, mixed_precision, native_bfloat16
+from tabgen.precision import autocast_dtype, mixed_precision, native_bfloat16, resolved_precision
 from tabgen.train import ema_update, learning_rate
 
 from conftest import fast_config
@@ -41,9 +41,10 @@ def test_precision_choices(monkeypatch):
     cpu = torch.device("cpu")
     assert autocast_dtype(cpu, "float32") is None
     assert autocast_dtype(cpu, "bfloat16") is torch.bfloat16
-    for fast in (True, False):
-        monkeypatch.setattr("tabgen.precision.fast_bfloat16", lambda device, fast=fast: fast)
-        assert autocast_dtype(cpu, "auto") is (torch.bfloat16 if fast else None)
+    for units in (True, False):
+        monkeypatch.setattr("tabgen.precision.native_bfloat16", lambda device, units=units: units)
+        assert autocast_dtype(cpu, "auto") is (torch.bfloat16 if units else None)
+        assert resolved_precision("auto", cpu) == ("bfloat16" if units else "float32")
     with pytest.raises(ValueError):
         autocast_dtype(cpu, "half")
     with mixed_precision(cpu, "bfloat16"):
@@ -52,35 +53,37 @@ def test_precision_choices(monkeypatch):
         assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype is torch.float32
 
 
-@pytest.mark.parametrize("amx, speedup, expected", [(True, 0.5, True), (False, 2.2, True), (False, 0.5, False)])
-def test_auto_precision_takes_bfloat16_where_it_is_faster(monkeypatch, amx, speedup, expected):
-    # AVX512-BF16 without AMX made the denoiser's step slower than float32 on a Xeon, faster on an EPYC.
+@pytest.mark.parametrize("vendor, amx, avx512_bf16, isa_cap, expected", [
+    ("GenuineIntel", True, True, None, True), ("GenuineIntel", True, True, "avx512_core_amx", True),
+    ("GenuineIntel", True, True, "AVX512_CORE_BF16", False), ("GenuineIntel", False, True, None, False),
+    ("AuthenticAMD", False, True, None, True), ("AuthenticAMD", False, True, "AVX512_CORE_BF16", True),
+    ("AuthenticAMD", False, True, "AVX2", False), ("GenuineIntel", True, True, "AVX2", False),
+    ("AuthenticAMD", False, False, None, False)])
+def test_bfloat16_units_come_from_features_and_onednns_cap(monkeypatch, vendor, amx, avx512_bf16, isa_cap, expected):
+    # From features alone, never from a timing, so that load cannot change the model; oneDNN's ISA cap is
+    # how one machine emulates another (a Xeon without AMX, a laptop with AVX2 only).
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
-    monkeypatch.setattr("tabgen.precision._bfloat16_speedup", lambda: speedup)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16, raising=False)
+    monkeypatch.setattr("tabgen.precision._cpu_vendor", lambda: vendor)
+    monkeypatch.delenv("DNNL_MAX_CPU_ISA", raising=False)
+    if isa_cap is None:
+        monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    else:
+        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", isa_cap)
     native_bfloat16.cache_clear()
-    fast_bfloat16.cache_clear()
     try:
-        assert fast_bfloat16(torch.device("cpu")) is expected
-        assert native_bfloat16(torch.device("cpu")) is amx
+        assert native_bfloat16(torch.device("cpu")) is expected
     finally:
         native_bfloat16.cache_clear()
-        fast_bfloat16.cache_clear()
 
 
-def test_bfloat16_speedup_is_float32s_best_time_over_bfloat16s(monkeypatch):
-    # Five timed products per type, after a warm-up: float32's take 3, 2, 2, 4, 2 ticks, bfloat16's 1 each.
-    durations = iter([3, 2, 2, 4, 2, 1, 1, 1, 1, 1])
-    clock = [0.0]
-
-    def perf_counter() -> float:
-        if perf_counter.started:
-            clock[0] += next(durations)
-        perf_counter.started = not perf_counter.started
-        return clock[0]
-
-    perf_counter.started = False
-    monkeypatch.setattr("tabgen.precision.perf_counter", perf_counter)
-    assert _bfloat16_speedup() == 2.0
+def test_a_fit_keeps_its_resolved_float_type(mixed_frame, tmp_path, monkeypatch):
+    monkeypatch.setattr("tabgen.precision.native_bfloat16", lambda device: False)
+    fitted = Synthesizer(config=fast_config(), progress=False).fit(mixed_frame)
+    assert fitted.config_.diffusion.precision == "float32"
+    fitted.save(tmp_path / "m.tabgen")
+    monkeypatch.setattr("tabgen.precision.native_bfloat16", lambda device: True)
+    assert Synthesizer.load(tmp_path / "m.tabgen").config_.diffusion.precision == "float32"
 
 
 @pytest.mark.parametrize("precision", ["float32", "bfloat16"])
@@ -99,21 +102,16 @@ def test_unknown_precision_is_refused(mixed_frame):
         Synthesizer(config=config, progress=False).fit(mixed_frame)
 
 
-@pytest.mark.parametrize("bfloat16_units", [True, False])
 @pytest.mark.parametrize("vectors", ["AVX512", "AVX2"])
-def test_cpu_defaults_follow_the_hardware(monkeypatch, bfloat16_units, vectors):
-    from tabgen.config import CPU_AVX512_MAX_STEPS, CPU_FLOAT32_LR, CPU_FLOAT32_MAX_STEPS, SynthesizerConfig
+def test_every_cpu_gets_one_recipe_and_only_its_steps_follow_its_vectors(monkeypatch, vectors):
+    from tabgen.config import CPU_AVX2_MAX_STEPS, SynthesizerConfig
 
-    monkeypatch.setattr("tabgen.config._cpu_multiplies_bfloat16", lambda: bfloat16_units)
     monkeypatch.setattr("tabgen.config._cpu_capability", lambda: vectors)
     cpu, default = SynthesizerConfig.for_device("cpu"), SynthesizerConfig()
-    c = cpu.diffusion
     assert cpu.vae == default.vae
-    if bfloat16_units:
-        assert (c.width, c.lr, c.max_steps) == (default.diffusion.width, default.diffusion.lr, default.diffusion.max_steps)
-    else:
-        steps = CPU_AVX512_MAX_STEPS if vectors == "AVX512" else CPU_FLOAT32_MAX_STEPS
-        assert (c.width, c.lr, c.max_steps) == (256, CPU_FLOAT32_LR, steps)
+    c = cpu.diffusion
+    assert (c.width, c.batch_size, c.lr) == (default.diffusion.width, default.diffusion.batch_size, default.diffusion.lr)
+    assert c.max_steps == (default.diffusion.max_steps if vectors == "AVX512" else CPU_AVX2_MAX_STEPS)
     assert SynthesizerConfig.for_device("cuda").diffusion.width == 1024
 
 
