@@ -5,6 +5,7 @@ The encoder's mean latents (one ``d_token`` vector per column) are what the diff
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -24,8 +25,15 @@ class Tokenizer(nn.Module):
         self.d_numerical = d_numerical
         self.weight = nn.Parameter(torch.empty(d_numerical, d_token))
         self.bias = nn.Parameter(torch.empty(d_numerical + len(cardinalities), d_token))
-        self.embeddings = nn.Embedding(max(sum(cardinalities), 1), d_token)
-        self.register_buffer("offsets", torch.tensor([0] + cardinalities[:-1], dtype=torch.long).cumsum(0)[: len(cardinalities)])
+        # On the meta device (a model file's shape check), normal draws and cumsum run torch's Python
+        # reference kernels, whose first use costs two seconds of every `tabgen sample`: a meta embedding
+        # skips its draws. Elsewhere they stay, so that a seed gives the models it gave before.
+        embedding = torch.empty(max(sum(cardinalities), 1), d_token)
+        if not embedding.is_meta:
+            nn.init.normal_(embedding)
+        self.embeddings = nn.Embedding(*embedding.shape, _weight=embedding)
+        self.register_buffer("offsets", torch.tensor(list(itertools.accumulate([0] + cardinalities[:-1]))[: len(cardinalities)],
+                                                     dtype=torch.long))
         for p in (self.weight, self.bias, self.embeddings.weight):
             if p.numel():
                 nn.init.kaiming_uniform_(p, a=math.sqrt(5))

@@ -15,7 +15,10 @@ class NoiseEmbedding(nn.Module):
     def __init__(self, num_channels: int, max_positions: int = 10_000):
         super().__init__()
         half = num_channels // 2
-        self.register_buffer("freqs", (1 / max_positions) ** (torch.arange(half, dtype=torch.float32) / half))
+        # Computed on the CPU even where the module is built on the meta device (a model file's shape
+        # check), where arange and pow would run torch's Python reference kernels: two seconds at first use.
+        exponents = torch.arange(half, dtype=torch.float32, device="cpu") / half
+        self.register_buffer("freqs", (1 / max_positions) ** exponents)
 
     def forward(self, c: Tensor) -> Tensor:
         x = c.to(self.freqs.dtype).outer(self.freqs)
