@@ -20,7 +20,7 @@ from .diffusion.sampler import heun_sample, sigma_schedule
 from .errors import TabgenError
 from .known_latents import encoder_inputs
 from .pairs import write_derived
-from .precision import mixed_precision
+from .precision import mixed_precision, sampling_precision
 from .schema import json_scalar
 
 #: Rows sampled to learn how the model splits rows among the categories a rebalance does not name.
@@ -37,7 +37,7 @@ class Sampler:
         self.codec = codec
         self.denoiser = denoiser
         self.config = config
-        self.precision = precision
+        self.precision = sampling_precision(precision, device)
         self.device = device
 
     def sigmas(self, steps: int) -> torch.Tensor:

@@ -83,7 +83,19 @@ def test_a_fit_keeps_its_resolved_float_type(mixed_frame, tmp_path, monkeypatch)
     assert fitted.config_.diffusion.precision == "float32"
     fitted.save(tmp_path / "m.tabgen")
     monkeypatch.setattr("tabgen.precision.native_bfloat16", lambda device: True)
-    assert Synthesizer.load(tmp_path / "m.tabgen").config_.diffusion.precision == "float32"
+    loaded = Synthesizer.load(tmp_path / "m.tabgen")
+    assert loaded.config_.diffusion.precision == "float32" and loaded.model_.sampler.precision == "float32"
+
+
+def test_a_bfloat16_model_samples_in_float32_where_bfloat16_is_emulated(mixed_frame, tmp_path, monkeypatch):
+    config = fast_config()
+    config.diffusion.precision = "bfloat16"
+    Synthesizer(config=config, progress=False).fit_and_save(mixed_frame, tmp_path / "m.tabgen")
+    for units, products in ((True, "bfloat16"), (False, "float32")):
+        monkeypatch.setattr("tabgen.precision.native_bfloat16", lambda device, units=units: units)
+        loaded = Synthesizer.load(tmp_path / "m.tabgen")
+        assert loaded.config_.diffusion.precision == "bfloat16" and loaded.model_.sampler.precision == products
+        assert len(loaded.sample(20)) == 20
 
 
 @pytest.mark.parametrize("precision", ["float32", "bfloat16"])
