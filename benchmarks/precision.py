@@ -1,26 +1,25 @@
-"""What the float type of the denoiser's products costs on one table, and what the tree C2ST sees.
+"""The denoiser's float type, table by table, on this CPU profile: the default fit with float32 and with
+bfloat16 products, scored against the training table and against the held-out rows.
 
-    python -m benchmarks.precision --dataset default                 # about 20 minutes on 2 cores
-    python -m benchmarks.precision --dataset default --max-steps 200 --results-dir /tmp/p   # smoke test
+    python -m benchmarks.precision --tables adult,default --out epyc-avx512        # about 40 minutes on 2 cores
+    ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 \\
+        python -m benchmarks.precision --tables adult --precisions float32 --out epyc-as-avx2   # an older laptop
+    python -m benchmarks.precision --tables adult --max-steps 200 --results-dir /tmp/p --out smoke
 
-Three fits, seed 0, one after the other: the defaults (bfloat16 products where ``precision="auto"``
-takes them, early stopping), the same without early stopping, and float32 products without early
-stopping. Each model samples as many rows as the training table (seed 1), scored as ``speed.py``
-scores, with its whole calibration and with parts of it left out. Then, on the defaults' model, the
-columns an XGBoost classifier of real against synthetic rows gains most from, each column's own AUC,
-and how often two numerical columns hold the same value, in real and synthetic rows.
+Each fit takes the defaults a user gets on this CPU (``SynthesizerConfig.for_device("cpu")``) with
+only the products' float type set, seed 0, one after the other. Each model samples as many rows as
+the training table (seed 1); they are written to CSV, read back and scored on all rows. The held-out
+rows, scored against the training table, are the floor.
 
-Results: ``<results-dir>/precision/<dataset>.json`` and ``.md``.
+Results: ``<results-dir>/precision/<out>.json`` and ``.md``.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import os
+import sys
 from typing import Any
-
-import numpy as np
-import pandas as pd
 
 from benchmarks.harness import (
     Dataset,
@@ -32,124 +31,88 @@ from benchmarks.harness import (
     headline,
     load_dataset,
     machine,
-    round_trip,
     score,
     write_json,
 )
 
-FITS = ("defaults", "no early stopping", "float32, no early stopping")
+PRECISIONS = ("float32", "bfloat16")
+#: The environment that emulates another CPU profile (docs/speed.md): recorded with the results.
+PROFILE_VARIABLES = ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS")
 
 
-def fit(ds: Dataset, name: str, max_steps: int | None):
+def run_fit(ds: Dataset, precision: str, seed: int, max_steps: int | None) -> dict[str, Any]:
     from tabgen import SynthesizerConfig
 
     config = SynthesizerConfig.for_device("cpu")
-    if name != "defaults":
-        config.diffusion.patience = 10**6
-    if name.startswith("float32"):
-        config.diffusion.precision = "float32"
+    config.diffusion.precision = precision
     if max_steps is not None:
-        config.diffusion.max_steps = max_steps
-        config.vae.max_steps = max_steps
-    return fit_tabgen(ds, 0, config=config)
+        config.diffusion.max_steps = config.vae.max_steps = max_steps
+    syn, fit_s = fit_tabgen(ds, seed, config=config)
+    rows = syn.sample(len(ds.train), seed=seed + 1)
+    holdout = canonical(ds.test, ds.categorical)
+    result = score(ds, rows, seed=seed, schema=syn.schema_, holdout=holdout)
+    d = syn.diffusion_result_
+    return {"precision": precision, "fit_seconds": fit_s, "vae_seconds": syn.vae_result_.seconds,
+            "diffusion_seconds": d.seconds, "diffusion_steps": d.steps, "stopped_by": d.stopped_by,
+            "max_steps": config.diffusion.max_steps, **headline(result),
+            "trend_holdout": result.against_holdout["trend_error"], "c2st_holdout": result.against_holdout["c2st_xgboost"]}
 
 
-def calibration_variants(calibration: Any) -> dict[str, Any]:
-    if calibration is None:
-        return {"none": None}
-    none_given = [None] * len(calibration.conditional_scores)
-    return {
-        "whole": calibration,
-        "none": None,
-        "without pair biases": dataclasses.replace(calibration, pairs=[], pair_bias=[]),
-        "without conditional score maps": dataclasses.replace(calibration, conditional_scores=none_given),
-        "marginal maps only": dataclasses.replace(calibration, pairs=[], pair_bias=[], conditional_scores=none_given),
-    }
+def floor(ds: Dataset, seed: int) -> dict[str, Any]:
+    result = score(ds, canonical(ds.test, ds.categorical), seed=seed, round_tripped=True)
+    return headline(result)
 
 
-def detector_view(ds: Dataset, fake: pd.DataFrame) -> dict[str, Any]:
-    """The classifier's most used columns, each column's own AUC, and exact ties between numerical columns."""
-    import xgboost as xgb
-    from sklearn.metrics import roc_auc_score
-
-    real = canonical(ds.train, ds.categorical)
-    synthetic = round_trip(fake, ds)
-    X = pd.concat([real, synthetic], ignore_index=True)
-    for c in ds.categorical:
-        X[c] = X[c].astype("category")
-    y = np.r_[np.zeros(len(real)), np.ones(len(synthetic))]
-    order = np.random.default_rng(0).permutation(len(X))
-    train, test = order[: len(X) // 2], order[len(X) // 2 :]
-
-    def auc(columns: list[str], trees: int, depth: int) -> tuple[float, Any]:
-        model = xgb.XGBClassifier(n_estimators=trees, max_depth=depth, enable_categorical=True, tree_method="hist", n_jobs=1)
-        model.fit(X.iloc[train][columns], y[train])
-        return float(roc_auc_score(y[test], model.predict_proba(X.iloc[test][columns])[:, 1])), model
-
-    all_auc, model = auc(list(X.columns), 200, 6)
-    gain = pd.Series(model.get_booster().get_score(importance_type="total_gain"))
-    gain = (gain / gain.sum()).sort_values(ascending=False)
-    numerical = [c for c in ds.train.columns if c in ds.numerical]
-
-    def ties(frame: pd.DataFrame) -> dict[str, float]:
-        values = frame[numerical].to_numpy(float)
-        return {f"{a} = {b}": float(np.mean(values[:, i] == values[:, j]))
-                for i, a in enumerate(numerical) for j, b in enumerate(numerical) if i < j}
-
-    real_ties, fake_ties = ties(ds.train), ties(fake)
-    frequent = sorted(real_ties, key=real_ties.get, reverse=True)[:12]
-    return {"auc_all_columns": all_auc,
-            "gain_share": {c: float(g) for c, g in gain.head(12).items()},
-            "auc_alone": {c: auc([c], 100, 4)[0] for c in gain.index[:6]},
-            "exact_ties": {pair: {"real": real_ties[pair], "synthetic": fake_ties[pair]} for pair in frequent}}
+COLUMNS = (("fit_seconds", "fit s", 0), ("diffusion_steps", "denoiser steps", 0), ("shape", "Shape %", 2),
+           ("trend", "Trend %", 2), ("c2st_tree", "tree C2ST", 3), ("trend_holdout", "Trend % vs held-out", 2),
+           ("c2st_holdout", "tree C2ST vs held-out", 3))
 
 
 def render(r: dict[str, Any]) -> str:
-    lines = [f"# The float type of the denoiser's products on {r['dataset']}", "",
-             (f"Generated by `benchmarks/precision.py` on {r['machine']['cpu']} ({r['machine']['usable_cores']} cores), "
-             f"commit {commit_label(r['git'])}. Seed 0; rows sampled with seed 1; Shape % · Trend % · tree C2ST."), "",
-             "| fit | fit s | denoiser steps | stopped by | calibration | Shape % | Trend % | tree C2ST |",
-             "|---|---:|---:|---|---|---:|---:|---:|"]
-    for f in r["fits"]:
-        for name, s in f["scores"].items():
-            lines.append(f"| {f['name']} | {f['fit_seconds']:.0f} | {f['denoiser_steps']:,} | {f['stopped_by']} | {name} "
-                         f"| {s['shape']:.2f} | {s['trend']:.2f} | {s['c2st_tree']:.3f} |")
-    d = r["detector"]
-    lines += ["", f"The defaults' rows against real ones, all columns: AUC {d['auc_all_columns']:.3f}.", "",
-              "| column | share of the classifier's gain | AUC of that column alone |", "|---|---:|---:|"]
-    lines += [f"| {c} | {g:.3f} | {d['auc_alone'].get(c, float('nan')):.3f} |" for c, g in d["gain_share"].items()]
-    lines += ["", "| numerical columns with equal values | real rows | synthetic rows |", "|---|---:|---:|"]
-    lines += [f"| {pair} | {v['real']:.3f} | {v['synthetic']:.3f} |" for pair, v in d["exact_ties"].items()]
+    env = ", ".join(f"{k}={v}" for k, v in r["profile"]["environment"].items()) or "none"
+    lines = [f"# The denoiser's float type ({r['machine']['cpu']}, torch kernels: {r['profile']['torch_kernels']})", "",
+             f"`{r['command']}` at commit {commit_label(r['git'])}, {r['machine']['usable_cores']} cores; "
+             f"profile variables: {env}. The defaults of this CPU with the products' float type set; seed 0, "
+             "rows sampled with seed 1, written to CSV and read back, all rows scored. The floor is the held-out "
+             "rows scored against the training table.", "",
+             "| table | products | " + " | ".join(label for _, label, _ in COLUMNS) + " |",
+             "|---|---|" + "---:|" * len(COLUMNS)]
+    for table, t in r["tables"].items():
+        f = t["floor"]
+        lines.append(f"| {table} | floor (held-out rows) | | | {f['shape']:.2f} | {f['trend']:.2f} | {f['c2st_tree']:.3f} | | |")
+        for fit in t["fits"]:
+            lines.append(f"| {table} | {fit['precision']} | " + " | ".join(
+                f"{fit[key]:,.{digits}f}" for key, _, digits in COLUMNS) + " |")
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.precision", description=__doc__.splitlines()[0])
     add_dataset_arguments(parser)
-    parser.set_defaults(dataset="default")
+    parser.add_argument("--tables", default="adult,default", help="comma-separated shared tables")
+    parser.add_argument("--precisions", default=",".join(PRECISIONS), help="comma-separated: float32, bfloat16")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", required=True, help="name of the results files (say which CPU profile)")
     parser.add_argument("--max-steps", type=int, default=None, help="cap both networks' steps (smoke tests only)")
     args = parser.parse_args()
-    ds = load_dataset(args.datasets_dir / args.dataset)
-    results: dict[str, Any] = {"dataset": args.dataset, "machine": machine(), "git": git_state(), "fits": []}
-    defaults_rows = None
-    for name in FITS:
-        syn, fit_s = fit(ds, name, args.max_steps)
-        scores = {}
-        for label, calibration in calibration_variants(syn.codec_.calibration).items():
-            syn.codec_.calibration = calibration
-            fake = syn.sample(len(ds.train), seed=1)
-            scores[label] = headline(score(ds, fake, seed=0, schema=syn.schema_))
-            if name == "defaults" and defaults_rows is None:  # the first variant: the model as fitted
-                defaults_rows = fake
-        results["fits"].append({"name": name, "fit_seconds": fit_s, "denoiser_steps": syn.diffusion_result_.steps,
-                                "stopped_by": syn.diffusion_result_.stopped_by, "scores": scores})
-        print(name, results["fits"][-1], flush=True)
-    results["detector"] = detector_view(ds, defaults_rows)
+    import torch
+
+    results: dict[str, Any] = {
+        "command": "python -m benchmarks.precision " + " ".join(sys.argv[1:]), "machine": machine(), "git": git_state(),
+        "profile": {"torch_kernels": torch.backends.cpu.get_cpu_capability(),
+                    "environment": {k: os.environ[k] for k in PROFILE_VARIABLES if k in os.environ}},
+        "tables": {}}
+    for table in args.tables.split(","):
+        ds = load_dataset(args.datasets_dir / table)
+        t = results["tables"][table] = {"floor": floor(ds, args.seed), "fits": []}
+        for precision in args.precisions.split(","):
+            t["fits"].append(run_fit(ds, precision, args.seed, args.max_steps))
+            print(table, t["fits"][-1], flush=True)
     out = args.results_dir / "precision"
     out.mkdir(parents=True, exist_ok=True)
-    write_json(out / f"{args.dataset}.json", results)
-    (out / f"{args.dataset}.md").write_text(render(results))
-    print(f"wrote {out}/{args.dataset}.md")
+    write_json(out / f"{args.out}.json", results)
+    (out / f"{args.out}.md").write_text(render(results))
+    print(f"wrote {out}/{args.out}.md")
 
 
 if __name__ == "__main__":
