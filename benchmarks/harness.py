@@ -277,8 +277,8 @@ def usable_cores() -> int:
 
 
 def machine() -> dict[str, Any]:
-    """What the seconds depend on: the CPU model, and whether it multiplies bfloat16 faster than float32
-    (where ``precision="auto"`` takes bfloat16 products)."""
+    """What the seconds depend on: the CPU model, whether it has bfloat16 matrix units (AMX; the key's
+    name is older than AMD's bfloat16 products), and whether ``precision="auto"`` takes bfloat16 products."""
     import torch
 
     from tabgen.precision import native_bfloat16
@@ -287,7 +287,8 @@ def machine() -> dict[str, Any]:
     lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
     model = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), platform.processor())
     cpu = torch.device("cpu")
-    return {"cpu": model, "native_bfloat16": native_bfloat16(cpu), "bfloat16_products": native_bfloat16(cpu),
+    amx = bool(getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)())
+    return {"cpu": model, "native_bfloat16": amx, "bfloat16_products": native_bfloat16(cpu),
             "cpu_count": os.cpu_count(), "usable_cores": usable_cores()}
 
 
