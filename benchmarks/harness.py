@@ -250,6 +250,21 @@ def headline(result: EvaluationResult) -> dict[str, float | None]:
             "c2st_tree": result.c2st_xgboost.score if result.c2st_xgboost else None}
 
 
+def scored_against_both(ds: Dataset, synthetic: pd.DataFrame, *, seed: int,
+                        schema: Schema | None = None) -> dict[str, float | None]:
+    """:func:`headline` of ``synthetic`` against the training table, and its Shape, Trend and tree C2ST
+    against the held-out rows (``*_holdout``), all rows of each."""
+    result = score(ds, synthetic, seed=seed, schema=schema, holdout=canonical(ds.test, ds.categorical))
+    theirs = result.against_holdout
+    return {**headline(result), "shape_holdout": theirs["shape_error"], "trend_holdout": theirs["trend_error"],
+            "c2st_holdout": theirs["c2st_xgboost"]}
+
+
+def floor_scores(ds: Dataset, seed: int) -> dict[str, float | None]:
+    """:func:`headline` of the held-out rows against the training table: the floor."""
+    return headline(score(ds, canonical(ds.test, ds.categorical), seed=seed, round_tripped=True))
+
+
 def mean_scores(runs: list[dict[str, Any]]) -> dict[str, float]:
     """The mean over runs of each of the headline scores, fit seconds and peak RSS that every run has."""
     keys = [k for k in ("shape", "trend", "c2st_tree", "fit_seconds", "peak_rss_mib") if all(k in r for r in runs)]

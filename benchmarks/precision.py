@@ -24,14 +24,13 @@ from typing import Any
 from benchmarks.harness import (
     Dataset,
     add_dataset_arguments,
-    canonical,
     commit_label,
     fit_tabgen,
+    floor_scores,
     git_state,
-    headline,
     load_dataset,
     machine,
-    score,
+    scored_against_both,
     write_json,
 )
 
@@ -48,19 +47,11 @@ def run_fit(ds: Dataset, precision: str, seed: int, max_steps: int | None) -> di
     if max_steps is not None:
         config.diffusion.max_steps = config.vae.max_steps = max_steps
     syn, fit_s = fit_tabgen(ds, seed, config=config)
-    rows = syn.sample(len(ds.train), seed=seed + 1)
-    holdout = canonical(ds.test, ds.categorical)
-    result = score(ds, rows, seed=seed, schema=syn.schema_, holdout=holdout)
     d = syn.diffusion_result_
     return {"precision": precision, "fit_seconds": fit_s, "vae_seconds": syn.vae_result_.seconds,
             "diffusion_seconds": d.seconds, "diffusion_steps": d.steps, "stopped_by": d.stopped_by,
-            "max_steps": config.diffusion.max_steps, **headline(result),
-            "trend_holdout": result.against_holdout["trend_error"], "c2st_holdout": result.against_holdout["c2st_xgboost"]}
-
-
-def floor(ds: Dataset, seed: int) -> dict[str, Any]:
-    result = score(ds, canonical(ds.test, ds.categorical), seed=seed, round_tripped=True)
-    return headline(result)
+            "max_steps": config.diffusion.max_steps,
+            **scored_against_both(ds, syn.sample(len(ds.train), seed=seed + 1), seed=seed, schema=syn.schema_)}
 
 
 COLUMNS = (("fit_seconds", "fit s", 0), ("diffusion_steps", "denoiser steps", 0), ("shape", "Shape %", 2),
@@ -104,7 +95,7 @@ def main() -> None:
         "tables": {}}
     for table in args.tables.split(","):
         ds = load_dataset(args.datasets_dir / table)
-        t = results["tables"][table] = {"floor": floor(ds, args.seed), "fits": []}
+        t = results["tables"][table] = {"floor": floor_scores(ds, args.seed), "fits": []}
         for precision in args.precisions.split(","):
             t["fits"].append(run_fit(ds, precision, args.seed, args.max_steps))
             print(table, t["fits"][-1], flush=True)
