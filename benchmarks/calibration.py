@@ -28,13 +28,14 @@ import torch
 from benchmarks.harness import (
     add_dataset_arguments,
     commit_label,
+    cpu_defaults,
     fit_tabgen,
     floor_scores,
     git_state,
     load_dataset,
     machine,
     scored_against_both,
-    write_json,
+    write_results,
 )
 
 
@@ -84,26 +85,18 @@ def main() -> None:
     parser.add_argument("--out", required=True, help="name of the results files (say which machine)")
     parser.add_argument("--max-steps", type=int, default=None, help="cap both networks' steps (smoke tests only)")
     args = parser.parse_args()
-    from tabgen import SynthesizerConfig
-
     results: dict[str, Any] = {"command": "python -m benchmarks.calibration " + " ".join(sys.argv[1:]),
                                "machine": machine(), "git": git_state(), "tables": {}}
     for table in args.tables.split(","):
         ds = load_dataset(args.datasets_dir / table)
-        config = SynthesizerConfig.for_device("cpu")
-        if args.max_steps is not None:
-            config.diffusion.max_steps = config.vae.max_steps = args.max_steps
-        syn, fit_s = fit_tabgen(ds, 0, config=config)
+        syn, fit_s = fit_tabgen(ds, 0, config=cpu_defaults(args.max_steps))
         t = results["tables"][table] = {"fit_seconds": fit_s, "floor": floor_scores(ds, 0), "variants": {}}
         for name, calibration in variants(syn.codec_.calibration).items():
             syn.codec_.calibration = calibration
             t["variants"][name] = scored_against_both(ds, syn.sample(len(ds.train), seed=1), seed=0, schema=syn.schema_)
             print(table, name, t["variants"][name], flush=True)
-    out = args.results_dir / "calibration"
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / f"{args.out}.json", results)
-    (out / f"{args.out}.md").write_text(render(results))
-    print(f"wrote {out}/{args.out}.md")
+    write_results(args.results_dir / "calibration", args.out, results, render(results))
+    print(f"wrote {args.results_dir}/calibration/{args.out}.md")
 
 
 if __name__ == "__main__":

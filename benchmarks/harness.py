@@ -195,6 +195,16 @@ def fit_tabgen(ds: Dataset, seed: int, time_budget: float | None = None, config:
     return syn, seconds
 
 
+def cpu_defaults(max_steps: int | None = None) -> SynthesizerConfig:
+    """The defaults a user gets on this CPU; ``max_steps`` caps both networks' steps (smoke tests only)."""
+    from tabgen import SynthesizerConfig
+
+    config = SynthesizerConfig.for_device("cpu")
+    if max_steps is not None:
+        config.diffusion.max_steps = config.vae.max_steps = max_steps
+    return config
+
+
 # ---------------------------------------------------------------------------------------- scoring
 def round_trip(frame: pd.DataFrame, ds: Dataset, keep_dir: Path | None = None, model: str = "tabgen") -> pd.DataFrame:
     """Write the rows as CSV and read them back like the real files, then bring them to canonical form.
@@ -383,6 +393,12 @@ def json_safe(value: Any) -> Any:
     if value is None or isinstance(value, str):
         return value
     return str(value)
+
+
+def write_results(folder: Path, name: str, results: dict[str, Any], markdown: str) -> None:
+    """``results`` as ``folder/name.json`` and their rendering as ``folder/name.md``."""
+    write_json(folder / f"{name}.json", results)
+    (folder / f"{name}.md").write_text(markdown)
 
 
 def write_json(path: Path, payload: dict[str, Any]) -> None:

@@ -25,13 +25,14 @@ from benchmarks.harness import (
     Dataset,
     add_dataset_arguments,
     commit_label,
+    cpu_defaults,
     fit_tabgen,
     floor_scores,
     git_state,
     load_dataset,
     machine,
     scored_against_both,
-    write_json,
+    write_results,
 )
 
 PRECISIONS = ("float32", "bfloat16")
@@ -40,12 +41,8 @@ PROFILE_VARIABLES = ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY", "MKL_ENABLE_IN
 
 
 def run_fit(ds: Dataset, precision: str, seed: int, max_steps: int | None) -> dict[str, Any]:
-    from tabgen import SynthesizerConfig
-
-    config = SynthesizerConfig.for_device("cpu")
+    config = cpu_defaults(max_steps)
     config.diffusion.precision = precision
-    if max_steps is not None:
-        config.diffusion.max_steps = config.vae.max_steps = max_steps
     syn, fit_s = fit_tabgen(ds, seed, config=config)
     d = syn.diffusion_result_
     return {"precision": precision, "fit_seconds": fit_s, "vae_seconds": syn.vae_result_.seconds,
@@ -99,11 +96,8 @@ def main() -> None:
         for precision in args.precisions.split(","):
             t["fits"].append(run_fit(ds, precision, args.seed, args.max_steps))
             print(table, t["fits"][-1], flush=True)
-    out = args.results_dir / "precision"
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / f"{args.out}.json", results)
-    (out / f"{args.out}.md").write_text(render(results))
-    print(f"wrote {out}/{args.out}.md")
+    write_results(args.results_dir / "precision", args.out, results, render(results))
+    print(f"wrote {args.results_dir}/precision/{args.out}.md")
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ from .harness import (
     load_dataset,
     machine,
     read_table,
-    write_json,
+    write_results,
 )
 
 TABLES = ("adult", "default", "shoppers", "magic", "beijing", "superstore")
@@ -217,8 +217,7 @@ def main() -> None:
         ds = parsed_dates(load_dataset(args.datasets_dir / table))
         results["tables"][table] = score_table(ds, budget, [int(s) for s in args.seeds.split(",")],
                                                BENCHMARKS_DIR / "synthetic" / "rules", not args.no_peers)
-        write_json(folder / f"{args.out}.json", results)
-        (folder / f"{args.out}.md").write_text(markdown(results))
+        write_results(folder, args.out, results, markdown(results))
     print(json.dumps({t: {m: v["c2st_tree"] for m, v in r["models"].items()} for t, r in results["tables"].items()}))
 
 

@@ -32,8 +32,8 @@ class Tokenizer(nn.Module):
         if not embedding.is_meta:
             nn.init.normal_(embedding)
         self.embeddings = nn.Embedding(*embedding.shape, _weight=embedding)
-        self.register_buffer("offsets", torch.tensor(list(itertools.accumulate([0] + cardinalities[:-1]))[: len(cardinalities)],
-                                                     dtype=torch.long))
+        offsets = list(itertools.accumulate(cardinalities, initial=0))[:-1]
+        self.register_buffer("offsets", torch.tensor(offsets, dtype=torch.long))
         for p in (self.weight, self.bias, self.embeddings.weight):
             if p.numel():
                 nn.init.kaiming_uniform_(p, a=math.sqrt(5))
