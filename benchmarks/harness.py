@@ -230,6 +230,35 @@ def round_trip(frame: pd.DataFrame, ds: Dataset, keep_dir: Path | None = None, m
     return canonical(back, ds.categorical)
 
 
+#: Formats of the shared tables' datetime columns (superstore's are day first, two-digit years).
+DATE_FORMATS = {"superstore": "%d/%m/%y"}
+
+
+def parsed_dates(ds: Dataset) -> Dataset:
+    """``ds`` with its datetime columns (``"datetime"`` in info.json) parsed, for every model alike:
+    TabularARGN treats text dates as text."""
+    dates = [c["name"] for c in ds.info["columns"] if c["type"] == "datetime"]
+    fmt = DATE_FORMATS.get(ds.name)
+    for frame in (ds.train, ds.test):
+        if frame is not None:
+            for name in dates:
+                frame[name] = pd.to_datetime(frame[name], format=fmt)
+    return ds
+
+
+def read_back(frame: pd.DataFrame, ds: Dataset, folder: Path, model: str) -> pd.DataFrame:
+    """The rows as a user gets them: written to ``folder/<dataset>/<model>.csv``, read back, dates parsed
+    as the real ones were, in canonical form."""
+    path = folder / ds.name / f"{model}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame[list(ds.train.columns)].to_csv(path, index=False)
+    back = read_table(path)
+    for name in ds.train.columns:
+        if pd.api.types.is_datetime64_any_dtype(ds.train[name]):
+            back[name] = pd.to_datetime(back[name])
+    return canonical(back, ds.categorical)
+
+
 def score(ds: Dataset, synthetic: pd.DataFrame, *, seed: int, schema: Schema | None = None,
           real: pd.DataFrame | None = None, holdout: pd.DataFrame | None = None, target: str | None = None,
           metrics: Sequence[str] | None = FIDELITY, floor: bool = False, round_tripped: bool = False) -> EvaluationResult:
@@ -260,14 +289,18 @@ def headline(result: EvaluationResult) -> dict[str, float | None]:
             "c2st_tree": result.c2st_xgboost.score if result.c2st_xgboost else None}
 
 
-def scored_against_both(ds: Dataset, synthetic: pd.DataFrame, *, seed: int,
-                        schema: Schema | None = None) -> dict[str, float | None]:
+def scored_against_both(ds: Dataset, synthetic: pd.DataFrame, *, seed: int, schema: Schema | None = None,
+                        round_tripped: bool = False, rules: bool = False) -> dict[str, Any]:
     """:func:`headline` of ``synthetic`` against the training table, and its Shape, Trend and tree C2ST
-    against the held-out rows (``*_holdout``), all rows of each."""
-    result = score(ds, synthetic, seed=seed, schema=schema, holdout=canonical(ds.test, ds.categorical))
+    against the held-out rows (``*_holdout``), all rows of each; with ``rules``, also ``rules_kept``:
+    the training table's rules and the share of training, held-out and synthetic rows keeping each."""
+    metrics = [*FIDELITY, "rules"] if rules else FIDELITY
+    result = score(ds, synthetic, seed=seed, schema=schema, holdout=canonical(ds.test, ds.categorical),
+                   metrics=metrics, round_tripped=round_tripped)
     theirs = result.against_holdout
-    return {**headline(result), "shape_holdout": theirs["shape_error"], "trend_holdout": theirs["trend_error"],
-            "c2st_holdout": theirs["c2st_xgboost"]}
+    out = {**headline(result), "shape_holdout": theirs["shape_error"], "trend_holdout": theirs["trend_error"],
+           "c2st_holdout": theirs["c2st_xgboost"]}
+    return {**out, "rules_kept": result.rules} if rules else out
 
 
 def floor_scores(ds: Dataset, seed: int) -> dict[str, float | None]:

@@ -41,38 +41,13 @@ from .harness import (
     headline,
     load_dataset,
     machine,
-    read_table,
+    parsed_dates,
+    read_back,
     write_results,
 )
 
 TABLES = ("adult", "default", "shoppers", "magic", "beijing", "superstore")
-#: Formats of the shared tables' datetime columns (superstore's are day first, two-digit years).
-DATE_FORMATS = {"superstore": "%d/%m/%y"}
-
-
 FLOOR = "held-out rows (floor)"
-
-
-def parsed_dates(ds: Dataset) -> Dataset:
-    dates = [c["name"] for c in ds.info["columns"] if c["type"] == "datetime"]
-    fmt = DATE_FORMATS.get(ds.name)
-    for frame in (ds.train, ds.test):
-        if frame is not None:
-            for name in dates:
-                frame[name] = pd.to_datetime(frame[name], format=fmt)
-    return ds
-
-
-def read_back(frame: pd.DataFrame, ds: Dataset, folder: Path, model: str) -> pd.DataFrame:
-    """The rows as a user gets them: written to CSV, read back, dates parsed as the real ones were."""
-    path = folder / ds.name / f"{model}.csv"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    frame[list(ds.train.columns)].to_csv(path, index=False)
-    back = read_table(path)
-    for name in ds.train.columns:
-        if pd.api.types.is_datetime64_any_dtype(ds.train[name]):
-            back[name] = pd.to_datetime(back[name])
-    return back
 
 
 def fit_models(ds: Dataset, budget: float | None, seeds: list[int], peers: bool = True):
@@ -143,7 +118,7 @@ def score_table(ds: Dataset, budget: float | None, seeds: list[int], folder: Pat
     out["models"][FLOOR] = scores(holdout, seeds[0], against_holdout=False)
     for name, run in fit_models(ds, budget, seeds, peers):
         rows = read_back(sample(run.pop("model"), len(ds.train), run["seed"]), ds, folder, name)
-        out["models"][name] = {**run, **scores(canonical(rows, ds.categorical), run["seed"])}
+        out["models"][name] = {**run, **scores(rows, run["seed"])}
         print(f"{ds.name} {name}: {headline_of(out['models'][name])} in {run['fit_seconds']:.0f} s", flush=True)
     return out
 
