@@ -158,6 +158,18 @@ def test_privacy_sees_copies_and_fresh_samples_land_near_half():
     assert copied.dcr_overfitting_protection < 0.2
 
 
+def test_the_membership_attack_finds_training_rows_in_copies_and_nothing_in_fresh_rows():
+    real, holdout = correlated(1000), correlated(1000, seed=9)
+    fresh = fast(real, correlated(1000, seed=10), holdout=holdout, metrics=["privacy"])
+    assert abs(fresh.membership_auc - 0.5) < 0.06
+    assert fresh.rows["membership candidates"] == 500  # half the holdout; its other half is the reference
+    copied = fast(real, real.sample(500, random_state=0), holdout=holdout, metrics=["privacy"])
+    assert copied.membership_auc > 0.7  # half the members were copied: those score highest
+    assert "Membership inference AUC" in str(copied)
+    tiny = fast(real, correlated(1000, seed=10), holdout=holdout.head(12), metrics=["privacy"])
+    assert tiny.membership_auc is None and any("membership" in note for note in tiny.notes)
+
+
 def with_gaps(df: pd.DataFrame, seed: int) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     df = df.copy()

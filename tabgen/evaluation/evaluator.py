@@ -20,7 +20,7 @@ from .detection import N_FOLDS, Classifier, detect
 from .fidelity import shape_and_trend
 from .ml_efficiency import ml_efficiency
 from .prepare import normalise, resolve_schema, rng_for, subsample
-from .privacy import dcr_overfitting_protection, dcr_share, exact_copy_rate
+from .privacy import dcr_overfitting_protection, dcr_share, exact_copy_rate, membership_inference
 from .result import EvaluationResult
 from .rules_kept import rules_kept
 
@@ -211,6 +211,11 @@ def _privacy(run: _Run, result: EvaluationResult) -> None:
     result.dcr_overfitting_protection = dcr_overfitting_protection(
         run.real, run.synthetic, run.holdout, run.schema, run.seed
     )
+    attack = membership_inference(run.real, run.synthetic, run.holdout, run.schema, run.seed, run.max_rows)
+    if attack is None:
+        result.notes.append("membership inference not scored: the holdout has too few rows")
+    else:
+        result.membership_auc, result.rows["membership candidates"] = attack.auc, attack.candidates
 
 
 #: (group in METRICS, progress label, step), in the order they run.

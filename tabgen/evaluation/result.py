@@ -18,7 +18,7 @@ class EvaluationResult:
     ``notes`` says why.
 
     Errors are percentages (0 is ideal); C2ST, α-precision, β-recall and DCR overfitting protection are
-    in [0, 1] (1 is ideal); ``dcr_share`` is a fraction whose ideal is 0.5.
+    in [0, 1] (1 is ideal); ``dcr_share`` is a fraction and ``membership_auc`` an AUC, both ideal at 0.5.
     """
 
     shape_error: float | None = None
@@ -32,6 +32,8 @@ class EvaluationResult:
     exact_copy_rate: float | None = None
     holdout_copy_rate: float | None = None
     dcr_overfitting_protection: float | None = None
+    #: AUC of a membership attack telling training rows from held-out ones by the synthetic rows (0.5 ideal).
+    membership_auc: float | None = None
     #: The same fidelity and detection scores for the holdout in place of the synthetic table:
     #: what real data itself achieves (computed when asked for with ``floor=True``).
     floor: dict[str, float | None] | None = None
@@ -59,6 +61,7 @@ class EvaluationResult:
             "dcr_share": self.dcr_share,
             "exact_copy_rate": self.exact_copy_rate,
             "dcr_overfitting_protection": self.dcr_overfitting_protection,
+            "membership_auc": self.membership_auc,
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -127,6 +130,7 @@ class EvaluationResult:
             ("DCR share", _percent(self.dcr_share), "%", "50", None, ""),
             ("Exact copies", _percent(self.exact_copy_rate), "%", "0", None, copies_remark),
             ("DCR overfitting prot.", self.dcr_overfitting_protection, "", "1", None, ""),
+            ("Membership inference AUC", self.membership_auc, "", "0.5", None, _attacked(self.rows)),
         ]
         return rows
 
@@ -137,6 +141,11 @@ def _score(detection: Detection | None) -> float | None:
 
 def _auc(detection: Detection | None) -> str:
     return f"AUC {detection.auc:.3f}, {detection.rows_per_table:,} rows of each table" if detection else ""
+
+
+def _attacked(rows: dict[str, int]) -> str:
+    n = rows.get("membership candidates")
+    return f"{n:,} training and {n:,} held-out rows attacked" if n else ""
 
 
 def _percent(value: float | None) -> float | None:
