@@ -6,9 +6,9 @@ Each size draws ``rows`` training rows from the dataset's training table and, di
 many holdout rows. Every step limit fits the CPU defaults with that limit on the training rows,
 samples as many rows, and is scored against the training rows (Shape, Trend, tree C2ST) and, for
 privacy, against the holdout (DCR share: 50 % is ideal; higher means synthetic rows sit closer to the
-training rows than to unseen ones). The holdout scored in place of synthetic rows is the floor. One
-fit at a time, all threads; results go to ``<results-dir>/small-tables/<dataset>.json`` and a Markdown
-table beside it.
+training rows than to unseen ones; the membership inference AUC: 0.5 is ideal). The holdout scored in
+place of synthetic rows is the floor. One fit at a time, all threads; results go to
+``<results-dir>/small-tables/<dataset>.json`` and a Markdown table beside it.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def fit_and_score(ds: Dataset, rows: int, steps: str, seed: int) -> dict[str, An
         "rows": rows, "steps_limit": steps, "seed": seed, "fit_seconds": fit_seconds,
         "denoiser_steps": d.steps, "stopped_by": d.stopped_by, "best_epoch": d.best_epoch, "epochs": d.epochs,
         "shape": result.shape_error, "trend": result.trend_error, "c2st_tree": result.c2st_xgboost.score,
-        "dcr_share": result.dcr_share, "exact_copy_rate": result.exact_copy_rate,
+        "dcr_share": result.dcr_share, "exact_copy_rate": result.exact_copy_rate, "membership_auc": result.membership_auc,
         "floor": {k: result.floor.get(k) for k in ("shape_error", "trend_error", "c2st_xgboost")},
     }
 
@@ -64,8 +64,9 @@ def render(results: dict[str, Any]) -> str:
         "them; DCR share against as many disjoint holdout rows (50 % ideal). The floor is the holdout scored",
         "in place of synthetic rows.",
         "",
-        "| rows | step limit | denoiser steps (stopped by) | fit s | Shape % | Trend % | tree C2ST | DCR share % | copies % |",
-        "|---:|---|---|---:|---:|---:|---:|---:|---:|",
+        "| rows | step limit | denoiser steps (stopped by) | fit s | Shape % | Trend % | tree C2ST | DCR share % | copies % "
+        "| membership AUC |",
+        "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     floors = {}
     for r in results["runs"]:
@@ -73,12 +74,16 @@ def render(results: dict[str, Any]) -> str:
         lines.append(
             f"| {r['rows']:,} | {r['steps_limit']} | {r['denoiser_steps']:,} ({r['stopped_by']}) | {r['fit_seconds']:.0f} "
             f"| {r['shape']:.2f} | {r['trend']:.2f} | {r['c2st_tree']:.3f} | {100 * r['dcr_share']:.1f} "
-            f"| {100 * r['exact_copy_rate']:.2f} |"
+            f"| {100 * r['exact_copy_rate']:.2f} | {_auc(r.get('membership_auc'))} |"
         )
     for (rows, seed), f in sorted(floors.items()):
         lines.append(f"| {rows:,} | floor (holdout, seed {seed}) | — | — | {f['shape_error']:.2f} | {f['trend_error']:.2f} "
-                     f"| {f['c2st_xgboost']:.3f} | — | — |")
+                     f"| {f['c2st_xgboost']:.3f} | — | — | — |")
     return "\n".join(lines) + "\n"
+
+
+def _auc(value: float | None) -> str:
+    return "" if value is None else f"{value:.3f}"
 
 
 def main(argv: list[str] | None = None) -> int:
