@@ -17,7 +17,7 @@ from pathlib import Path
 
 import click
 
-from .config import SynthesizerConfig
+from .config import PROCESSES, SynthesizerConfig
 from .device import resolve_device
 from .errors import TabgenError, TabgenWarning
 from .io import MODEL_SUFFIX, atomic_write, find_model, looks_like_model, read_table, write_table
@@ -215,6 +215,8 @@ def main() -> None:
 @click.option("--time-budget", help="Train for this long at most: 600, 90s, 10m, 1h; the denoiser then trains until the "
                                     "budget ends or it stops improving [default: a fixed number of steps, about 10 minutes "
                                     "on a 2-core CPU].")
+@click.option("--process", type=click.Choice(PROCESSES), default="edm", show_default=True,
+              help="The diffusion's forward process: EDM's, or the variance-preserving or variance-exploding one.")
 @sep_option
 @encoding_option
 @click.option("--resume", is_flag=True, help="Continue an interrupted fit from its checkpoint (MODEL.ckpt).")
@@ -223,7 +225,7 @@ def main() -> None:
 @quiet_option
 def fit(data: Path, output: Path | None, categorical: str | None, numerical: str | None, identifiers: str | None,
         no_exact_pairs: bool, rules: tuple[str, ...], no_rules: bool, drop_rules: tuple[str, ...], time_budget: str | None,
-        sep: str | None, encoding: str | None, resume: bool, device: str, seed: int, quiet: bool) -> None:
+        process: str, sep: str | None, encoding: str | None, resume: bool, device: str, seed: int, quiet: bool) -> None:
     """Learn DATA (CSV, TSV or Parquet) and write a model file.
 
     The training state is saved to MODEL.ckpt every minute and on Ctrl-C; `--resume` continues from it.
@@ -238,9 +240,13 @@ def fit(data: Path, output: Path | None, categorical: str | None, numerical: str
     df = read_table(data, sep=parse_separator(sep), encoding=encoding)
     if budget is not None:  # the budget is the command's: reading the table spends some of it
         budget = max(budget - (time.monotonic() - started), MIN_FIT_SECONDS)
+    config = None
+    if process != "edm":
+        config = SynthesizerConfig.for_device(str(resolve_device(device)))
+        config.diffusion.process = process
     syn = Synthesizer(categorical=_names(categorical), numerical=_names(numerical), identifiers=_names(identifiers),
                       exact_pairs=not no_exact_pairs, rules=rules, find_rules=not no_rules, drop_rules=drop_rules,
-                      time_budget=budget, device=device, seed=seed,
+                      time_budget=budget, config=config, device=device, seed=seed,
                       progress=not quiet, checkpoint=checkpoint)
     try:
         syn.fit_and_save(df, output, resume=resume)

@@ -19,6 +19,10 @@ import torch
 from .errors import TabgenError
 from .precision import Precision
 
+#: The forward processes a fit can choose (:mod:`tabgen.diffusion.processes`).
+ProcessName = Literal["edm", "vp", "ve", "ddpm"]
+PROCESSES = typing.get_args(ProcessName)
+
 
 class _Validated:
     """Checks every field against its annotation (and a positive value for numbers, unless listed in
@@ -110,8 +114,14 @@ class VAEConfig(_Validated):
 
 @dataclass
 class DiffusionConfig(_Validated):
-    """The EDM denoiser on the VAE's latents."""
+    """The denoiser on the VAE's latents."""
 
+    process: ProcessName = "edm"
+    """The forward process (:mod:`tabgen.diffusion.processes`): EDM's (Karras et al. 2022), the
+    variance-preserving or variance-exploding one of Song et al. 2021, or DDPM's (Ho et al. 2020, sampled
+    with DDIM's strided steps), each in EDM's form with its own preconditioning, training noise levels,
+    loss weight and sampler times. ``sigma_data``, ``P_mean``
+    and ``P_std`` and the sampler's ``sigma_min``, ``sigma_max`` and ``rho`` are EDM's."""
     width: int = 256
     """Hidden width of the MLP denoiser (TabSyn: 1024; the GPU profile takes TabSyn's)."""
     noise_channels: int = 64

@@ -132,13 +132,13 @@ def calibrate(sampler: Sampler, tensors: Tensors, rows: int, deadline: float | N
     if rows <= 0:
         return None
     codec = sampler.codec
-    sigmas = sampler.sigmas(sampler.config.num_steps)
+    times = sampler.times(sampler.config.num_steps)
     x_num, logits = [], []
     began = time.monotonic()
     with tqdm(total=rows, desc="calibrating", unit="row", disable=not progress, leave=False, dynamic_ncols=True) as bar:
         for start in range(0, rows, CALIBRATION_BATCH):
             noise = torch.randn(min(CALIBRATION_BATCH, rows - start), codec.latent_dim, device=sampler.device)
-            scores, heads = codec.vae.reconstruct(codec.tokens(sampler.latents(noise, sigmas)))
+            scores, heads = codec.vae.reconstruct(codec.tokens(sampler.latents(noise, times)))
             x_num.append(scores.float())
             logits.append([lg.float() for lg in heads])
             bar.update(len(noise))

@@ -16,7 +16,7 @@ from .conditions import Givens, Rebalance, allocate, given_from_frame, given_fro
 from .config import SamplerConfig
 from .diffusion.edm import Denoiser, EDMPrecond, bounded_denoiser
 from .diffusion.inpaint import heun_inpaint
-from .diffusion.sampler import heun_sample, sigma_schedule
+from .diffusion.process import ode_sample
 from .errors import TabgenError
 from .known_latents import encoder_inputs
 from .pairs import write_derived
@@ -40,9 +40,9 @@ class Sampler:
         self.precision = sampling_precision(precision, device)
         self.device = device
 
-    def sigmas(self, steps: int) -> torch.Tensor:
-        s = self.config
-        return sigma_schedule(steps, s.sigma_min, s.sigma_max, s.rho, self.device)
+    def times(self, steps: int) -> list[float]:
+        """The process's sampler times for ``steps`` steps (EDM's: its noise levels σ), then the data's (σ = 0)."""
+        return self.denoiser.process.time_steps(steps, self.config)
 
     def _bounded(self) -> Denoiser:
         """The denoiser held within the training latents' range (files from before have no range)."""
@@ -51,10 +51,10 @@ class Sampler:
             return self.denoiser
         return bounded_denoiser(self.denoiser, scaling.low, scaling.high)
 
-    def latents(self, noise: torch.Tensor, sigmas: torch.Tensor) -> torch.Tensor:
+    def latents(self, noise: torch.Tensor, times: list[float]) -> torch.Tensor:
         """Heun-sampled latents from standard normal ``noise``, in the VAE's scale."""
         with mixed_precision(self.device, self.precision):
-            z = heun_sample(self._bounded(), noise, sigmas)
+            z = ode_sample(self._bounded(), noise, times, self.denoiser.process)
         return self.codec.scaling.unstandardise(z)
 
     def givens(self, n: int, given: Given, rebalance: Shares, generator: torch.Generator) -> Givens | None:
@@ -105,21 +105,21 @@ class Sampler:
         if steps is None:
             steps = s.num_steps if givens is None else s.inpaint_steps
         givens = None if givens is None else parent_givens(givens, codec.schema)
-        sigmas = self.sigmas(steps)
+        times = self.times(steps)
         with tqdm(total=n, desc="sampling", unit="row", disable=not show, leave=False, dynamic_ncols=True) as bar:
             for start in range(0, n, s.batch_size):
                 count = min(s.batch_size, n - start)
                 noise = torch.randn(count, codec.latent_dim, device=self.device, generator=generator)
                 if givens is None:
-                    yield codec.decode(self.latents(noise, sigmas), generator, start)
+                    yield codec.decode(self.latents(noise, times), generator, start)
                 else:
                     batch = givens.rows(start, start + count)
-                    z = codec.scaling.unstandardise(self._inpaint(batch, noise, sigmas, generator))
+                    z = codec.scaling.unstandardise(self._inpaint(batch, noise, times, generator))
                     frame = codec.decode(z, generator, start, fill=batch.fill, calibrated=False)
                     yield write_derived(batch.apply(frame, codec.schema), codec.schema)
                 bar.update(count)
 
-    def _inpaint(self, givens: Givens, noise: torch.Tensor, sigmas: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def _inpaint(self, givens: Givens, noise: torch.Tensor, times: list[float], generator: torch.Generator) -> torch.Tensor:
         """Standardised latents of rows whose given cells' tokens are held at their encoding."""
         s, codec = self.config, self.codec
         x_num, x_cat, known_tokens = encoder_inputs(givens, codec.transform, *codec.typical_row())
@@ -128,6 +128,6 @@ class Sampler:
         known = codec.scaling.standardise(codec.encode_means(x_num_t, x_cat_t))
         mask = torch.from_numpy(known_tokens).to(self.device).repeat_interleave(codec.vae.d_token, dim=1)
         with mixed_precision(self.device, self.precision):
-            return heun_inpaint(self._bounded(), noise, sigmas, known, mask, resamples=s.inpaint_resamples,
+            return heun_inpaint(self._bounded(), noise, times, known, mask, self.denoiser.process, resamples=s.inpaint_resamples,
                                 resample_band=(s.inpaint_resample_sigma_min, s.inpaint_resample_sigma_max),
                                 generator=generator)

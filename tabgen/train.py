@@ -17,7 +17,8 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from .config import DiffusionConfig, VAEConfig
-from .diffusion.edm import EDMPrecond, edm_loss, sample_sigma
+from .diffusion.edm import EDMPrecond
+from .diffusion.process import Process
 from .fit_plan import PhaseLimits
 from .graphed_step import GradientStep
 from .precision import mixed_precision
@@ -250,11 +251,11 @@ class _ScheduleProgress:
         return share
 
 
-def _validation_set(z_val: Tensor, config: DiffusionConfig) -> tuple[Tensor, Tensor, Tensor]:
+def _validation_set(z_val: Tensor, process: Process) -> tuple[Tensor, Tensor, Tensor]:
     """The held-out latents, repeated to at least ``MIN_DIFFUSION_VALIDATION_ROWS``, with noise levels
     and noise drawn once, so that every epoch is validated alike."""
     z_val = z_val.repeat(math.ceil(MIN_DIFFUSION_VALIDATION_ROWS / len(z_val)), 1)
-    return z_val, sample_sigma(len(z_val), config.P_mean, config.P_std, z_val.device), torch.randn_like(z_val)
+    return z_val, process.training_sigma(len(z_val), z_val.device), torch.randn_like(z_val)
 
 
 def train_diffusion(
@@ -278,14 +279,14 @@ def train_diffusion(
         D.load_state_dict(resume["model"])
         ema.load_state_dict(resume["ema"])
         optimizer.load_state_dict(resume["optimizer"])
-    z_val, val_sigma, val_noise = _validation_set(z_val, config)
+    process = D.process
+    z_val, val_sigma, val_noise = _validation_set(z_val, process)
     params, ema_params = list(D.parameters()), list(ema.parameters())
     progress_of = _ScheduleProgress(loop, limits)
 
     def batch_loss(x: Tensor) -> Tensor:
         with mixed_precision(x.device, config.precision, cache=False):
-            return edm_loss(D, x, sample_sigma(len(x), config.P_mean, config.P_std, x.device), torch.randn_like(x),
-                            config.sigma_data)
+            return process.loss(D, x, process.training_sigma(len(x), x.device), torch.randn_like(x))
 
     gradient_step = GradientStep(batch_loss, params, graphed=z_train.device.type == "cuda")
 
@@ -302,7 +303,7 @@ def train_diffusion(
             optimizer.step()
             ema_update(ema_params, params, config.ema_decay, step)
         with torch.no_grad(), mixed_precision(z_val.device, config.precision):
-            val_loss = float(edm_loss(ema, z_val, val_sigma, val_noise, config.sigma_data))
+            val_loss = float(process.loss(ema, z_val, val_sigma, val_noise))
         passes = (loop.result.steps + loop.epoch_steps) * loop.batch_size / loop.n_rows
         may_stop_early = (not config.lr_decay or schedule_done >= EARLY_STOP_AFTER_PROGRESS
                           or passes >= EARLY_STOP_AFTER_PASSES)

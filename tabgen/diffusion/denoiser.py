@@ -7,6 +7,7 @@ from torch import Tensor, nn
 
 from ..config import DiffusionConfig
 from .edm import EDMPrecond
+from .processes import process_for
 
 
 class NoiseEmbedding(nn.Module):
@@ -61,4 +62,4 @@ class MLPDenoiser(nn.Module):
 
 def edm_denoiser(latent_dim: int, config: DiffusionConfig) -> EDMPrecond:
     """The preconditioned denoiser D that ``config`` describes, over latent rows of ``latent_dim``."""
-    return EDMPrecond(MLPDenoiser(latent_dim, config.width, config.noise_channels), config.sigma_data)
+    return EDMPrecond(MLPDenoiser(latent_dim, config.width, config.noise_channels), config.sigma_data, process_for(config))

@@ -6,10 +6,14 @@ loss    = E[λ(σ)·‖D(x + n; σ) − x‖²],  λ(σ) = (σ² + σ_d²)/(σ·
 
 from __future__ import annotations
 
-from typing import Callable
+import math
 
 import torch
 from torch import Tensor, nn
+
+from ..config import DiffusionConfig, SamplerConfig
+from .process import Denoiser, Process
+from .sampler import heun_step, sigma_schedule
 
 
 def c_skip(sigma: Tensor, sigma_data: float) -> Tensor:
@@ -38,21 +42,78 @@ def sample_sigma(n: int, P_mean: float, P_std: float, device: torch.device | str
     return (torch.randn(n, device=device) * P_std + P_mean).exp()
 
 
-class EDMPrecond(nn.Module):
-    """Wraps a raw network F into the denoiser D(x; σ)."""
+class EDMProcess(Process):
+    """EDM's own process: σ(t) = t, s(t) = 1, ln σ ~ N(P_mean, P_std²) in training, and the ρ-spaced
+    σ schedule of :class:`~tabgen.config.SamplerConfig` in sampling."""
 
-    def __init__(self, net: nn.Module, sigma_data: float):
+    name = "edm"
+
+    def __init__(self, sigma_data: float = 0.5, P_mean: float = -1.2, P_std: float = 1.2):
+        self.sigma_data, self.P_mean, self.P_std = sigma_data, P_mean, P_std
+
+    @classmethod
+    def from_config(cls, config: DiffusionConfig) -> "EDMProcess":
+        return cls(config.sigma_data, config.P_mean, config.P_std)
+
+    def sigma(self, t: float) -> float:
+        return t
+
+    def sigma_dot(self, t: float) -> float:
+        return 1.0
+
+    def time_steps(self, num_steps: int, config: SamplerConfig) -> list[float]:
+        return sigma_schedule(num_steps, config.sigma_min, config.sigma_max, config.rho).tolist()
+
+    def c_skip(self, sigma: Tensor) -> Tensor:
+        return c_skip(sigma, self.sigma_data)
+
+    def c_out(self, sigma: Tensor) -> Tensor:
+        return c_out(sigma, self.sigma_data)
+
+    def c_in(self, sigma: Tensor) -> Tensor:
+        return c_in(sigma, self.sigma_data)
+
+    def c_noise(self, sigma: Tensor) -> Tensor:
+        return c_noise(sigma)
+
+    def loss_weight(self, sigma: Tensor) -> Tensor:
+        return loss_weight(sigma, self.sigma_data)
+
+    def training_sigma(self, n: int, device: torch.device | str = "cpu") -> Tensor:
+        return sample_sigma(n, self.P_mean, self.P_std, device)
+
+    def loss(self, D: Denoiser, x: Tensor, sigma: Tensor, noise: Tensor) -> Tensor:
+        return edm_loss(D, x, sigma, noise, self.sigma_data)
+
+    # In σ itself, as EDM's sampler: the same numbers as before processes were selectable.
+    def noised(self, y: Tensor, t: float, noise: Tensor) -> Tensor:
+        return y + t * noise
+
+    def renoised(self, x: Tensor, t_low: float, t_high: float, noise: Tensor) -> Tensor:
+        return x + math.sqrt(t_high**2 - t_low**2) * noise
+
+    def step(self, D: Denoiser, x: Tensor, t: float, t_next: float) -> Tensor:
+        return heun_step(D, x, t, t_next)
+
+    def clean(self, x: Tensor, t: float) -> Tensor:
+        return x
+
+
+class EDMPrecond(nn.Module):
+    """Wraps a raw network F into the denoiser D(x; σ) = c_skip·x + c_out·F(c_in·x; c_noise), with the
+    coefficients of ``process`` (EDM's by default). The process is not a weight: the file keeps its name."""
+
+    def __init__(self, net: nn.Module, sigma_data: float, process: Process | None = None):
         super().__init__()
         self.net = net
         self.sigma_data = sigma_data
+        self.process = process or EDMProcess(sigma_data)
 
     def forward(self, x: Tensor, sigma: Tensor) -> Tensor:
+        p = self.process
         sigma = sigma.reshape(-1, 1).to(x.dtype).expand(x.shape[0], 1)
-        F_x = self.net(c_in(sigma, self.sigma_data) * x, c_noise(sigma).flatten())
-        return c_skip(sigma, self.sigma_data) * x + c_out(sigma, self.sigma_data) * F_x
-
-
-Denoiser = Callable[[Tensor, Tensor], Tensor]
+        F_x = self.net(p.c_in(sigma) * x, p.c_noise(sigma).flatten())
+        return p.c_skip(sigma) * x + p.c_out(sigma) * F_x
 
 
 def bounded_denoiser(D: Denoiser, low: Tensor, high: Tensor) -> Denoiser:

@@ -18,17 +18,18 @@ import math
 import torch
 from torch import Tensor
 
-from .edm import Denoiser
-from .sampler import heun_step
+from .edm import EDMProcess
+from .process import Denoiser, Process
 
 
 @torch.inference_mode()
 def heun_inpaint(
     D: Denoiser,
     noise: Tensor,
-    sigmas: Tensor,
+    times: list[float] | Tensor,
     known: Tensor,
     mask: Tensor,
+    process: Process | None = None,
     *,
     resamples: int = 0,
     resample_band: tuple[float, float] = (0.0, math.inf),
@@ -37,22 +38,23 @@ def heun_inpaint(
     """Sample x from the denoiser's distribution given x[mask] = known[mask].
 
     ``mask`` (bool) broadcasts against ``noise`` (rows, dims): one mask for all rows or one per row.
-    Each step from σ with ``resample_band[0] <= σ <= resample_band[1]`` is taken ``1 + resamples``
-    times, noising the state back from σ' to σ in between. Returns x with the known part exactly
-    ``known``.
+    ``times`` are ``process``'s sampler times (EDM's σ schedule by default). Each step from a time of
+    σ with ``resample_band[0] <= σ <= resample_band[1]`` is taken ``1 + resamples`` times, noising the
+    state back in between. Returns x with the known part exactly ``known``.
     """
 
     def randn() -> Tensor:
         return torch.randn(noise.shape, generator=generator, device=noise.device, dtype=noise.dtype)
 
-    sigmas = sigmas.tolist()
+    process = process or EDMProcess()
+    times = times.tolist() if isinstance(times, Tensor) else list(times)
     low, high = resample_band
-    x = noise * sigmas[0]
-    for sigma, sigma_next in zip(sigmas[:-1], sigmas[1:]):
-        repeats = resamples if low <= sigma <= high and sigma_next > 0 else 0
+    x = process.prior(noise, times[0])
+    for t, t_next in zip(times[:-1], times[1:]):
+        repeats = resamples if low <= process.sigma(t) <= high and process.sigma(t_next) > 0 else 0
         for r in range(repeats + 1):
-            x = torch.where(mask, known + sigma * randn(), x)
-            x = heun_step(D, x, sigma, sigma_next)
-            if r < repeats:  # back to σ: the forward process from σ' adds variance σ² − σ'²
-                x = x + math.sqrt(sigma**2 - sigma_next**2) * randn()
-    return torch.where(mask, known, x)
+            x = torch.where(mask, process.noised(known, t, randn()), x)
+            x = process.step(D, x, t, t_next)
+            if r < repeats:  # back to t: the forward process from t_next adds the variance between
+                x = process.renoised(x, t_next, t, randn())
+    return torch.where(mask, known, process.clean(x, times[-1]))

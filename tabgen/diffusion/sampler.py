@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .edm import Denoiser
+from .process import Denoiser
 
 
 def sigma_schedule(num_steps: int, sigma_min: float, sigma_max: float, rho: float, device: torch.device | str = "cpu") -> Tensor:

@@ -1,0 +1,96 @@
+"""The forward processes side by side (issue 36): EDM's, VP, VE and DDPM, each fitted at the same time budget.
+
+    python -m benchmarks.processes --machine epyc-zen4 --budget 300            # six tables, four processes
+    python -m benchmarks.processes --machine smoke --tables adult --budget 20 --max-rows 2000
+
+For each table and process, seed 0, one fit after the other: tabgen with the defaults a user gets and
+``DiffusionConfig.process`` set, under ``--budget`` seconds (equal time, so a process that trains
+slower pays for it), sampling as many rows as the training table (timed). The rows are written to CSV
+and read back, and all of them scored against the training table and against the held-out rows.
+Results: ``<results-dir>/<machine>/processes/<out>.json`` and ``.md``, rewritten after every fit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from .harness import (
+    BENCHMARKS_DIR,
+    DATASETS_DIR,
+    RESULTS_DIR,
+    Dataset,
+    commit_label,
+    cpu_defaults,
+    fit_tabgen,
+    floor_scores,
+    git_state,
+    load_dataset,
+    machine,
+    parsed_dates,
+    read_back,
+    scored_against_both,
+    timed,
+    write_results,
+)
+
+TABLES = ("adult", "shoppers", "magic", "default", "beijing", "superstore")
+PROCESSES = ("edm", "vp", "ve", "ddpm")
+
+
+def run(ds: Dataset, process: str, args: argparse.Namespace) -> dict[str, Any]:
+    config = cpu_defaults()
+    config.diffusion.process = process
+    syn, fit_s = fit_tabgen(ds, args.seed, time_budget=args.budget, config=config)
+    rows, sample_s = timed(lambda: syn.sample(len(ds.train), seed=args.seed))
+    back = read_back(rows, ds, BENCHMARKS_DIR / "synthetic" / "processes", process)
+    return {"fit_seconds": fit_s, "sample_seconds": sample_s, "diffusion_steps": syn.diffusion_result_.steps,
+            "scores": scored_against_both(ds, back, seed=args.seed, schema=ds.schema(), round_tripped=True)}
+
+
+def markdown(results: dict[str, Any]) -> str:
+    lines = [f"# Forward processes at a {results['budget']:g} s budget ({results['machine']['cpu']}, "
+             f"commit {commit_label(results['git'])})", "", f"`{results['command']}`: seed 0, all rows scored against "
+             "the training table and against the held-out rows (Shape %, Trend %, tree C2ST).", "",
+             "| table | process | fit s | denoiser steps | sample s | Shape | Trend | C2ST | vs held-out: Shape | Trend | C2ST |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for key, r in results["runs"].items():
+        table, process = key.split("/")
+        s, f = r["scores"], results["floors"][table]
+        lines.append(f"| {table} | {process} | {r['fit_seconds']:.0f} | {r['diffusion_steps']:,} | {r['sample_seconds']:.1f} | "
+                     f"{s['shape']:.2f} | {s['trend']:.2f} | {s['c2st_tree']:.3f} | {s['shape_holdout']:.2f} | "
+                     f"{s['trend_holdout']:.2f} | {s['c2st_holdout']:.3f} |")
+        if process == results["processes"][-1]:
+            lines.append(f"| {table} | floor (held-out rows) | | | | {f['shape']:.2f} | {f['trend']:.2f} | "
+                         f"{f['c2st_tree']:.3f} | | | |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.processes", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--machine", required=True, help="a label for this machine: the results folder's name")
+    parser.add_argument("--tables", default=",".join(TABLES))
+    parser.add_argument("--processes", default=",".join(PROCESSES))
+    parser.add_argument("--budget", type=float, default=300.0, help="seconds of fitting per table and process")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-rows", type=int, default=None, help="cap each table's rows (smoke tests only)")
+    parser.add_argument("--out", default="latest")
+    parser.add_argument("--datasets-dir", type=Path, default=DATASETS_DIR)
+    parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+    args = parser.parse_args(argv)
+    processes = args.processes.split(",")
+    results = {"machine": machine(), "git": git_state(), "budget": args.budget, "processes": processes, "runs": {}, "floors": {},
+               "command": "python -m benchmarks.processes " + " ".join(sys.argv[1:] if argv is None else argv)}
+    for table in args.tables.split(","):
+        ds = parsed_dates(load_dataset(args.datasets_dir / table, max_rows=args.max_rows))
+        results["floors"][table] = floor_scores(ds, args.seed)
+        for process in processes:
+            results["runs"][f"{table}/{process}"] = run(ds, process, args)
+            write_results(args.results_dir / args.machine / "processes", args.out, results, markdown(results))
+            print(f"{table} {process}: {results['runs'][f'{table}/{process}']['scores']}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
