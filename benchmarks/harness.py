@@ -205,6 +205,16 @@ def cpu_defaults(max_steps: int | None = None) -> SynthesizerConfig:
     return config
 
 
+def sample(model: Any, n: int, seed: int) -> pd.DataFrame:
+    """``n`` rows of a fitted tabgen model (at ``seed``) or TabularARGN (which is then closed)."""
+    if hasattr(model, "rules_"):
+        return model.sample(n, seed=seed)
+    try:
+        return model.sample(n_samples=n)
+    finally:
+        model.close()
+
+
 # ---------------------------------------------------------------------------------------- scoring
 def round_trip(frame: pd.DataFrame, ds: Dataset, keep_dir: Path | None = None, model: str = "tabgen") -> pd.DataFrame:
     """Write the rows as CSV and read them back like the real files, then bring them to canonical form.

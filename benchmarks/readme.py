@@ -41,6 +41,7 @@ from .harness import (
     machine,
     parsed_dates,
     read_back,
+    sample,
     scored_against_both,
     seed_everything,
     timed,
@@ -68,7 +69,7 @@ def run_cell(cell: str, ds: Dataset, args: argparse.Namespace, folder: Path) -> 
         model, fit_s = fit_tabgen(ds, args.seed, time_budget=budget, config=config)
         record = {"time_budget": budget, "precision": model.config_.diffusion.precision,
                   "vae_steps": model.vae_result_.steps, "diffusion_steps": model.diffusion_result_.steps}
-    rows, sample_s = timed(lambda: _sample(model, len(ds.train), args.seed))
+    rows, sample_s = timed(lambda: sample(model, len(ds.train), args.seed))
     back = read_back(rows, ds, BENCHMARKS_DIR / "synthetic" / "readme", cell)
     scores = scored_against_both(ds, back, seed=args.seed, schema=ds.schema(), round_tripped=True, rules=True)
     return {**record, "fit_seconds": fit_s, "sample_seconds": sample_s, "rows_per_second": len(rows) / sample_s,
@@ -81,15 +82,6 @@ def _tabular_argn(ds: Dataset, args: argparse.Namespace) -> tuple[Any, float, di
     model = make_tabular_argn(ds, args.seed, quick=args.max_steps is not None)
     _, fit_s = timed(lambda: model.fit(ds.train))
     return model, fit_s, {"max_epochs": model.get_params()["max_epochs"]}
-
-
-def _sample(model: Any, n: int, seed: int) -> Any:
-    if hasattr(model, "rules_"):
-        return model.sample(n, seed=seed)
-    try:
-        return model.sample(n_samples=n)
-    finally:
-        model.close()
 
 
 def _cell_record(folder: Path, cell: str) -> dict[str, Any]:

@@ -43,6 +43,7 @@ from .harness import (
     machine,
     parsed_dates,
     read_back,
+    sample,
     write_results,
 )
 
@@ -85,15 +86,6 @@ def _steps(syn: Any) -> dict[str, int]:
     """Training steps in the budget: their ratio between the two tabgen fits is the cost of the rule columns."""
     return {"vae_steps": syn.vae_result_.steps, "diffusion_steps": syn.diffusion_result_.steps,
             "vae_seconds": syn.vae_result_.seconds, "diffusion_seconds": syn.diffusion_result_.seconds}
-
-
-def sample(model: Any, n: int, seed: int) -> pd.DataFrame:
-    if hasattr(model, "rules_"):
-        return model.sample(n, seed=seed)
-    try:
-        return model.sample(n_samples=n)
-    finally:
-        model.close()
 
 
 def score_table(ds: Dataset, budget: float | None, seeds: list[int], folder: Path, peers: bool = True) -> dict[str, Any]:

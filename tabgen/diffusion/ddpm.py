@@ -14,10 +14,11 @@ import torch
 from torch import Tensor
 
 from ..config import SamplerConfig
-from .process import Denoiser, Process
+from .process import Denoiser
+from .vp import EpsilonPrediction
 
 
-class DDPMProcess(Process):
+class DDPMProcess(EpsilonPrediction):
     name = "ddpm"
 
     def __init__(self, beta_start: float = 1e-4, beta_end: float = 0.02, T: int = 1000):
@@ -38,15 +39,6 @@ class DDPMProcess(Process):
         """``num_steps`` indices from T − 1 down to 0, evenly strided, then −1 (the data)."""
         n = max(num_steps - 1, 1)
         return [float(round((self.T - 1) * (1 - i / n))) for i in range(num_steps)] + [-1.0]
-
-    def c_skip(self, sigma: Tensor) -> Tensor:
-        return torch.ones_like(sigma)
-
-    def c_out(self, sigma: Tensor) -> Tensor:
-        return -sigma
-
-    def c_in(self, sigma: Tensor) -> Tensor:
-        return 1 / (sigma**2 + 1).sqrt()
 
     def c_noise(self, sigma: Tensor) -> Tensor:
         """The index t whose σ_t is nearest σ."""

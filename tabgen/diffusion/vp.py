@@ -15,7 +15,20 @@ from ..config import SamplerConfig
 from .process import Process
 
 
-class VPProcess(Process):
+class EpsilonPrediction(Process):
+    """c_skip = 1, c_out = −σ, c_in = 1/√(σ² + 1): the network predicts the noise, as in DDPM and VP."""
+
+    def c_skip(self, sigma: Tensor) -> Tensor:
+        return torch.ones_like(sigma)
+
+    def c_out(self, sigma: Tensor) -> Tensor:
+        return -sigma
+
+    def c_in(self, sigma: Tensor) -> Tensor:
+        return 1 / (sigma**2 + 1).sqrt()
+
+
+class VPProcess(EpsilonPrediction):
     name = "vp"
 
     def __init__(self, beta_d: float = 19.9, beta_min: float = 0.1, epsilon_s: float = 1e-3, epsilon_t: float = 1e-5,
@@ -45,15 +58,6 @@ class VPProcess(Process):
         """t_i = 1 + i/(N − 1)·(ε_s − 1), then 0."""
         n = max(num_steps - 1, 1)
         return [1 + i / n * (self.epsilon_s - 1) for i in range(num_steps)] + [0.0]
-
-    def c_skip(self, sigma: Tensor) -> Tensor:
-        return torch.ones_like(sigma)
-
-    def c_out(self, sigma: Tensor) -> Tensor:
-        return -sigma
-
-    def c_in(self, sigma: Tensor) -> Tensor:
-        return 1 / (sigma**2 + 1).sqrt()
 
     def c_noise(self, sigma: Tensor) -> Tensor:
         return (self.M - 1) * self.sigma_inv(sigma)

@@ -74,10 +74,7 @@ def dcr_share(
     holdout = subsample(holdout, n_reference, rows)
     synthetic = subsample(synthetic, max_rows, rows)
 
-    encoder = one_hot_encoder(
-        schema, "minmax", columns_with_missing(schema, real, synthetic, holdout), len(real), category_weight=0.5
-    )
-    encoder.fit(real)
+    encoder = _distance_encoder(real, synthetic, holdout, schema)
     encoded_synthetic = encoder.transform(synthetic)
     to_training = _closest_distance(encoder.transform(training), encoded_synthetic)
     to_holdout = _closest_distance(encoder.transform(holdout), encoded_synthetic)
@@ -113,10 +110,7 @@ def membership_inference(
     reference = subsample(holdout.iloc[order[half:]], max_rows, rows)
     members = subsample(real, n, rows)
     synthetic = subsample(synthetic, max_rows, rows)
-    encoder = one_hot_encoder(
-        schema, "minmax", columns_with_missing(schema, real, synthetic, holdout), len(real), category_weight=0.5
-    )
-    encoder.fit(real)
+    encoder = _distance_encoder(real, synthetic, holdout, schema)
     candidates = encoder.transform(pd.concat([members, outsiders], ignore_index=True))
     to_synthetic = _closest_distance(encoder.transform(synthetic), candidates)
     to_reference = _closest_distance(encoder.transform(reference), candidates)
@@ -125,6 +119,14 @@ def membership_inference(
     score = np.log(to_reference + floor) - np.log(to_synthetic + floor)
     labels = np.r_[np.ones(n), np.zeros(n)]
     return MembershipInference(float(roc_auc_score(labels, score)), n)
+
+
+def _distance_encoder(real: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame, schema: Schema):
+    """The Gower-like encoding the distances are measured in, fitted on the training table."""
+    encoder = one_hot_encoder(
+        schema, "minmax", columns_with_missing(schema, real, synthetic, holdout), len(real), category_weight=0.5
+    )
+    return encoder.fit(real)
 
 
 def _closest_distance(reference: np.ndarray, queries: np.ndarray) -> np.ndarray:
