@@ -151,7 +151,7 @@ def run_variant(dataset_dir: str, name: str, steps: int, seed: int, threads: int
     codec.scaling = LatentScaling.fit(latents, c.latent_std)
     z = codec.scaling.standardise(latents)
     train_idx, val_idx = validation_split(torch.randperm(len(z)), config)
-    denoiser = edm_denoiser(z.shape[1], c)
+    denoiser = edm_denoiser(z.shape[1], c, codec.vae.d_token)
     start = time.perf_counter()
     result = train_diffusion(denoiser, z[train_idx], z[val_idx], c, progress=False)
     fit_seconds = time.perf_counter() - start

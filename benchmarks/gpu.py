@@ -223,7 +223,7 @@ def part_throughput(ds: Dataset, args: argparse.Namespace) -> dict[str, Any]:
         return EDMPrecond(tabsyn_network(d, TABSYN_WIDTH), c.sigma_data).to(device)
 
     def tabgen_D() -> Any:
-        return edm_denoiser(d, c).to(device)
+        return edm_denoiser(d, c, config.vae.d_token).to(device)
 
     variants: list[tuple[str, Callable[[], Any], str, Callable[..., dict[str, Any]]]] = [
         ("TabSyn's network, TabSyn's published loop", tabsyn_D, "float32",

@@ -117,7 +117,7 @@ def part_hardware(ds: Dataset, args: argparse.Namespace) -> dict[str, Any]:
 
     d = vae.n_tokens * config.vae.d_token
     c = config.diffusion
-    D = edm_denoiser(d, c)
+    D = edm_denoiser(d, c, config.vae.d_token)
     z = torch.randn(c.batch_size, d)
     d_optimizer = torch.optim.Adam(D.parameters())
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import click
 
-from .config import PROCESSES, SynthesizerConfig
+from .config import PROCESSES, SOLVERS, SynthesizerConfig
 from .device import resolve_device
 from .errors import TabgenError, TabgenWarning
 from .io import MODEL_SUFFIX, atomic_write, find_model, looks_like_model, read_table, write_table
@@ -216,7 +216,10 @@ def main() -> None:
                                     "budget ends or it stops improving [default: a fixed number of steps, about 10 minutes "
                                     "on a 2-core CPU].")
 @click.option("--process", type=click.Choice(PROCESSES), default="edm", show_default=True,
-              help="The diffusion's forward process: EDM's, or the variance-preserving or variance-exploding one.")
+              help="The diffusion's forward process: EDM's, variance-preserving, variance-exploding or DDPM's.")
+@click.option("--solver", type=click.Choice(SOLVERS), default=None,
+              help="How the model's rows are sampled: Heun's steps, DPM-Solver++(2M) or DDPM's ancestral steps "
+                   "[default: the config's].")
 @sep_option
 @encoding_option
 @click.option("--resume", is_flag=True, help="Continue an interrupted fit from its checkpoint (MODEL.ckpt).")
@@ -225,7 +228,8 @@ def main() -> None:
 @quiet_option
 def fit(data: Path, output: Path | None, categorical: str | None, numerical: str | None, identifiers: str | None,
         no_exact_pairs: bool, rules: tuple[str, ...], no_rules: bool, drop_rules: tuple[str, ...], time_budget: str | None,
-        process: str, sep: str | None, encoding: str | None, resume: bool, device: str, seed: int, quiet: bool) -> None:
+        process: str, solver: str | None, sep: str | None, encoding: str | None, resume: bool, device: str, seed: int,
+        quiet: bool) -> None:
     """Learn DATA (CSV, TSV or Parquet) and write a model file.
 
     The training state is saved to MODEL.ckpt every minute and on Ctrl-C; `--resume` continues from it.
@@ -241,9 +245,10 @@ def fit(data: Path, output: Path | None, categorical: str | None, numerical: str
     if budget is not None:  # the budget is the command's: reading the table spends some of it
         budget = max(budget - (time.monotonic() - started), MIN_FIT_SECONDS)
     config = None
-    if process != "edm":
+    if process != "edm" or solver is not None:
         config = SynthesizerConfig.for_device(str(resolve_device(device)))
         config.diffusion.process = process
+        config.sampler.solver = solver or config.sampler.solver
     syn = Synthesizer(categorical=_names(categorical), numerical=_names(numerical), identifiers=_names(identifiers),
                       exact_pairs=not no_exact_pairs, rules=rules, find_rules=not no_rules, drop_rules=drop_rules,
                       time_budget=budget, config=config, device=device, seed=seed,

@@ -20,8 +20,10 @@ from .errors import TabgenError
 from .precision import Precision
 
 #: The forward processes a fit can choose (:mod:`tabgen.diffusion.processes`).
-ProcessName = Literal["edm", "vp", "ve", "ddpm"]
+ProcessName = Literal["edm", "vp", "ve", "ddpm", "graph"]
 PROCESSES = typing.get_args(ProcessName)
+SolverName = Literal["heun", "dpm2m", "ancestral"]
+SOLVERS = typing.get_args(SolverName)
 
 
 class _Validated:
@@ -120,7 +122,8 @@ class DiffusionConfig(_Validated):
     """The forward process (:mod:`tabgen.diffusion.processes`): EDM's (Karras et al. 2022), the
     variance-preserving or variance-exploding one of Song et al. 2021, or DDPM's (Ho et al. 2020, sampled
     with DDIM's strided steps), each in EDM's form with its own preconditioning, training noise levels,
-    loss weight and sampler times. ``sigma_data``, ``P_mean``
+    loss weight and sampler times; or ``"graph"``, a linear SDE that couples the column tokens along
+    their associations (:mod:`tabgen.diffusion.graph`). ``sigma_data``, ``P_mean``
     and ``P_std`` and the sampler's ``sigma_min``, ``sigma_max`` and ``rho`` are EDM's."""
     width: int = 256
     """Hidden width of the MLP denoiser (TabSyn: 1024; the GPU profile takes TabSyn's)."""
@@ -158,10 +161,23 @@ class DiffusionConfig(_Validated):
 
 @dataclass
 class SamplerConfig(_Validated):
-    """EDM's deterministic Heun sampler."""
+    """The deterministic sampler of the probability-flow ODE."""
 
+    solver: SolverName = "heun"
+    """``"heun"``: the process's deterministic steps, Heun's (2·N − 1 denoiser calls for N noise levels;
+    DDIM's, one call a level, for DDPM and the graph process); ``"dpm2m"``:
+    DPM-Solver++(2M), one call a level (:mod:`tabgen.diffusion.multistep`); ``"ancestral"``: DDPM's
+    ancestral steps, one call a level (:mod:`tabgen.diffusion.stochastic`)."""
+    s_churn: float = 0.0
+    """EDM's stochastic sampler (its Algorithm 2) with Heun's steps: the noise added back, in total over
+    the steps; 0 is the deterministic sampler."""
+    s_tmin: float = 0.05
+    s_tmax: float = 50.0
+    """The noise levels between which ``s_churn`` adds noise (EDM's values for ImageNet)."""
+    s_noise: float = 1.0
+    """The added noise's scale (EDM: slightly above 1 offsets a denoiser's excess smoothing)."""
     num_steps: int = 20
-    """Noise levels visited (2·N − 1 denoiser calls); 20 scores as 50 does."""
+    """Noise levels visited; 20 Heun steps score as 50 do."""
     sigma_min: float = 0.002
     sigma_max: float = 80.0
     rho: float = 7.0
@@ -179,7 +195,7 @@ class SamplerConfig(_Validated):
     inpaint_resample_sigma_max: float = 20.0
     """The band of noise levels where resampling is spent (docs/conditional.md)."""
 
-    _non_negative = ("calibration_rows", "inpaint_resamples")
+    _non_negative = ("calibration_rows", "inpaint_resamples", "s_churn", "s_tmin")
 
 
 #: The denoiser's step limit on a CPU whose torch kernels stop at AVX2 (half AVX512's float32 throughput).
@@ -227,6 +243,12 @@ class SynthesizerConfig(_Validated):
 
     _fractions = ("validation_fraction",)
 
+    def validate(self) -> None:
+        super().validate()
+        if self.diffusion.process == "graph" and self.sampler.s_churn > 0:
+            raise TabgenError("the graph process has no churn (SamplerConfig.s_churn): EDM's stochastic sampler needs one "
+                              "noise level for every coordinate; its solver 'ancestral' samples stochastically")
+
     @classmethod
     def for_device(cls, device: str) -> "SynthesizerConfig":
         """The defaults for a device type. Every CPU: the class's defaults (a width-256 denoiser),
@@ -269,6 +291,9 @@ def _dataclass_from_dict(cls: type, data: dict[str, Any]) -> Any:
     if cls is DiffusionConfig and "width" in data:
         # Written before the noise embedding had its own width, when it was the denoiser's.
         data = {"noise_channels": data["width"], **data}
+    if cls is SamplerConfig and "num_steps" in data:
+        # Written before the solver was a setting: calibrated on Heun's rows.
+        data = {"solver": "heun", **data}
     kwargs = {}
     for f in fields(cls):
         if f.name not in data:

@@ -93,8 +93,9 @@ def fit_model(table: pd.DataFrame, schema: Schema, rules: RuleSet, config: Synth
     latents = codec.encode_means(tensors[0], tensors[2])
     codec.scaling = LatentScaling.fit(latents, config.diffusion.latent_std)
     z = codec.scaling.standardise(latents)
-    model = FittedModel(codec, edm_denoiser(z.shape[1], config.diffusion).to(device), config, device, vae_result,
-                        n_rows=len(df), rules=rules, schema=schema)
+    denoiser = edm_denoiser(z.shape[1], config.diffusion, codec.vae.d_token).to(device)
+    denoiser.process.fit(z[train_idx])
+    model = FittedModel(codec, denoiser, config, device, vae_result, n_rows=len(df), rules=rules, schema=schema)
     ready(model)
     try:
         if learn:

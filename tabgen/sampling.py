@@ -16,7 +16,7 @@ from .conditions import Givens, Rebalance, allocate, given_from_frame, given_fro
 from .config import SamplerConfig
 from .diffusion.edm import Denoiser, EDMPrecond, bounded_denoiser
 from .diffusion.inpaint import heun_inpaint
-from .diffusion.process import ode_sample
+from .diffusion.solvers import solve
 from .errors import TabgenError
 from .known_latents import encoder_inputs
 from .pairs import write_derived
@@ -51,10 +51,10 @@ class Sampler:
             return self.denoiser
         return bounded_denoiser(self.denoiser, scaling.low, scaling.high)
 
-    def latents(self, noise: torch.Tensor, times: list[float]) -> torch.Tensor:
-        """Heun-sampled latents from standard normal ``noise``, in the VAE's scale."""
+    def latents(self, noise: torch.Tensor, times: list[float], generator: torch.Generator | None = None) -> torch.Tensor:
+        """Latents from standard normal ``noise`` by the configured solver, in the VAE's scale."""
         with mixed_precision(self.device, self.precision):
-            z = ode_sample(self._bounded(), noise, times, self.denoiser.process)
+            z = solve(self._bounded(), noise, times, self.denoiser.process, self.config, generator)
         return self.codec.scaling.unstandardise(z)
 
     def givens(self, n: int, given: Given, rebalance: Shares, generator: torch.Generator) -> Givens | None:
@@ -111,7 +111,7 @@ class Sampler:
                 count = min(s.batch_size, n - start)
                 noise = torch.randn(count, codec.latent_dim, device=self.device, generator=generator)
                 if givens is None:
-                    yield codec.decode(self.latents(noise, times), generator, start)
+                    yield codec.decode(self.latents(noise, times, generator), generator, start)
                 else:
                     batch = givens.rows(start, start + count)
                     z = codec.scaling.unstandardise(self._inpaint(batch, noise, times, generator))

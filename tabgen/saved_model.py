@@ -97,7 +97,7 @@ def model_from_state(header: dict[str, Any], tensors: dict[str, torch.Tensor], d
     calibration = part("calibration.")
     codec = Codec(transform, vae.to(device).eval(), LatentScaling.from_state(part("latent."), device),
                   Calibration.from_state(calibration, transform.layout_) if calibration else None)
-    denoiser = edm_denoiser(codec.latent_dim, config.diffusion)
+    denoiser = edm_denoiser(codec.latent_dim, config.diffusion, codec.vae.d_token)
     _load_state(denoiser, part("denoiser."), "denoiser")
     rules = RuleSet.from_list(header.get("rules", []))
     table_schema = Schema.from_dict(header["table_schema"]) if "table_schema" in header else None
@@ -140,7 +140,7 @@ def check_tensors(layout: TokenLayout, config: SynthesizerConfig, tensors: dict[
     with torch.device("meta"):
         vae = VAE.for_layout(layout, vae_config)
         latent_dim = layout.n_tokens * vae_config.d_token
-        denoiser = edm_denoiser(latent_dim, config.diffusion)
+        denoiser = edm_denoiser(latent_dim, config.diffusion, vae_config.d_token)
     expected = {f"vae.{k}": tuple(v.shape) for k, v in vae.state_dict().items()}
     expected |= {f"denoiser.{k}": tuple(v.shape) for k, v in denoiser.state_dict().items()}
     expected |= {f"latent.{k}": (latent_dim,) for k in ("mean", "std", "low", "high")}

@@ -36,11 +36,13 @@ def test_fit_then_sample_in_the_same_folder(in_tmp):
 
 
 def test_overrides_and_output_path(in_tmp):
-    r = run("fit", "data.csv", "-o", "m.tabgen", "--categorical", "count", "--process", "ve", "--time-budget", "2", "-q")
+    r = run("fit", "data.csv", "-o", "m.tabgen", "--categorical", "count", "--process", "ve", "--solver", "dpm2m",
+            "--time-budget", "2", "-q")
     assert r.exit_code == 0, r.output
     r = run("sample", "-m", "m.tabgen", "-n", "10", "-o", "out.csv", "-q")
     assert r.exit_code == 0 and len(pd.read_csv("out.csv")) == 10
-    assert Synthesizer.load("m.tabgen").config_.diffusion.process == "ve"
+    config = Synthesizer.load("m.tabgen").config_
+    assert (config.diffusion.process, config.sampler.solver) == ("ve", "dpm2m")
 
 
 @pytest.mark.parametrize(

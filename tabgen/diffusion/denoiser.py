@@ -60,6 +60,8 @@ class MLPDenoiser(nn.Module):
         return self.mlp(self.proj(x) + embedding)
 
 
-def edm_denoiser(latent_dim: int, config: DiffusionConfig) -> EDMPrecond:
-    """The preconditioned denoiser D that ``config`` describes, over latent rows of ``latent_dim``."""
-    return EDMPrecond(MLPDenoiser(latent_dim, config.width, config.noise_channels), config.sigma_data, process_for(config))
+def edm_denoiser(latent_dim: int, config: DiffusionConfig, d_token: int) -> EDMPrecond:
+    """The preconditioned denoiser D that ``config`` describes, over latent rows of ``latent_dim`` in
+    tokens of ``d_token``."""
+    return EDMPrecond(MLPDenoiser(latent_dim, config.width, config.noise_channels), config.sigma_data,
+                      process_for(config, latent_dim, d_token))

@@ -101,7 +101,8 @@ class EDMProcess(Process):
 
 class EDMPrecond(nn.Module):
     """Wraps a raw network F into the denoiser D(x; σ) = c_skip·x + c_out·F(c_in·x; c_noise), with the
-    coefficients of ``process`` (EDM's by default). The process is not a weight: the file keeps its name."""
+    coefficients of ``process`` (EDM's by default). The file keeps the process's name, and the state of a
+    process that learns from the latents (the graph process's graph) with the weights."""
 
     def __init__(self, net: nn.Module, sigma_data: float, process: Process | None = None):
         super().__init__()
@@ -110,10 +111,7 @@ class EDMPrecond(nn.Module):
         self.process = process or EDMProcess(sigma_data)
 
     def forward(self, x: Tensor, sigma: Tensor) -> Tensor:
-        p = self.process
-        sigma = sigma.reshape(-1, 1).to(x.dtype).expand(x.shape[0], 1)
-        F_x = self.net(p.c_in(sigma) * x, p.c_noise(sigma).flatten())
-        return p.c_skip(sigma) * x + p.c_out(sigma) * F_x
+        return self.process.denoise(self.net, x, sigma)
 
 
 def bounded_denoiser(D: Denoiser, low: Tensor, high: Tensor) -> Denoiser:

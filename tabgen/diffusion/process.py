@@ -14,14 +14,14 @@ with each: given coordinates are noised as the forward process noises them, s(t)
 from __future__ import annotations
 
 import math
-from typing import Callable
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from ..config import SamplerConfig
-
-Denoiser = Callable[[Tensor, Tensor], Tensor]
+from .multistep import dpm_solver_2m
+from .sampler import Denoiser
+from .stochastic import ancestral_step
 
 
 class Process:
@@ -46,7 +46,16 @@ class Process:
         """The sampler's ``num_steps`` times, from the prior's, then t = 0 (σ = 0)."""
         raise NotImplementedError
 
+    def fit(self, latents: Tensor) -> None:
+        """Learn what the process needs of the training latents (standardised): nothing, unless overridden."""
+
     # ---------------------------------------------------------- preconditioning
+    def denoise(self, net: nn.Module, x: Tensor, sigma: Tensor) -> Tensor:
+        """D(x; σ) = c_skip·x + c_out·F(c_in·x; c_noise) with the raw network ``net`` as F."""
+        sigma = sigma.reshape(-1, 1).to(x.dtype).expand(x.shape[0], 1)
+        F_x = net(self.c_in(sigma) * x, self.c_noise(sigma).flatten())
+        return self.c_skip(sigma) * x + self.c_out(sigma) * F_x
+
     def c_skip(self, sigma: Tensor) -> Tensor:
         raise NotImplementedError
 
@@ -93,6 +102,17 @@ class Process:
         if self.sigma(t_next) > 0:
             x_next = x + (t_next - t) * (0.5 * d + 0.5 * self._slope(D, x_next, t_next))
         return x_next
+
+    def ancestral_step(self, D: Denoiser, x: Tensor, t: float, t_next: float, noise: Tensor) -> Tensor:
+        """A draw of x at ``t_next`` from the forward process's posterior given x at ``t`` and D's estimate
+        of the clean data (:func:`~tabgen.diffusion.stochastic.ancestral_step` in y = x/s)."""
+        y = ancestral_step(D, x / self.scale(t), self.sigma(t), self.sigma(t_next), noise)
+        return self.scale(t_next) * y
+
+    def dpm_solver_2m(self, D: Denoiser, noise: Tensor, times: list[float]) -> Tensor:
+        """DPM-Solver++(2M) down ``times`` from standard normal ``noise``, in y = x/s(t) and σ(t)."""
+        sigmas = [self.sigma(t) for t in times]
+        return dpm_solver_2m(D, noise * sigmas[0], sigmas)
 
     def _slope(self, D: Denoiser, x: Tensor, t: float) -> Tensor:
         sigma, s, sigma_dot = self.sigma(t), self.scale(t), self.sigma_dot(t)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 from torch import Tensor
 
-from .process import Denoiser
+#: D(x; σ): the clean data's estimate from x at noise levels σ (one per row).
+Denoiser = Callable[[Tensor, Tensor], Tensor]
 
 
 def sigma_schedule(num_steps: int, sigma_min: float, sigma_max: float, rho: float, device: torch.device | str = "cpu") -> Tensor:

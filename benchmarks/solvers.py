@@ -1,0 +1,130 @@
+"""Sampling speed against fidelity: each ODE solver at several step counts, on one fitted model per table (issue 34).
+
+    python -m benchmarks.solvers --machine epyc-zen4 --tables adult,default
+    python -m benchmarks.solvers --machine smoke --tables adult --max-rows 2000 --max-steps 200
+
+For each table, seed 0: tabgen fitted once with the defaults a user gets (or read from
+``--models DIR/<table>.tabgen``, written there after a fit). Then for each solver and step count, the
+calibration is learned again from that sampler's own rows (as a fit would learn it), and the model
+samples as many rows as the training table, timed in process (rows per second, rules written). The rows
+are written to CSV and read back, and all of them scored against the training table and against the
+held-out rows. Results: ``<results-dir>/<machine>/solvers/<out>.json`` and ``.md``, rewritten after
+every setting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from .harness import (
+    BENCHMARKS_DIR,
+    DATASETS_DIR,
+    RESULTS_DIR,
+    Dataset,
+    commit_label,
+    cpu_defaults,
+    fit_tabgen,
+    floor_scores,
+    git_state,
+    load_dataset,
+    machine,
+    parsed_dates,
+    read_back,
+    scored_against_both,
+    timed,
+    write_results,
+)
+
+TABLES = ("adult", "shoppers", "magic", "default", "beijing", "superstore")
+#: (solver, noise levels): Heun's 2·N − 1 denoiser calls against DPM-Solver++(2M)'s N.
+SETTINGS = ("heun:20", "heun:10", "heun:5", "dpm2m:20", "dpm2m:12", "dpm2m:10", "dpm2m:8", "dpm2m:6")
+
+
+def fitted(ds: Dataset, args: argparse.Namespace) -> Any:
+    """The table's model at the defaults: read from ``--models`` if it holds one, else fitted (and kept there)."""
+    from tabgen import Synthesizer
+
+    path = None if args.models is None else args.models / f"{ds.name}.tabgen"
+    if path is not None and path.exists():
+        return Synthesizer.load(path, progress=False)
+    config = None if args.max_steps is None else cpu_defaults(args.max_steps)
+    syn, _ = fit_tabgen(ds, args.seed, config=config)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        syn.save(path)
+    return syn
+
+
+def recalibrated(syn: Any, ds: Dataset, solver: str, steps: int) -> float:
+    """Set the model's sampler to ``solver`` at ``steps`` levels and learn its calibration from those
+    rows; returns the seconds that took."""
+    from tabgen.fitting import calibrate
+    from tabgen.schema import validate_frame
+
+    model = syn.model_
+    model.sampler.config = replace(model.sampler.config, solver=solver, num_steps=steps)
+    df, _ = model.rules.model_table(validate_frame(ds.train), model.schema)
+    tensors = model.codec.transform.transform(df).to_tensors(model.device)
+    _, seconds = timed(lambda: setattr(model.codec, "calibration",
+                                       calibrate(model.sampler, tensors, model.sampler.config.calibration_rows)))
+    return seconds
+
+
+def run(syn: Any, ds: Dataset, setting: str, args: argparse.Namespace) -> dict[str, Any]:
+    solver, steps = setting.split(":")
+    calibration_s = recalibrated(syn, ds, solver, int(steps))
+    rows, sample_s = timed(lambda: syn.sample(len(ds.train), seed=args.seed))
+    back = read_back(rows, ds, BENCHMARKS_DIR / "synthetic" / "solvers", setting.replace(":", "-"))
+    calls = 2 * int(steps) - 1 if solver == "heun" else int(steps)
+    return {"solver": solver, "steps": int(steps), "denoiser_calls": calls, "calibration_seconds": calibration_s,
+            "sample_seconds": sample_s, "rows_per_second": len(rows) / sample_s,
+            "scores": scored_against_both(ds, back, seed=args.seed, schema=ds.schema(), round_tripped=True)}
+
+
+def markdown(results: dict[str, Any]) -> str:
+    lines = [f"# ODE solvers and step counts ({results['machine']['cpu']}, commit {commit_label(results['git'])})", "",
+             f"`{results['command']}`: seed 0, one default fit per table, the calibration learned again for each "
+             "setting; all rows scored against the training table and against the held-out rows.", "",
+             "| table | solver | levels | denoiser calls | rows/s | Trend % | C2ST | vs held-out: Trend % | C2ST |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for key, r in results["runs"].items():
+        s = r["scores"]
+        lines.append(f"| {key.split('/')[0]} | {r['solver']} | {r['steps']} | {r['denoiser_calls']} | "
+                     f"{r['rows_per_second']:,.0f} | {s['trend']:.2f} | {s['c2st_tree']:.3f} | "
+                     f"{s['trend_holdout']:.2f} | {s['c2st_holdout']:.3f} |")
+    for table, f in results["floors"].items():
+        lines.append(f"| {table} | floor (held-out rows) | | | | {f['trend']:.2f} | {f['c2st_tree']:.3f} | | |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.solvers", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--machine", required=True, help="a label for this machine: the results folder's name")
+    parser.add_argument("--tables", default=",".join(TABLES))
+    parser.add_argument("--settings", default=",".join(SETTINGS), help="solver:levels, comma separated")
+    parser.add_argument("--models", type=Path, default=None, help="a folder of fitted models to read and keep")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-rows", type=int, default=None, help="cap each table's rows (smoke tests only)")
+    parser.add_argument("--max-steps", type=int, default=None, help="cap tabgen's steps (smoke tests only)")
+    parser.add_argument("--out", default="latest")
+    parser.add_argument("--datasets-dir", type=Path, default=DATASETS_DIR)
+    parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+    args = parser.parse_args(argv)
+    results = {"machine": machine(), "git": git_state(), "runs": {}, "floors": {},
+               "command": "python -m benchmarks.solvers " + " ".join(sys.argv[1:] if argv is None else argv)}
+    for table in args.tables.split(","):
+        ds = parsed_dates(load_dataset(args.datasets_dir / table, max_rows=args.max_rows))
+        results["floors"][table] = floor_scores(ds, args.seed)
+        syn = fitted(ds, args)
+        for setting in args.settings.split(","):
+            results["runs"][f"{table}/{setting}"] = run(syn, ds, setting, args)
+            write_results(args.results_dir / args.machine / "solvers", args.out, results, markdown(results))
+            print(f"{table} {setting}: {results['runs'][f'{table}/{setting}']['scores']}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
