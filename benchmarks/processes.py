@@ -1,12 +1,15 @@
-"""The forward processes side by side (issue 36): EDM's, VP, VE and DDPM, each fitted at the same time budget.
+"""The forward processes side by side (issue 36): EDM's, VP, VE, DDPM and the graph-coupled one, at one time budget.
 
-    python -m benchmarks.processes --machine epyc-zen4 --budget 300            # six tables, four processes
+    python -m benchmarks.processes --machine epyc-zen4 --budget 120            # six tables, five processes
     python -m benchmarks.processes --machine smoke --tables adult --budget 20 --max-rows 2000
+    python -m benchmarks.processes --machine epyc-zen4 --processes graph:heun,graph:dpm2m --out graph-solvers
 
 For each table and process, seed 0, one fit after the other: tabgen with the defaults a user gets and
-``DiffusionConfig.process`` set, under ``--budget`` seconds (equal time, so a process that trains
-slower pays for it), sampling as many rows as the training table (timed). The rows are written to CSV
-and read back, and all of them scored against the training table and against the held-out rows.
+``DiffusionConfig.process`` set (``process:solver`` also sets ``SamplerConfig.solver``), under
+``--budget`` seconds (equal time, so a process that trains slower pays for it), sampling as many rows as
+the training table (timed). The rows are written to CSV and read back, and all of them scored against
+the training table and against the held-out rows. ``--models DIR`` keeps each model as
+``DIR/<process>/<table>.tabgen``, which ``benchmarks.solvers --models DIR/<process>`` reads.
 Results: ``<results-dir>/<machine>/processes/<out>.json`` and ``.md``, rewritten after every fit.
 """
 
@@ -37,15 +40,20 @@ from .harness import (
 )
 
 TABLES = ("adult", "shoppers", "magic", "default", "beijing", "superstore")
-PROCESSES = ("edm", "vp", "ve", "ddpm")
+#: The graph process with DPM-Solver: DDIM's first-order steps lose its fast modes (docs/processes.md).
+PROCESSES = ("edm", "vp", "ve", "ddpm", "graph:dpm2m")
 
 
-def run(ds: Dataset, process: str, args: argparse.Namespace) -> dict[str, Any]:
+def run(ds: Dataset, spec: str, args: argparse.Namespace) -> dict[str, Any]:
     config = cpu_defaults()
-    config.diffusion.process = process
+    config.diffusion.process, _, solver = spec.partition(":")
+    config.sampler.solver = solver or config.sampler.solver
     syn, fit_s = fit_tabgen(ds, args.seed, time_budget=args.budget, config=config)
+    if args.models is not None:
+        (args.models / spec).mkdir(parents=True, exist_ok=True)
+        syn.save(args.models / spec / f"{ds.name}.tabgen")
     rows, sample_s = timed(lambda: syn.sample(len(ds.train), seed=args.seed))
-    back = read_back(rows, ds, BENCHMARKS_DIR / "synthetic" / "processes", process)
+    back = read_back(rows, ds, BENCHMARKS_DIR / "synthetic" / "processes", spec.replace(":", "-"))
     return {"fit_seconds": fit_s, "sample_seconds": sample_s, "diffusion_steps": syn.diffusion_result_.steps,
             "scores": scored_against_both(ds, back, seed=args.seed, schema=ds.schema(), round_tripped=True)}
 
@@ -73,7 +81,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--machine", required=True, help="a label for this machine: the results folder's name")
     parser.add_argument("--tables", default=",".join(TABLES))
     parser.add_argument("--processes", default=",".join(PROCESSES))
-    parser.add_argument("--budget", type=float, default=300.0, help="seconds of fitting per table and process")
+    parser.add_argument("--budget", type=float, default=120.0, help="seconds of fitting per table and process")
+    parser.add_argument("--models", type=Path, default=None, help="a folder to keep the fitted models in")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-rows", type=int, default=None, help="cap each table's rows (smoke tests only)")
     parser.add_argument("--out", default="latest")

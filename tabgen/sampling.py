@@ -55,6 +55,9 @@ class Sampler:
         """Latents from standard normal ``noise`` by the configured solver, in the VAE's scale."""
         with mixed_precision(self.device, self.precision):
             z = solve(self._bounded(), noise, times, self.denoiser.process, self.config, generator)
+        if not torch.isfinite(z).all():  # rather than NaN calibration biases or rows drawn from NaN
+            raise TabgenError(f"the {self.config.solver} sampler of the {self.denoiser.process.name} process gave "
+                              "non-finite latents; please report this with the model file")
         return self.codec.scaling.unstandardise(z)
 
     def givens(self, n: int, given: Given, rebalance: Shares, generator: torch.Generator) -> Givens | None:

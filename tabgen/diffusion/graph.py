@@ -116,8 +116,10 @@ class GraphProcess(nn.Module, Process):
         if self._cache is None:
             mu, U = torch.linalg.eigh(laplacian(self.weights.detach().double().cpu()))
             phi, sigma = phi_sigma_modes(self.lam + self.gamma * mu.clamp_min(0), betas(self.T, self.beta_min, self.beta_max))
+            # ln Φ_k = k·ln Φ_1 exactly: Φ itself underflows (a fast mode's Φ_T is 2^-1000 where its rate is 1).
+            log_phi = torch.arange(self.T + 1, dtype=torch.float64)[:, None] * phi[1].log()
             device = self.weights.device
-            self._cache = {"U": U.to(device), "phi": phi.to(device), "var": sigma.to(device),
+            self._cache = {"U": U.to(device), "phi": phi.to(device), "var": sigma.to(device), "log_phi": log_phi,
                            "phi_list": phi[:, 0].tolist(), "var_list": sigma[:, 0].tolist()}
         return self._cache
 
@@ -144,6 +146,16 @@ class GraphProcess(nn.Module, Process):
             return tables["phi"][index].to(like.dtype)[..., None], tables["var"][index].to(like.dtype)[..., None]
         index = min(max(round(t), 0), self.T)
         return tables["phi"][index].to(like.dtype)[:, None], tables["var"][index].to(like.dtype)[:, None]
+
+    def _ratio(self, t: float, t_next: float, like: Tensor) -> Tensor:
+        """Φ_t/Φ_{t_next} per mode, from the logarithms, so that underflowed Φs give 0 and not 0/0."""
+        log_phi, i, j = self._tables()["log_phi"], min(max(round(t), 0), self.T), min(max(round(t_next), 0), self.T)
+        return (log_phi[i] - log_phi[j]).exp().to(like.device, like.dtype)[:, None]
+
+    def _log_snr(self, t: float, like: Tensor) -> Tensor:
+        """DPM-Solver's λ = ln(Φ_t/√Σ_t) per mode, for t ≥ 1, in float64 (a fast mode's λ is near −700)."""
+        tables, index = self._tables(), min(max(round(t), 1), self.T)
+        return (tables["log_phi"][index] - 0.5 * tables["var"][index].cpu().log()).to(like.device)[:, None]
 
     # ------------------------------------------------------------------ the Process interface
     def sigma(self, t: float) -> float:
@@ -190,8 +202,7 @@ class GraphProcess(nn.Module, Process):
         return self.from_modes(phi * self.to_modes(y) + var.sqrt() * self._modes_of_noise(noise))
 
     def renoised(self, x: Tensor, t_low: float, t_high: float, noise: Tensor) -> Tensor:
-        (phi_l, var_l), (phi_h, var_h) = self._at(t_low, x), self._at(t_high, x)
-        F = phi_h / phi_l
+        var_l, var_h, F = self._at(t_low, x)[1], self._at(t_high, x)[1], self._ratio(t_high, t_low, x)
         return self.from_modes(F * self.to_modes(x) + (var_h - F**2 * var_l).clamp_min(0).sqrt() * self._modes_of_noise(noise))
 
     def step(self, D: Denoiser, x: Tensor, t: float, t_next: float) -> Tensor:
@@ -210,8 +221,7 @@ class GraphProcess(nn.Module, Process):
         clean = self._clean_estimate(D, x, t)
         if t_next <= 0:
             return clean
-        (phi, var), (phi_n, var_n) = self._at(t, x), self._at(t_next, x)
-        F = phi / phi_n
+        (phi, var), (phi_n, var_n), F = self._at(t, x), self._at(t_next, x), self._ratio(t, t_next, x)
         modes, clean_modes = self.to_modes(x), self.to_modes(clean)
         mean = phi_n * clean_modes + var_n * F / var * (modes - phi * clean_modes)
         spread = (var_n * (var - F**2 * var_n) / var).clamp_min(0).sqrt()
@@ -230,10 +240,10 @@ class GraphProcess(nn.Module, Process):
             if t_next <= 0:
                 return self.from_modes(clean)
             (phi, var), (phi_n, var_n) = self._at(t, x), self._at(t_next, x)
-            lam, lam_n = (phi / var.sqrt()).log(), (phi_n / var_n.sqrt()).log()
+            lam, lam_n = self._log_snr(t, x), self._log_snr(t_next, x)
             estimate = clean
             if previous is not None:
-                r = (lam - lam_previous) / (lam_n - lam)
+                r = ((lam - lam_previous) / (lam_n - lam)).to(x.dtype)
                 estimate = (1 + 1 / (2 * r)) * clean - 1 / (2 * r) * previous
             kept = (var_n / var).sqrt()
             x = self.from_modes(kept * self.to_modes(x) + (phi_n - kept * phi) * estimate)
