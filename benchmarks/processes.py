@@ -3,9 +3,11 @@
     python -m benchmarks.processes --machine epyc-zen4 --budget 120            # six tables, five processes
     python -m benchmarks.processes --machine smoke --tables adult --budget 20 --max-rows 2000
     python -m benchmarks.processes --machine epyc-zen4 --processes graph:heun,graph:dpm2m --out graph-solvers
+    python -m benchmarks.processes --machine epyc-zen4 --tables adult --processes graph:dpm2m+smoothness --out graph-regularisers
 
 For each table and process, seed 0, one fit after the other: tabgen with the defaults a user gets and
-``DiffusionConfig.process`` set (``process:solver`` also sets ``SamplerConfig.solver``), under
+``DiffusionConfig.process`` set (``process:solver`` also sets ``SamplerConfig.solver``, and ``+name``
+turns on a graph regulariser at the issue's weight), under
 ``--budget`` seconds (equal time, so a process that trains slower pays for it), sampling as many rows as
 the training table (timed). The rows are written to CSV and read back, and all of them scored against
 the training table and against the held-out rows. ``--models DIR`` keeps each model as
@@ -42,12 +44,17 @@ from .harness import (
 TABLES = ("adult", "shoppers", "magic", "default", "beijing", "superstore")
 #: The graph process with DPM-Solver: DDIM's first-order steps lose its fast modes (docs/processes.md).
 PROCESSES = ("edm", "vp", "ve", "ddpm", "graph:dpm2m")
+#: The graph process's penalties on Ŝ₀ at the issue's weights, named as ``graph:dpm2m+smoothness``.
+GRAPH_REGULARISERS = {"smoothness": 0.1, "energy": 0.1, "alignment": 0.01}
 
 
 def run(ds: Dataset, spec: str, args: argparse.Namespace) -> dict[str, Any]:
     config = cpu_defaults()
-    config.diffusion.process, _, solver = spec.partition(":")
+    setting, *regularisers = spec.split("+")
+    config.diffusion.process, _, solver = setting.partition(":")
     config.sampler.solver = solver or config.sampler.solver
+    for name in regularisers:
+        setattr(config.diffusion, f"graph_{name}", GRAPH_REGULARISERS[name])
     syn, fit_s = fit_tabgen(ds, args.seed, time_budget=args.budget, config=config)
     if args.models is not None:
         (args.models / spec).mkdir(parents=True, exist_ok=True)
@@ -55,7 +62,7 @@ def run(ds: Dataset, spec: str, args: argparse.Namespace) -> dict[str, Any]:
     rows, sample_s = timed(lambda: syn.sample(len(ds.train), seed=args.seed))
     back = read_back(rows, ds, BENCHMARKS_DIR / "synthetic" / "processes", spec.replace(":", "-"))
     return {"fit_seconds": fit_s, "sample_seconds": sample_s, "diffusion_steps": syn.diffusion_result_.steps,
-            "scores": scored_against_both(ds, back, seed=args.seed, schema=ds.schema(), round_tripped=True)}
+            "scores": scored_against_both(ds, back, seed=args.seed, schema=ds.schema(), round_tripped=True, rules=True)}
 
 
 def markdown(results: dict[str, Any]) -> str:
@@ -73,7 +80,34 @@ def markdown(results: dict[str, Any]) -> str:
         if process == results["processes"][-1]:
             lines.append(f"| {table} | floor (held-out rows) | | | | {f['shape']:.2f} | {f['trend']:.2f} | "
                          f"{f['c2st_tree']:.3f} | | | |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + rules_tables(results)) + "\n"
+
+
+def rules_tables(results: dict[str, Any]) -> list[str]:
+    """Per table, the rules found in it that some process's rows do not all keep (an exact rule is kept by
+    construction, so those are the partial ones: ties and granularities, a share to match)."""
+    lines = []
+    for table in dict.fromkeys(key.split("/")[0] for key in results["runs"]):
+        runs = {p: results["runs"][f"{table}/{p}"]["scores"].get("rules_kept") for p in results["processes"]
+                if f"{table}/{p}" in results["runs"]}
+        if not all(runs.values()):
+            continue  # a run from before the rules were recorded
+        first = next(iter(runs.values()))
+        shown = [i for i, rule in enumerate(first) if any(r[i]["synthetic"] != 1.0 for r in runs.values())]
+        if not shown:
+            continue
+        lines += ["", f"**{table}**: the share of rows keeping each rule found in the training table that not "
+                  "every process keeps in all rows", "", "| rule | training rows | held-out rows | "
+                  + " | ".join(runs) + " |", "|---|---:|---:|" + "---:|" * len(runs)]
+        for i in shown:
+            rule = first[i]
+            lines.append(f"| {rule['kind']}: `{rule['rule']}` | {_pct(rule['real'])} | {_pct(rule['holdout'])} | "
+                         + " | ".join(_pct(r[i]["synthetic"]) for r in runs.values()) + " |")
+    return lines
+
+
+def _pct(value: float | None) -> str:
+    return "" if value is None else f"{100 * value:.1f} %"
 
 
 def main(argv: list[str] | None = None) -> None:

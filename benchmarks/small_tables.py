@@ -1,6 +1,6 @@
 """Small tables: how many denoiser steps does a table of a few hundred or thousand rows need?
 
-    python -m benchmarks.small_tables --dataset adult --rows 500,2000 --steps default,5000,2000
+    python -m benchmarks.small_tables --machine epyc-zen4 --dataset adult --rows 500,2000 --steps default,5000,2000
 
 Each size draws ``rows`` training rows from the dataset's training table and, disjoint from them, as
 many holdout rows. Every step limit fits the CPU defaults with that limit on the training rows,
@@ -8,7 +8,7 @@ samples as many rows, and is scored against the training rows (Shape, Trend, tre
 privacy, against the holdout (DCR share: 50 % is ideal; higher means synthetic rows sit closer to the
 training rows than to unseen ones; the membership inference AUC: 0.5 is ideal). The holdout scored in
 place of synthetic rows is the floor. One fit at a time, all threads; results go to
-``<results-dir>/small-tables/<dataset>.json`` and a Markdown table beside it.
+``<results-dir>/<machine>/small-tables/<dataset>.json`` and a Markdown table beside it.
 """
 
 from __future__ import annotations
@@ -88,13 +88,14 @@ def _auc(value: float | None) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.small_tables", description=__doc__.splitlines()[0])
+    parser.add_argument("--machine", required=True, help="a label for this machine: the results folder's name")
     add_dataset_arguments(parser)
     parser.add_argument("--rows", default="500,2000", help="comma-separated training-table sizes")
     parser.add_argument("--steps", default="default,5000,2000", help="denoiser step limits; 'default' is the CPU's")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     ds = load_dataset(args.datasets_dir / args.dataset)
-    out_dir = args.results_dir / "small-tables"
+    out_dir = args.results_dir / args.machine / "small-tables"
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path = out_dir / f"{args.dataset}.json"
     results = json.loads(json_path.read_text()) if json_path.exists() else {"dataset": args.dataset, "runs": []}

@@ -216,7 +216,8 @@ def main() -> None:
                                     "budget ends or it stops improving [default: a fixed number of steps, about 10 minutes "
                                     "on a 2-core CPU].")
 @click.option("--process", type=click.Choice(PROCESSES), default="edm", show_default=True,
-              help="The diffusion's forward process: EDM's, variance-preserving, variance-exploding or DDPM's.")
+              help="The diffusion's forward process: EDM's, variance-preserving, variance-exploding, DDPM's, "
+                   "or one coupled over the columns' graph (docs/processes.md).")
 @click.option("--solver", type=click.Choice(SOLVERS), default=None,
               help="How the model's rows are sampled: Heun's steps, DPM-Solver++(2M) or DDPM's ancestral steps "
                    "[default: the config's].")

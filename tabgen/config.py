@@ -153,8 +153,17 @@ class DiffusionConfig(_Validated):
     (:func:`tabgen.precision.resolved_precision`) and the model file keeps resolved."""
     latent_std: float = 1.0
     """Latents are standardised per dimension to this std (TabSyn divides by 2)."""
+    graph_smoothness: float = 0.0
+    """With ``process="graph"``, the weight of the graph smoothness penalty ‖L·Ŝ₀‖² on the denoiser's
+    clean estimate (:meth:`tabgen.diffusion.graph.GraphProcess.regularisers`); the issue's 0.1 when on.
+    The three penalties are off by default: on adult each traded a little C2ST for a little Trend
+    (docs/processes.md, "The benchmark")."""
+    graph_energy: float = 0.0
+    """The weight of the quadratic energy ½‖A_node^{1/2}(Ŝ₀ − S₀)‖²; the issue's 0.1 when on."""
+    graph_alignment: float = 0.0
+    """The weight of the alignment Σ_tokens (1 − cos θ) of Ŝ₀ with S₀; the issue's 0.01 when on."""
 
-    _non_negative = ("warmup_steps",)
+    _non_negative = ("warmup_steps", "graph_smoothness", "graph_energy", "graph_alignment")
     _any_sign = ("P_mean",)
     _fractions = ("ema_decay",)
 

@@ -124,3 +124,22 @@ def test_fast_modes_stay_finite_in_float32(solver):
     x = solve(D, noise, process.time_steps(20, config), process, config, torch.Generator().manual_seed(1))
     assert torch.isfinite(x).all()
     assert torch.isfinite(process.renoised(x, 1.0, 1000.0, noise)).all()
+
+
+def test_the_regularisers_are_their_dense_forms_in_the_node_basis():
+    process = GraphProcess(len(W), 2, SIGMA_DATA, smoothness=1.0).double()
+    process.weights.copy_(W)
+    clean, x = torch.randn(50, 8, dtype=torch.float64), torch.randn(50, 8, dtype=torch.float64)
+    error = process.to_modes(clean - x)
+    L = laplacian(W)
+    A = 0.1 * L + 0.01 * torch.eye(4, dtype=torch.float64)
+    node = lambda v: v.reshape(50, 4, 2)  # noqa: E731
+    smooth = torch.einsum("ij,bjd->bid", L, node(clean)).pow(2).mean()
+    assert torch.allclose(torch.as_tensor(process.regularisers(clean, x, error)), smooth)
+    process.smoothness, process.energy = 0.0, 1.0
+    diff = node(clean - x)
+    energy = 0.5 * torch.einsum("bid,ij,bjd->", diff, A, diff) / diff.numel()
+    assert torch.allclose(torch.as_tensor(process.regularisers(clean, x, error)), energy)
+    process.energy, process.alignment = 0.0, 1.0
+    assert float(process.regularisers(x, x, error)) == pytest.approx(0.0, abs=1e-12)
+    assert float(process.regularisers(-x, x, error)) == pytest.approx(2.0 * 4)  # 1 − cos π per token

@@ -154,10 +154,14 @@ def test_ddpm_is_the_discrete_variance_preserving_chain():
     assert ddpm.time_steps(5, SamplerConfig()) == [999.0, 749.0, 500.0, 250.0, 0.0, -1.0]
 
 
-@pytest.mark.parametrize("name", ["vp", "ve", "ddpm", "graph"])
+@pytest.mark.parametrize("name", ["vp", "ve", "ddpm", "graph", "graph+regularisers"])
 def test_a_fit_with_each_process_samples_conditions_and_is_saved(name, mixed_frame, tmp_path):
     config = fast_config()
-    config.diffusion.process = name
+    config.diffusion.process, regularised = name.split("+")[0], "+" in name
+    if regularised:
+        config.diffusion.graph_smoothness = config.diffusion.graph_energy = 0.1
+        config.diffusion.graph_alignment = 0.01
+    name = config.diffusion.process
     syn = Synthesizer(config=config, seed=0, progress=False).fit(mixed_frame)
     rows = syn.sample(200)
     assert list(rows.columns) == list(mixed_frame.columns) and rows["x"].notna().all()

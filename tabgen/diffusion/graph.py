@@ -90,9 +90,11 @@ class GraphProcess(nn.Module, Process):
     name = "graph"
 
     def __init__(self, n_tokens: int, d_token: int, sigma_data: float = 0.5, gamma: float = 0.1, lam: float = 1e-2,
-                 beta_min: float = 1e-5, beta_max: float = 1e-2, T: int = 1000, rho: float = 7.0):
+                 beta_min: float = 1e-5, beta_max: float = 1e-2, T: int = 1000, rho: float = 7.0,
+                 smoothness: float = 0.0, energy: float = 0.0, alignment: float = 0.0):
         nn.Module.__init__(self)
         self.n_tokens, self.d_token, self.sigma_data = n_tokens, d_token, sigma_data
+        self.smoothness, self.energy, self.alignment = smoothness, energy, alignment
         self.gamma, self.lam, self.beta_min, self.beta_max, self.T, self.rho = gamma, lam, beta_min, beta_max, T, rho
         self.register_buffer("weights", torch.zeros(n_tokens, n_tokens))
         self.register_load_state_dict_post_hook(lambda module, keys: module._forget())
@@ -119,7 +121,8 @@ class GraphProcess(nn.Module, Process):
             # ln Φ_k = k·ln Φ_1 exactly: Φ itself underflows (a fast mode's Φ_T is 2^-1000 where its rate is 1).
             log_phi = torch.arange(self.T + 1, dtype=torch.float64)[:, None] * phi[1].log()
             device = self.weights.device
-            self._cache = {"U": U.to(device), "phi": phi.to(device), "var": sigma.to(device), "log_phi": log_phi,
+            self._cache = {"U": U.to(device), "mu": mu.clamp_min(0).to(device), "phi": phi.to(device),
+                           "var": sigma.to(device), "log_phi": log_phi,
                            "phi_list": phi[:, 0].tolist(), "var_list": sigma[:, 0].tolist()}
         return self._cache
 
@@ -190,7 +193,27 @@ class GraphProcess(nn.Module, Process):
         phi, var = self._at(sigma, x)
         noised = self.from_modes(phi * self.to_modes(x) + var.sqrt() * noise.reshape(len(x), self.n_tokens, -1))
         weight = (phi**2 * self.sigma_data**2 + var) / (self.sigma_data**2 * var)  # 1/c_out²
-        return (weight * self.to_modes(D(noised, sigma) - x) ** 2).mean()
+        clean = D(noised, sigma)
+        error = self.to_modes(clean - x)
+        return (weight * error**2).mean() + self.regularisers(clean, x, error)
+
+    def regularisers(self, clean: Tensor, x: Tensor, error: Tensor) -> Tensor | float:
+        """The optional penalties on Ŝ₀ = ``clean`` (rows, tokens·d), each a mean over the rows' values:
+        graph smoothness ‖L·Ŝ₀‖², the quadratic energy ½‖M^{1/2}(Ŝ₀ − S₀)‖² with M = A_node, and the
+        alignment Σ_i (1 − cos θ_i) of each token's Ŝ₀ with its S₀ (``error`` is Ŝ₀ − S₀ in the modes)."""
+        total: Tensor | float = 0.0
+        if not (self.smoothness or self.energy or self.alignment):
+            return total
+        mu = self._tables()["mu"].to(error.dtype)[:, None]  # L and A_node are diagonal in the modes
+        if self.smoothness:
+            total = total + self.smoothness * (mu**2 * self.to_modes(clean) ** 2).mean()
+        if self.energy:
+            total = total + self.energy * 0.5 * ((self.lam + self.gamma * mu) * error**2).mean()
+        if self.alignment:
+            shaped = (len(x), self.n_tokens, -1)
+            cos = nn.functional.cosine_similarity(clean.reshape(shaped), x.reshape(shaped), dim=-1)
+            total = total + self.alignment * (1 - cos).sum(-1).mean()
+        return total
 
     def prior(self, noise: Tensor, t: float) -> Tensor:
         return self.from_modes(self._at(t, noise)[1].sqrt() * self._modes_of_noise(noise))
