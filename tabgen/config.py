@@ -22,7 +22,7 @@ from .precision import Precision
 #: The forward processes a fit can choose (:mod:`tabgen.diffusion.processes`).
 ProcessName = Literal["edm", "vp", "ve", "ddpm", "graph"]
 PROCESSES = typing.get_args(ProcessName)
-SolverName = Literal["heun", "dpm2m", "ancestral"]
+SolverName = Literal["auto", "heun", "dpm2m", "ancestral"]
 SOLVERS = typing.get_args(SolverName)
 
 
@@ -172,11 +172,14 @@ class DiffusionConfig(_Validated):
 class SamplerConfig(_Validated):
     """The deterministic sampler of the probability-flow ODE."""
 
-    solver: SolverName = "heun"
+    solver: SolverName = "auto"
     """``"heun"``: the process's deterministic steps, Heun's (2·N − 1 denoiser calls for N noise levels;
     DDIM's, one call a level, for DDPM and the graph process); ``"dpm2m"``:
     DPM-Solver++(2M), one call a level (:mod:`tabgen.diffusion.multistep`); ``"ancestral"``: DDPM's
-    ancestral steps, one call a level (:mod:`tabgen.diffusion.stochastic`)."""
+    ancestral steps, one call a level (:mod:`tabgen.diffusion.stochastic`). ``"auto"`` is resolved at fit
+    time (:func:`tabgen.diffusion.solvers.resolved_solver`) and the model file keeps the resolved one:
+    DPM-Solver for VE and the graph process, whose Heun (or DDIM) steps at 20 levels are far off, and
+    Heun for the others and with churn (docs/processes.md)."""
     s_churn: float = 0.0
     """EDM's stochastic sampler (its Algorithm 2) with Heun's steps: the noise added back, in total over
     the steps; 0 is the deterministic sampler."""

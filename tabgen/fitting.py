@@ -17,6 +17,7 @@ from .codec import Codec, LatentScaling
 from .config import SynthesizerConfig
 from .diffusion.denoiser import edm_denoiser
 from .diffusion.edm import EDMPrecond
+from .diffusion.solvers import resolved_solver
 from .errors import TabgenWarning
 from .fit_plan import FitPlan
 from .precision import resolved_precision
@@ -74,10 +75,12 @@ def fit_model(table: pd.DataFrame, schema: Schema, rules: RuleSet, config: Synth
     df, model_schema = rules.model_table(table, schema)
     transform = TableTransform(model_schema).fit(df)
     # Where the token width is left to the table (None), the resolved one is what the model file keeps;
-    # so is the float type, so that a loaded model samples with the products it was trained with.
+    # so are the float type, so that a loaded model samples with the products it was trained with, and the
+    # solver, whose rows the calibration is learned on.
     config = config.for_table(len(model_schema.numerical), transform.layout_.cardinalities)
     config = replace(config, diffusion=replace(config.diffusion,
-                                               precision=resolved_precision(config.diffusion.precision, device)))
+                                               precision=resolved_precision(config.diffusion.precision, device)),
+                     sampler=replace(config.sampler, solver=resolved_solver(config.sampler, config.diffusion.process)))
     tensors = transform.transform(df).to_tensors(device)
     permutation = plan.permutation(len(df))
     train_idx, val_idx = validation_split(permutation, config)

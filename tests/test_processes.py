@@ -14,7 +14,7 @@ from tabgen.diffusion.inpaint import heun_inpaint
 from tabgen.diffusion.multistep import dpm_solver_2m
 from tabgen.diffusion.process import ode_sample
 from tabgen.diffusion.sampler import heun_sample, sigma_schedule
-from tabgen.diffusion.solvers import solve
+from tabgen.diffusion.solvers import resolved_solver, solve
 from tabgen.diffusion.stochastic import churn_gamma, edm_stochastic_sample
 from tabgen.diffusion.ve import VEProcess
 from tabgen.diffusion.vp import VPProcess
@@ -169,6 +169,7 @@ def test_a_fit_with_each_process_samples_conditions_and_is_saved(name, mixed_fra
     syn.save(tmp_path / "m.tabgen")
     loaded = Synthesizer.load(tmp_path / "m.tabgen")
     assert loaded.config_.diffusion.process == name
+    assert loaded.config_.sampler.solver == resolved_solver(SamplerConfig(), name)  # "auto" resolved at fit
     pd.testing.assert_frame_equal(loaded.sample(20, seed=3), syn.sample(20, seed=3))
 
 
@@ -182,3 +183,12 @@ def test_a_stochastic_solver_samples_the_same_rows_for_a_seed_and_old_files_keep
     data = config.to_dict()
     del data["sampler"]["solver"]
     assert SynthesizerConfig.from_dict(data).sampler.solver == "heun"
+
+
+def test_the_auto_solver_is_dpm_solver_where_heun_steps_are_far_off():
+    auto = SamplerConfig()
+    assert auto.solver == "auto"
+    assert {p: resolved_solver(auto, p) for p in ("edm", "ve", "graph", "vp", "ddpm")} == {
+        "edm": "heun", "ve": "dpm2m", "graph": "dpm2m", "vp": "heun", "ddpm": "heun"}
+    assert resolved_solver(SamplerConfig(s_churn=10), "ve") == "heun"  # churn is Heun's
+    assert resolved_solver(SamplerConfig(solver="ancestral"), "edm") == "ancestral"
