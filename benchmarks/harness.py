@@ -421,6 +421,26 @@ def commit_label(state: dict[str, Any] | None) -> str:
     return state["commit"][:7] + (" (uncommitted changes)" if state.get("dirty") else "")
 
 
+def _percent(value: float | None) -> str:
+    """A share as ``12.3 %``; empty for ``None``."""
+    return "" if value is None else f"{100 * value:.1f} %"
+
+
+def rules_kept_table(kept: dict[str, list[dict[str, Any]]], shown: Sequence[int] | None = None) -> list[str]:
+    """Markdown lines: each rule found in the training table (the ``rules_kept`` of
+    :func:`scored_against_both`, one list per model, in the same order), the share of training and held-out
+    rows keeping it, and each model's share; ``shown`` picks the rules (default: all)."""
+    first = next(iter(kept.values()))
+    lines = ["| rule found in the training table | training rows | held-out rows | " + " | ".join(kept) + " |",
+             "|---|---:|---:|" + "---:|" * len(kept)]
+    for i in range(len(first)) if shown is None else shown:
+        rule = first[i]
+        partial = " (share)" if rule["partial"] else ""
+        lines.append(f"| {rule['kind']}: `{rule['rule']}`{partial} | {_percent(rule['real'])} | {_percent(rule['holdout'])} | "
+                     + " | ".join(_percent(rules[i]["synthetic"]) for rules in kept.values()) + " |")
+    return lines
+
+
 def json_safe(value: Any) -> Any:
     """Plain JSON: NaN and infinities become null, numpy scalars and other objects become numbers or text."""
     if isinstance(value, dict):

@@ -36,6 +36,7 @@ from .harness import (
     machine,
     parsed_dates,
     read_back,
+    rules_kept_table,
     scored_against_both,
     timed,
     write_results,
@@ -93,21 +94,11 @@ def rules_tables(results: dict[str, Any]) -> list[str]:
         if not all(runs.values()):
             continue  # a run from before the rules were recorded
         first = next(iter(runs.values()))
-        shown = [i for i, rule in enumerate(first) if any(r[i]["synthetic"] != 1.0 for r in runs.values())]
-        if not shown:
-            continue
-        lines += ["", f"**{table}**: the share of rows keeping each rule found in the training table that not "
-                  "every process keeps in all rows", "", "| rule | training rows | held-out rows | "
-                  + " | ".join(runs) + " |", "|---|---:|---:|" + "---:|" * len(runs)]
-        for i in shown:
-            rule = first[i]
-            lines.append(f"| {rule['kind']}: `{rule['rule']}` | {_pct(rule['real'])} | {_pct(rule['holdout'])} | "
-                         + " | ".join(_pct(r[i]["synthetic"]) for r in runs.values()) + " |")
+        shown = [i for i in range(len(first)) if any(r[i]["synthetic"] != 1.0 for r in runs.values())]
+        if shown:
+            lines += ["", f"**{table}**: the rules found in the training table that not every process keeps in all "
+                      "rows, and the share of rows keeping each", "", *rules_kept_table(runs, shown)]
     return lines
-
-
-def _pct(value: float | None) -> str:
-    return "" if value is None else f"{100 * value:.1f} %"
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -41,6 +41,7 @@ from .harness import (
     machine,
     parsed_dates,
     read_back,
+    rules_kept_table,
     sample,
     scored_against_both,
     seed_everything,
@@ -186,21 +187,9 @@ def results_page(tables: dict[str, dict[str, dict[str, Any]]], label: str) -> st
 def rules_table(cells: dict[str, dict[str, Any]]) -> str:
     """Each rule found in the training table, and the share of each model's rows keeping it."""
     models = [c for c in CELLS if c != "floor" and c in cells]
-    rules = cells[models[0]]["scores"]["rules_kept"] if models else []
-    if not rules:
+    if not models or not cells[models[0]]["scores"]["rules_kept"]:
         return "No rule found in the training table."
-    lines = ["| rule found in the training table | training rows | held-out rows | " + " | ".join(CELLS[m] for m in models)
-             + " |", "|---|---:|---:|" + "---:|" * len(models)]
-    for i, rule in enumerate(rules):
-        shares = [cells[m]["scores"]["rules_kept"][i]["synthetic"] for m in models]
-        partial = " (share)" if rule["partial"] else ""
-        lines.append(f"| {rule['kind']}: `{rule['rule']}`{partial} | {_pct(rule['real'])} | {_pct(rule['holdout'])} | "
-                     + " | ".join(_pct(s) for s in shares) + " |")
-    return "\n".join(lines)
-
-
-def _pct(value: float | None) -> str:
-    return "" if value is None else f"{100 * value:.1f} %"
+    return "\n".join(rules_kept_table({CELLS[m]: cells[m]["scores"]["rules_kept"] for m in models}))
 
 
 def replace_section(text: str, name: str, body: str) -> str:

@@ -43,6 +43,7 @@ from .harness import (
     machine,
     parsed_dates,
     read_back,
+    rules_kept_table,
     sample,
     write_results,
 )
@@ -144,13 +145,7 @@ def markdown(results: dict[str, Any]) -> str:
             lines.append(f"| {label} | " + " | ".join(_cell(r["models"][m].get(key), digits) for m in columns) + " |")
         rules = r["models"][models[0]]["rules_kept"]
         if rules:
-            lines += ["", "| rule found in the training table | training rows | held-out rows | "
-                      + " | ".join(models) + " |", "|---|---|---|" + "---|" * len(models)]
-            for i, rule in enumerate(rules):
-                shares = [r["models"][m]["rules_kept"][i]["synthetic"] for m in models]
-                partial = " (share)" if rule["partial"] else ""
-                lines.append(f"| {rule['kind']}: `{rule['rule']}`{partial} | {_pct(rule['real'])} | {_pct(rule['holdout'])} | "
-                             + " | ".join(_pct(s) for s in shares) + " |")
+            lines += ["", *rules_kept_table({m: r["models"][m]["rules_kept"] for m in models})]
         else:
             lines += ["", "No rule found."]
         lines.append("")
@@ -159,10 +154,6 @@ def markdown(results: dict[str, Any]) -> str:
 
 def _cell(value: float | None, digits: int) -> str:
     return "" if value is None else f"{value:.{digits}f}"
-
-
-def _pct(value: float | None) -> str:
-    return "" if value is None else f"{100 * value:.1f} %"
 
 
 def main() -> None:
