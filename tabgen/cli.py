@@ -19,12 +19,11 @@ import click
 
 from .config import PROCESSES, SOLVERS, SynthesizerConfig
 from .device import resolve_device
+from .distributed import SINGLE, launched, ranks_from_env, restarted
 from .errors import TabgenError, TabgenWarning
 from .io import MODEL_SUFFIX, atomic_write, find_model, looks_like_model, read_table, write_table
 from .synthesizer import FitInterrupted, Synthesizer
 
-#: What is left of a ``--time-budget`` for the fit after reading the table is at least this.
-MIN_FIT_SECONDS = 1.0
 #: The library's errors name its parameters; a command-line user knows them as these flags.
 _FLAGS = {"a larger time budget": "a larger --time-budget", "resume=True": "--resume", "device='cpu'": "--device cpu",
           "sep=": "--sep", "encoding='cp1252'": "--encoding cp1252", "rules=[...]": '--rule "..."'}
@@ -63,7 +62,8 @@ def _in_flags(message: str) -> str:
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     # A user-facing warning is one plain line; Python's default adds a file path and a source line.
     if issubclass(category, TabgenWarning):
-        click.echo(f"warning: {_in_flags(str(message))}", err=True)
+        if ranks_from_env().main:  # under torchrun, once rather than once per process
+            click.echo(f"warning: {_in_flags(str(message))}", err=True)
     else:
         _default_showwarning(message, category, filename, lineno, file, line)
 
@@ -197,7 +197,7 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("data", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("data", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help=f"Model file to write [default: DATA's name with {MODEL_SUFFIX}, in the current folder].")
 @click.option("--categorical", help="Comma-separated columns to treat as categorical.")
@@ -224,15 +224,19 @@ def main() -> None:
 @sep_option
 @encoding_option
 @click.option("--resume", is_flag=True, help="Continue an interrupted fit from its checkpoint (MODEL.ckpt).")
+@click.option("--distributed", is_flag=True,
+              help="Train on every process torchrun starts: torchrun --nproc_per_node=N $(which tabgen) fit DATA "
+                   "--distributed (docs/scale.md).")
 @device_option
 @seed_option
 @quiet_option
 def fit(data: Path, output: Path | None, categorical: str | None, numerical: str | None, identifiers: str | None,
         no_exact_pairs: bool, rules: tuple[str, ...], no_rules: bool, drop_rules: tuple[str, ...], time_budget: str | None,
-        process: str, solver: str | None, sep: str | None, encoding: str | None, resume: bool, device: str, seed: int,
-        quiet: bool) -> None:
-    """Learn DATA (CSV, TSV or Parquet) and write a model file.
+        process: str, solver: str | None, sep: str | None, encoding: str | None, resume: bool, distributed: bool,
+        device: str, seed: int, quiet: bool) -> None:
+    """Learn DATA (CSV, TSV, Parquet, or a folder of Parquet partitions) and write a model file.
 
+    A table of more than a million rows is streamed from disk, never held whole (docs/scale.md).
     The training state is saved to MODEL.ckpt every minute and on Ctrl-C; `--resume` continues from it.
     """
     output = output or Path(data.stem + MODEL_SUFFIX)
@@ -241,10 +245,12 @@ def fit(data: Path, output: Path | None, categorical: str | None, numerical: str
     replacing = output.exists()
     if replacing and (output.is_dir() or not looks_like_model(output)):
         raise TabgenError(f"{output} exists and is not a tabgen model: the fit would replace it; choose another -o path")
-    budget, started = parse_duration(time_budget), time.monotonic()
-    df = read_table(data, sep=parse_separator(sep), encoding=encoding)
-    if budget is not None:  # the budget is the command's: reading the table spends some of it
-        budget = max(budget - (time.monotonic() - started), MIN_FIT_SECONDS)
+    if distributed and not launched():
+        raise TabgenError("--distributed needs the processes torchrun starts: torchrun --nproc_per_node=N "
+                          "$(which tabgen) fit DATA --distributed")
+    # torchrun restarts every rank when one dies (--max-restarts): the restarted fit goes on from the checkpoint.
+    resume = resume or (distributed and restarted() and checkpoint.exists())
+    budget = parse_duration(time_budget)  # the command's: fit counts reading the table in it
     config = None
     if process != "edm" or solver is not None:
         config = SynthesizerConfig.for_device(str(resolve_device(device)))
@@ -253,9 +259,9 @@ def fit(data: Path, output: Path | None, categorical: str | None, numerical: str
     syn = Synthesizer(categorical=_names(categorical), numerical=_names(numerical), identifiers=_names(identifiers),
                       exact_pairs=not no_exact_pairs, rules=rules, find_rules=not no_rules, drop_rules=drop_rules,
                       time_budget=budget, config=config, device=device, seed=seed,
-                      progress=not quiet, checkpoint=checkpoint)
+                      progress=not quiet, checkpoint=checkpoint, distributed=distributed)
     try:
-        syn.fit_and_save(df, output, resume=resume)
+        syn.fit_and_save(data, output, resume=resume, sep=parse_separator(sep), encoding=encoding)
     except FitInterrupted as e:
         again = (f"continue with: tabgen fit {data} -o {output} --resume" if checkpoint.exists()
                  else "nothing was trained yet to resume from")
@@ -264,13 +270,19 @@ def fit(data: Path, output: Path | None, categorical: str | None, numerical: str
         if e.kept:
             raise TabgenInterrupt(f"interrupted: {output} is kept as it was; {again}") from None
         raise TabgenInterrupt(f"interrupted during the VAE phase, before any model existed; {again}") from None
+    ranks = ranks_from_env() if distributed else SINGLE
+    if not ranks.main:
+        return
     if not quiet:
         click.echo(f"Columns of {data}:\n{syn.schema_}", err=True)
         click.echo(f"Rules every generated row keeps ({len(syn.rules_)}; --drop-rule NAME leaves one out):\n{syn.rules_}",
                    err=True)
-    rows = f"{len(df):,} row{'s' if len(df) != 1 else ''}"
+    rows = f"{syn.n_rows_:,} row{'s' if syn.n_rows_ != 1 else ''}"
+    if syn.skipped_share_:
+        rows += f" ({100 * syn.skipped_share_:.2g} % of the rows streamed were left out: they hold values its sample has not)"
+    where = f"{ranks.size} processes on {syn.device_.type}" if ranks.size > 1 else str(syn.device_)
     replaced = " (it replaces the model that was there)" if replacing else ""
-    click.echo(f"Fitted {rows} in {syn.fit_seconds_:.0f} s on {syn.device_}; wrote {output}{replaced}", err=True)
+    click.echo(f"Fitted {rows} in {syn.fit_seconds_:.0f} s on {where}; wrote {output}{replaced}", err=True)
 
 
 @main.command()
@@ -278,7 +290,9 @@ def fit(data: Path, output: Path | None, categorical: str | None, numerical: str
               help="Rows to generate [default: one per row of --given-file, else as many as the training table had].")
 @model_option
 @click.option("-o", "--output", default="synthetic.csv", show_default=True,
-              help="File to write: CSV, or Parquet if it ends in .parquet or .pq; - writes CSV to standard output.")
+              help="File to write: CSV, or Parquet if it ends in .parquet or .pq; - writes CSV to standard output. "
+                   "A folder (ending in / or existing, and empty) gets Parquet part files of up to a million rows, "
+                   "written with flat memory however large -n is; under torchrun each process writes its own parts.")
 @click.option("--given", "given_items", multiple=True, metavar="COL=VALUE",
               help="Fix a column's value in every row (repeatable), e.g. --given workclass=Private --given age=30.")
 @click.option("--given-file", type=click.Path(dir_okay=False, path_type=Path),
@@ -292,6 +306,9 @@ def fit(data: Path, output: Path | None, categorical: str | None, numerical: str
 def sample(n: int | None, model: Path | None, output: str, given_items: tuple[str, ...], given_file: Path | None,
            rebalance: str | None, device: str, seed: int | None, quiet: bool) -> None:
     """Generate synthetic rows from a fitted model, optionally with some cells fixed or rebalanced."""
+    from . import distributed
+    from .io.parts import is_parts_path, part_files, rows_in
+
     if n is not None and n <= 0:
         raise TabgenError(f"-n must be a positive number of rows, got {n}")
     if given_items and given_file:
@@ -300,12 +317,39 @@ def sample(n: int | None, model: Path | None, output: str, given_items: tuple[st
     refuse_overwriting_inputs({"the output": output}, {"the model": model, "the given file": given_file})
     given = read_table(given_file) if given_file else parse_given_option(given_items) or None
     shares = parse_rebalance_option(rebalance) if rebalance is not None else None
+    parts = is_parts_path(output)
+    if distributed.launched() and not parts:
+        raise TabgenError(f"-o {output} is a file, but under torchrun each process writes its own part files: "
+                          "give a folder, such as -o out/")
+    ranks = distributed.join(resolve_device(device))
+    if ranks.size > 1:
+        resolved = distributed.device_for(resolve_device(device), ranks)  # one GPU per process
+        if resolved.type == "cuda":
+            import torch
+
+            torch.cuda.set_device(resolved)  # NCCL's barrier runs on the current device
+        device = str(resolved)
     syn = Synthesizer.load(model, device=device, progress=not quiet)
     start = time.monotonic()
-    n = syn.sample_to(output, n, given=given, rebalance=shares, seed=seed)
-    if output == "-":
+    try:
+        n = syn.sample_to(output, n, given=given, rebalance=shares, seed=seed)
+    except KeyboardInterrupt:
+        if not parts or not part_files(output):
+            raise
+        done = part_files(output)
+        kept = f"{len(done)} complete part file{'s are' if len(done) != 1 else ' is'}"
+        raise TabgenInterrupt(f"interrupted: {kept} in {output} ({rows_in(done):,} rows); "
+                              "remove them, or give a new folder, to sample again") from None
+    if output == "-" or not ranks.main:
         return
-    click.echo(f"Wrote {n:,} rows to {output} in {time.monotonic() - start:.1f} s (model {model})", err=True)
+    seconds = time.monotonic() - start
+    if parts:
+        done = part_files(output)
+        by = f" by {ranks.size} processes" if ranks.size > 1 else ""
+        click.echo(f"Wrote {rows_in(done):,} rows in {len(done)} part file{'s' if len(done) != 1 else ''} to {output}{by} "
+                   f"in {seconds:.1f} s (model {model})", err=True)
+    else:
+        click.echo(f"Wrote {n:,} rows to {output} in {seconds:.1f} s (model {model})", err=True)
 
 
 @main.command()

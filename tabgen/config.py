@@ -252,6 +252,10 @@ class SynthesizerConfig(_Validated):
     validation_fraction: float = 0.1
     """Share of the training rows held out (at most ``validation_max_rows``) to pick the best epoch."""
     validation_max_rows: int = 5000
+    stream_sample_rows: int = 1_000_000
+    """A table of more rows (a Parquet file or folder, a large CSV) is streamed from disk, never held
+    whole: its schema, transforms, rules, validation rows and calibration are fitted on a uniform sample
+    of this many rows, and the networks train on chunks of all of its rows (docs/scale.md)."""
 
     _fractions = ("validation_fraction",)
 

@@ -15,6 +15,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from . import distributed
 from .checkpoint import Checkpointer, load_checkpoint
 from .config import SynthesizerConfig
 from .errors import TabgenError
@@ -53,18 +54,22 @@ def fingerprint(df: pd.DataFrame) -> str:
 class FitPlan:
     """Deadlines and step limits of each phase, from one time budget, and the fit's checkpoint.
 
-    With ``resume``, the checkpoint at ``checkpoint`` must come from the same table; the fit then
-    continues with its configuration, its split of the rows, its finished phases and its clock.
+    With ``resume``, the checkpoint at ``checkpoint`` must come from the same table (``table``, or the
+    :func:`fingerprint` of a table too large to hash); the fit then continues with its configuration,
+    its split of the rows, its finished phases and its clock. In a distributed fit every rank reads the
+    checkpoint and rank 0 alone writes it.
     """
 
-    def __init__(self, df: pd.DataFrame, time_budget: float | None = None, checkpoint: str | os.PathLike | None = None,
-                 checkpoint_every: float = 60.0, resume: bool = False):
+    def __init__(self, table: pd.DataFrame | str, time_budget: float | None = None,
+                 checkpoint: str | os.PathLike | None = None, checkpoint_every: float = 60.0, resume: bool = False,
+                 started: float | None = None):
         self.time_budget = check_time_budget(time_budget)
         self.path = None if checkpoint is None else Path(checkpoint)
         self.every = checkpoint_every
-        self.fingerprint = fingerprint(df)
+        self.fingerprint = table if isinstance(table, str) else fingerprint(table)
         self.state = self._resume_state() if resume else None
-        self.start = time.monotonic() - (self.state["elapsed"] if self.state else 0.0)
+        # The budget is the fit's from ``started`` (``time.monotonic()``), reading the table included.
+        self.start = (started or time.monotonic()) - (self.state["elapsed"] if self.state else 0.0)
         self.checkpointer: Checkpointer | None = None
 
     def _resume_state(self) -> dict[str, Any]:
@@ -85,7 +90,7 @@ class FitPlan:
         return self.state["split"] if self.state else torch.randperm(n_rows)
 
     def open_checkpoint(self, config: SynthesizerConfig, permutation: torch.Tensor) -> None:
-        if self.path is not None:
+        if self.path is not None and distributed.current().main:
             self.checkpointer = Checkpointer(self.path, self.every, lambda: {
                 "config": config.to_dict(), "fingerprint": self.fingerprint, "split": permutation,
                 "elapsed": self.elapsed()})
@@ -121,5 +126,5 @@ class FitPlan:
 
     def finish(self) -> None:
         """The fit completed: nothing is left to resume."""
-        if self.path is not None:
+        if self.path is not None and distributed.current().main:
             self.path.unlink(missing_ok=True)

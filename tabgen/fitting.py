@@ -3,15 +3,21 @@ denoiser on them, then sample the model's own rows once to learn the calibration
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 import warnings
 from dataclasses import dataclass, field, replace
-from typing import Callable
+from pathlib import Path
+from typing import Callable, Iterator
 
+import numpy as np
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from . import distributed
+from .batches import Batch, StreamedRows
 from .calibration import CALIBRATION_BATCH, Calibration, fit_calibration
 from .codec import Codec, LatentScaling
 from .config import SynthesizerConfig
@@ -20,11 +26,13 @@ from .diffusion.edm import EDMPrecond
 from .diffusion.solvers import resolved_solver
 from .errors import TabgenWarning
 from .fit_plan import FitPlan
+from .io import read_table
+from .io.stream import OPEN_PARTS, TableStream, too_large_to_hold
 from .precision import resolved_precision
 from .rules.ruleset import RuleSet
 from .sampling import Sampler
-from .schema import Schema
-from .train import TrainResult, train_diffusion, train_vae
+from .schema import Schema, validate_frame
+from .train import TrainResult, train_diffusion, train_vae, vae_batch
 from .transform import TableTransform
 from .vae import VAE
 
@@ -32,6 +40,13 @@ from .vae import VAE
 MIN_EPOCHS_BEFORE_WARNING = 10
 #: ``stopped_by`` of both trainings when every row of the table is the same: they train nothing.
 NOTHING_VARIES = "nothing varies"
+
+#: Passes the denoiser makes over each pool of a streamed table's latents: encoding a row costs a sixth
+#: of a training step's share of it, so one pass would spend 16 % of the time encoding, four 4 %
+#: (30 million rows, 2-core EPYC: docs/scale.md).
+LATENT_POOL_PASSES = 4
+#: Of a streamed table's sample, the training rows whose latents fit the latents' standardisation.
+STREAMED_LATENT_ROWS = 100_000
 
 Tensors = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
@@ -48,6 +63,8 @@ class FittedModel:
     diffusion_result: TrainResult | None = None
     seconds: float = 0.0
     n_rows: int = 0
+    skipped_share: float = 0.0
+    """Of a streamed table's rows read in training, the share left out (:class:`Streamed`)."""
     rules: RuleSet = field(default_factory=RuleSet)
     schema: Schema | None = None
     """The user's table's schema; the codec's is the model table's (:meth:`RuleSet.model_table`)."""
@@ -59,6 +76,16 @@ class FittedModel:
         self.sampler = Sampler(self.codec, self.denoiser, self.config.sampler, self.config.diffusion.precision, self.device)
 
 
+@contextlib.contextmanager
+def seeded(seed: int | None, device: torch.device) -> Iterator[None]:
+    """Seed torch inside the block only, leaving the caller's global random state as it was."""
+    devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        if seed is not None:
+            torch.manual_seed(seed)
+        yield
+
+
 def validation_split(permutation: torch.Tensor, config: SynthesizerConfig) -> tuple[torch.Tensor, torch.Tensor]:
     """Rows to train on and rows to validate on (the first of the permuted rows, a share of the table)."""
     n_val = min(int(len(permutation) * config.validation_fraction), config.validation_max_rows)
@@ -67,11 +94,107 @@ def validation_split(permutation: torch.Tensor, config: SynthesizerConfig) -> tu
     return permutation[n_val:], permutation[:n_val]
 
 
+@dataclass
+class Streamed:
+    """A table too large to hold: ``stream`` it is read from, and the numbers in it of the rows of the
+    sample that a fit is given as its table (:meth:`TableStream.sample`)."""
+
+    stream: TableStream
+    numbers: np.ndarray
+    seed: int
+    read: int = 0
+    skipped: int = 0
+    """Of the rows read, those left out of training: they hold a category, or a gap, that the sample has not."""
+
+    def rows(self, leave_out: torch.Tensor, encode: Callable[[pd.DataFrame], Batch | None], phase: int,
+             passes: int = 1) -> StreamedRows:
+        chunks = self.stream.chunks(self.seed + phase, distributed.current(), np.sort(self.numbers[leave_out.cpu().numpy()]))
+        return StreamedRows(chunks, encode, self.stream.n_rows, OPEN_PARTS, passes)
+
+    def encoder(self, rules: RuleSet, schema: Schema, transform: TableTransform, device: torch.device,
+                then: Callable[..., Batch]) -> Callable[[pd.DataFrame], Batch | None]:
+        """Chunk → the model table's encoded rows (those the sample's transform can encode) → ``then``."""
+        def encode(chunk: pd.DataFrame) -> Batch | None:
+            table = rules.model_table(chunk, schema)[0]
+            known = transform.known(table)
+            self.read += len(known)
+            self.skipped += int((~known).sum())
+            if not known.any():
+                return None
+            return then(*transform.transform(table[known].reset_index(drop=True)).to_tensors(device))
+        return encode
+
+
+@dataclass
+class TrainingRows:
+    """What each network trains on: this rank's share of the training rows of a table held in memory
+    (``tensors``, split into ``train_idx`` and ``val_idx``), or of all the rows of a streamed one."""
+
+    tensors: Tensors
+    train_idx: torch.Tensor
+    val_idx: torch.Tensor
+    streamed: Streamed | None
+    rules: RuleSet
+    schema: Schema
+    """The model table's."""
+
+    @property
+    def n_train(self) -> int:
+        return len(self.train_idx) if self.streamed is None else self.streamed.stream.n_rows - len(self.val_idx)
+
+    def _mine(self, rows: torch.Tensor) -> torch.Tensor:
+        ranks = distributed.current()
+        return rows[ranks.rank::ranks.size]
+
+    def _streamed(self, codec: Codec, then: Callable[..., Batch], phase: int, passes: int = 1) -> StreamedRows:
+        encode = self.streamed.encoder(self.rules, self.schema, codec.transform, self.tensors[0].device, then)
+        return self.streamed.rows(self.val_idx, encode, phase, passes)
+
+    def for_vae(self, codec: Codec) -> Tensors | StreamedRows:
+        if self.streamed is None:
+            return tuple(t[self._mine(self.train_idx)] for t in self.tensors)
+        return self._streamed(codec, lambda *t: vae_batch(codec.vae, *t), phase=1)
+
+    def latents(self, codec: Codec, latent_std: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The standardised latents (the scaling fitted on them), and which of them train and validate."""
+        encoded, fit, val = slice(None), self.train_idx, self.val_idx
+        if self.streamed is not None:  # the statistics need not all of a large sample, whose encoding takes seconds
+            encoded = torch.cat([self.val_idx, self.train_idx[:STREAMED_LATENT_ROWS]])
+            val, fit = torch.arange(len(self.val_idx)), torch.arange(len(self.val_idx), len(encoded))
+        latents = codec.encode_means(self.tensors[0][encoded], self.tensors[2][encoded])
+        codec.scaling = LatentScaling.fit(latents, latent_std)
+        return codec.scaling.standardise(latents), fit, val
+
+    def for_denoiser(self, codec: Codec, z: torch.Tensor, fit: torch.Tensor) -> torch.Tensor | StreamedRows:
+        if self.streamed is None:
+            return z[self._mine(fit)]
+        return self._streamed(codec, lambda x_num, _, x_cat: (codec.scaling.standardise(codec.encode_means(x_num, x_cat)),),
+                              phase=2, passes=LATENT_POOL_PASSES)
+
+
+def fit_input(data: pd.DataFrame | str | os.PathLike, sample_rows: int, seed: int | None, sep: str | None,
+              encoding: str | None) -> tuple[pd.DataFrame, Streamed | None]:
+    """The table a fit learns: ``data`` itself, the table at a path, or a sample of ``sample_rows`` rows of
+    a table too large to hold, with the stream its other rows come from."""
+    if isinstance(data, pd.DataFrame):
+        return validate_frame(data), None
+    path = Path(data)
+    if not path.exists() or not too_large_to_hold(path, sample_rows):
+        return validate_frame(read_table(path, sep=sep, encoding=encoding)), None
+    stream = TableStream(path, sep, encoding)
+    df, numbers = stream.sample(sample_rows, seed)
+    return validate_frame(df), Streamed(stream, numbers, 0 if seed is None else seed)
+
+
 def fit_model(table: pd.DataFrame, schema: Schema, rules: RuleSet, config: SynthesizerConfig, device: torch.device,
-              plan: FitPlan, progress: bool, ready: Callable[[FittedModel], None]) -> FittedModel:
+              plan: FitPlan, progress: bool, ready: Callable[[FittedModel], None],
+              streamed: Streamed | None = None) -> FittedModel:
     """Fit every stage on ``table`` (already validated, ``schema`` of it, ``rules`` kept) under ``plan``.
     ``ready`` gets the model as soon as it can sample (before the denoiser's training), so that a
-    caller holds the best weights so far if Ctrl-C stops that training."""
+    caller holds the best weights so far if Ctrl-C stops that training.
+
+    With ``streamed``, ``table`` is a sample of a larger table, which the networks train on in chunks.
+    In a distributed fit (a process group is open) each rank trains on its share of the rows."""
     df, model_schema = rules.model_table(table, schema)
     transform = TableTransform(model_schema).fit(df)
     # Where the token width is left to the table (None), the resolved one is what the model file keeps;
@@ -83,49 +206,65 @@ def fit_model(table: pd.DataFrame, schema: Schema, rules: RuleSet, config: Synth
                      sampler=replace(config.sampler, solver=resolved_solver(config.sampler, config.diffusion.process)))
     tensors = transform.transform(df).to_tensors(device)
     permutation = plan.permutation(len(df))
-    train_idx, val_idx = validation_split(permutation, config)
+    rows = TrainingRows(tensors, *validation_split(permutation, config), streamed, rules, model_schema)
     plan.open_checkpoint(config, permutation)
     codec = Codec(transform, VAE.for_layout(transform.layout_, config.vae).to(device))
+    shared_seed = _rank_streams()
     # A table whose rows are all alike (one row, or constant columns without gaps) would train for
     # minutes (the loss of memorising one row keeps falling) to learn what the untrained model writes.
     learn = transform.varies
-    vae_result = _fit_vae(codec.vae, tensors, train_idx, val_idx, config, plan, progress) if learn else (
-        TrainResult(stopped_by=NOTHING_VARIES))
+    vae_result = _fit_vae(codec.vae, rows.for_vae(codec), tuple(t[rows.val_idx] for t in tensors), rows.n_train,
+                          config, plan, progress) if learn else TrainResult(stopped_by=NOTHING_VARIES)
     codec.vae.eval()
     plan.vae_done(codec.vae, vae_result)
-    latents = codec.encode_means(tensors[0], tensors[2])
-    codec.scaling = LatentScaling.fit(latents, config.diffusion.latent_std)
-    z = codec.scaling.standardise(latents)
+    z, z_fit, z_val = rows.latents(codec, config.diffusion.latent_std)
     denoiser = edm_denoiser(z.shape[1], config.diffusion, codec.vae.d_token).to(device)
-    denoiser.process.fit(z[train_idx])
-    model = FittedModel(codec, denoiser, config, device, vae_result, n_rows=len(df), rules=rules, schema=schema)
+    denoiser.process.fit(z[z_fit])
+    model = FittedModel(codec, denoiser, config, device, vae_result, rules=rules, schema=schema,
+                        n_rows=len(df) if streamed is None else streamed.stream.n_rows)
     ready(model)
     try:
         if learn:
             model.diffusion_result = train_diffusion(
-                model.denoiser, z[train_idx], z[val_idx], config.diffusion, plan.diffusion_limits(config), progress,
-                plan.checkpointer, plan.resumed("diffusion"))
+                model.denoiser, rows.for_denoiser(codec, z, z_fit), z[z_val], config.diffusion,
+                plan.diffusion_limits(config), progress, plan.checkpointer, plan.resumed("diffusion"), rows.n_train)
             model.denoiser.eval()
-            codec.calibration = calibrate(model.sampler, tensors, config.sampler.calibration_rows, plan.deadline, progress)
+            if shared_seed is not None:
+                torch.manual_seed(shared_seed)
+            codec.calibration = calibrate(model.sampler, tensors, config.sampler.calibration_rows, plan.deadline,
+                                          progress and distributed.current().main)
         else:
             model.diffusion_result = TrainResult(stopped_by=NOTHING_VARIES)
     finally:
         model.denoiser.eval()
         model.seconds = plan.elapsed()
+        model.skipped_share = 0.0 if streamed is None else streamed.skipped / max(streamed.read, 1)
     plan.finish()
     warn_if_cut_short(vae_result, model.diffusion_result)
     return model
 
 
-def _fit_vae(vae: VAE, tensors: Tensors, train_idx: torch.Tensor, val_idx: torch.Tensor, config: SynthesizerConfig,
+def _rank_streams() -> int | None:
+    """In a distributed fit, a random stream for each rank from here (the shared draws, the split and the
+    initial weights, are behind), and the seed that brings them back to one stream for the calibration,
+    so that every rank ends alike; ``None`` for one process, whose stream goes on unchanged."""
+    ranks = distributed.current()
+    if ranks.size == 1:
+        return None
+    shared_seed = int(torch.randint(2**62, (1,)))
+    torch.manual_seed(shared_seed + 1 + ranks.rank)
+    return shared_seed
+
+
+def _fit_vae(vae: VAE, train: Tensors | StreamedRows, val: Tensors, n_train: int, config: SynthesizerConfig,
              plan: FitPlan, progress: bool) -> TrainResult:
     """Train the VAE, or take it finished from the checkpoint being resumed."""
     done = plan.resumed("vae_done")
     if done is not None:
         vae.load_state_dict(done["model"])
         return TrainResult(**done["result"])
-    return train_vae(vae, tuple(t[train_idx] for t in tensors), tuple(t[val_idx] for t in tensors), config.vae,
-                     plan.vae_limits(config), progress, plan.checkpointer, plan.resumed("vae"))
+    return train_vae(vae, train, val, config.vae, plan.vae_limits(config), progress, plan.checkpointer,
+                     plan.resumed("vae"), n_train)
 
 
 @torch.inference_mode()

@@ -3,25 +3,45 @@ sampler's rows turned back into the user's columns with every rule written (:mod
 
 from __future__ import annotations
 
+import contextlib
+from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 import pandas as pd
 import torch
 
+from . import distributed
 from .conditions import Givens, given_from_frame, given_from_mapping, output_values
+from .errors import TabgenError
 from .fitting import FittedModel
 from .imputation import combine_draws
+from .io.parts import prepare_folder, write_parts
+from .schema import Schema
 
 Given = Mapping[str, Any] | pd.DataFrame | None
 
 
+def rows_asked(n: Any, given: Given, table_rows: int) -> int:
+    """The number of rows to generate: ``n``, one per given row, or as many as the training table's."""
+    if n is None:
+        return len(given) if isinstance(given, pd.DataFrame) else table_rows
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
+        raise TabgenError(f"the number of rows must be a positive integer, got {n!r}")
+    if isinstance(given, pd.DataFrame) and n != len(given):
+        raise TabgenError(f"n is {n} but the given rows are {len(given)}: leave n out to get one row per given row")
+    return int(n)
+
+
 def sample_rows(model: FittedModel, n: int, given: Given, rebalance: Mapping[str, Mapping[Any, float]] | None,
-                generator: torch.Generator, show: bool, steps: int | None = None) -> Iterator[pd.DataFrame]:
-    """``n`` rows of the user's table, with the ``given`` cells and the ``rebalance`` shares."""
+                generator: torch.Generator, show: bool, steps: int | None = None, *,
+                first_row: int = 0) -> Iterator[pd.DataFrame]:
+    """``n`` rows of the user's table, with the ``given`` cells and the ``rebalance`` shares; identifiers
+    are numbered from ``first_row`` (the rows of the processes before this one)."""
     sampler, rules, schema = model.sampler, model.rules, model.schema
     if not rules:
-        yield from sampler.rows(n, sampler.givens(n, given, rebalance, generator), generator, show, steps)
+        givens = sampler.givens(n, given, rebalance, generator)
+        yield from sampler.rows(n, givens, generator, show, steps, first_row=first_row)
         return
     givens = sampler.givens(n, None, rebalance, generator) if given is None else None
     if isinstance(given, pd.DataFrame):
@@ -32,7 +52,7 @@ def sample_rows(model: FittedModel, n: int, given: Given, rebalance: Mapping[str
     elif given is not None:
         values, _ = _model_given(model, given_from_mapping(schema, given, 1))
         givens = sampler.givens(n, {name: values[name].iloc[0] for name in values.columns}, rebalance, generator)
-    yield from _restored(model, sampler.rows(n, givens, generator, show, steps), givens, generator)
+    yield from _restored(model, sampler.rows(n, givens, generator, show, steps, first_row=first_row), givens, generator)
 
 
 def _model_given(model: FittedModel, user: Givens) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -79,3 +99,55 @@ def _restored(model: FittedModel, frames: Iterator[pd.DataFrame], givens: Givens
         fixed = None if givens is None else givens.given.iloc[start:start + len(frame)]
         yield model.rules.restore(frame.reset_index(drop=True), model.schema, fixed, rng)
         start += len(frame)
+
+
+def sample_parts(batches: Callable[..., Iterator[pd.DataFrame]], folder: Path, n: int, ranks: distributed.Ranks,
+                 options: dict[str, Any], stream: Any, schema: Schema) -> int:
+    """This rank's share of ``n`` rows (``batches(count, first_row=..., **options)`` draws them) written
+    to ``folder`` as Parquet parts; the rows it wrote. Returns when every rank's parts are complete.
+
+    The shares add up to ``n`` exactly (with given rows, each rank takes its slice of them); rank r's
+    seed is child r of the call's seed, or of the ``stream`` a Synthesizer's seed continues; identifiers
+    are numbered after the earlier ranks' rows."""
+    given = options.get("given")
+    if ranks.size > 1:
+        options["seed"] = rank_seed(options.get("seed"), stream, ranks)
+    created = not folder.exists()
+    # Every rank checks the folder before any writes, so that none takes another's parts for a user's files.
+    failed = None
+    try:
+        prepare_folder(folder)
+    except TabgenError as e:
+        failed = e
+    with distributed.engaged(ranks.size > 1):
+        refused = distributed.any_rank(failed is not None)
+    if refused:
+        raise failed or TabgenError(f"another process could not write parts in {folder}: see its message")
+    first, count = ranks.share(n)
+    if isinstance(given, pd.DataFrame):
+        options["given"] = given.iloc[first:first + count]
+    if not ranks.main and options.get("progress") is None:
+        options["progress"] = False  # one bar, rank 0's, rather than one per process over each other
+    # A part file types a column from its categories when its first rows have none of its values.
+    values = {spec.name: list(spec.categories) for spec in schema.columns if spec.categories}
+    rows = 0
+    try:
+        if count:
+            rows, _ = write_parts(batches(count, first_row=first, **options), folder, rank=ranks.rank, values=values)
+    except BaseException:
+        if created and ranks.size == 1:
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # the folder this call made, if no part was completed in it
+        raise
+    with distributed.engaged(ranks.size > 1):
+        distributed.barrier()
+    return rows
+
+
+def rank_seed(seed: int | None, stream: Any, ranks: distributed.Ranks) -> int | None:
+    """The seed of this rank's rows: child ``rank`` of the call's ``seed``, or of the ``stream`` a
+    Synthesizer's seed continues; ``None`` (fresh entropy on each rank) if there is neither."""
+    if seed is None and stream is None:
+        return None
+    child = np.random.SeedSequence(seed if seed is not None else stream, spawn_key=(ranks.rank,))
+    return int(child.generate_state(1, np.uint64)[0] >> np.uint64(1))

@@ -101,9 +101,10 @@ class Sampler:
         return shares if sum(shares.values()) > 0 else dict.fromkeys(plan.others, 1.0)
 
     def rows(self, n: int, givens: Givens | None, generator: torch.Generator, show: bool,
-             steps: int | None = None) -> Iterator[pd.DataFrame]:
+             steps: int | None = None, *, first_row: int = 0) -> Iterator[pd.DataFrame]:
         """``n`` rows as frames of at most ``config.batch_size`` rows; ``steps`` Heun steps (default: the
-        config's, ``num_steps`` or, with given cells, ``inpaint_steps``)."""
+        config's, ``num_steps`` or, with given cells, ``inpaint_steps``). ``first_row`` is the position
+        of the first row in a sample split between processes: identifiers are numbered from it."""
         s, codec = self.config, self.codec
         if steps is None:
             steps = s.num_steps if givens is None else s.inpaint_steps
@@ -114,11 +115,11 @@ class Sampler:
                 count = min(s.batch_size, n - start)
                 noise = torch.randn(count, codec.latent_dim, device=self.device, generator=generator)
                 if givens is None:
-                    yield codec.decode(self.latents(noise, times, generator), generator, start)
+                    yield codec.decode(self.latents(noise, times, generator), generator, first_row + start)
                 else:
                     batch = givens.rows(start, start + count)
                     z = codec.scaling.unstandardise(self._inpaint(batch, noise, times, generator))
-                    frame = codec.decode(z, generator, start, fill=batch.fill, calibrated=False)
+                    frame = codec.decode(z, generator, first_row + start, fill=batch.fill, calibrated=False)
                     yield write_derived(batch.apply(frame, codec.schema), codec.schema)
                 bar.update(count)
 

@@ -9,9 +9,9 @@ holds the user's parameters, validates them once and delegates.
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import os
+import time
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
@@ -19,29 +19,21 @@ import numpy as np
 import pandas as pd
 import torch
 
+from . import distributed as dist
 from .config import SynthesizerConfig
 from .device import resolve_device
 from .errors import TabgenError
 from .fit_plan import FitPlan
-from .fitting import FittedModel, fit_model
-from .generation import imputed, sample_rows
+from .fitting import FittedModel, fit_input, fit_model, seeded
+from .generation import imputed, rows_asked, sample_parts, sample_rows
 from .imputation import check_columns
 from .io import write_batches
+from .io.parts import is_parts_path
 from .pairs import find_pairs
 from .rules.kinds import Rule
 from .rules.selection import rules_for_table
 from .saved_model import read_model, write_model
-from .schema import Schema, infer_schema, validate_frame
-
-
-@contextlib.contextmanager
-def _seeded(seed: int | None, device: torch.device) -> Iterator[None]:
-    """Seed torch inside the block only, leaving the caller's global random state as it was."""
-    devices = [device.index or 0] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        if seed is not None:
-            torch.manual_seed(seed)
-        yield
+from .schema import Schema, infer_schema
 
 
 class FitInterrupted(KeyboardInterrupt):
@@ -90,13 +82,16 @@ class Synthesizer:
     checkpoint, checkpoint_every:
         Where to save the training state, and how often (seconds), so that an interrupted fit can
         continue with ``fit(df, resume=True)``. The file is removed when the fit completes.
+    distributed:
+        Train on every process torchrun started, each on its share of the rows and of each batch (the
+        batch sizes are the total over them); every rank ends with the same model (docs/scale.md).
     """
 
     def __init__(self, *, schema: Schema | None = None, categorical: Iterable[str] = (), numerical: Iterable[str] = (),
                  identifiers: Iterable[str] = (), exact_pairs: bool = True, rules: Iterable[str | Rule] = (),
                  find_rules: bool = True, drop_rules: Iterable[str] = (), config: SynthesizerConfig | None = None,
                  time_budget: float | None = None, device: str = "auto", seed: int | None = 0, progress: bool = True,
-                 checkpoint: str | os.PathLike | None = None, checkpoint_every: float = 60.0):
+                 checkpoint: str | os.PathLike | None = None, checkpoint_every: float = 60.0, distributed: bool = False):
         self.schema = schema
         self.categorical = categorical
         self.numerical = numerical
@@ -108,8 +103,7 @@ class Synthesizer:
         self.device = device
         self.seed = seed
         self.progress = progress
-        self.checkpoint = checkpoint
-        self.checkpoint_every = checkpoint_every
+        self.checkpoint, self.checkpoint_every, self.distributed = checkpoint, checkpoint_every, distributed
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """The constructor's parameters (scikit-learn's estimator protocol, so ``sklearn.base.clone`` works)."""
@@ -124,42 +118,52 @@ class Synthesizer:
         return self
 
     # ------------------------------------------------------------------ fit
-    def fit(self, df: pd.DataFrame, *, resume: bool = False) -> "Synthesizer":
-        """Learn ``df``'s schema, its VAE and the diffusion model of the VAE's latents.
-
-        With ``checkpoint`` set, the training state is written there every ``checkpoint_every``
-        seconds and on Ctrl-C, and ``resume=True`` continues from it (on the same table). Ctrl-C
-        raises ``KeyboardInterrupt``; if it came during the diffusion phase, the Synthesizer is left
-        usable with the best weights so far.
-        """
-        df = validate_frame(df)
-        plan = FitPlan(df, self.time_budget, self.checkpoint, self.checkpoint_every, resume)
+    def fit(self, data: pd.DataFrame | str | os.PathLike, *, resume: bool = False, sep: str | None = None,
+            encoding: str | None = None) -> "Synthesizer":
+        """Learn a table's schema, its VAE and the diffusion model of the VAE's latents. ``data`` is a
+        DataFrame or a path (``sep``, ``encoding``: :func:`tabgen.io.read_table`'s); a table of more rows
+        than ``config.stream_sample_rows``, or a folder of Parquet files, is streamed (docs/scale.md).
+        With ``checkpoint`` set, the training state is written there every ``checkpoint_every`` seconds
+        and on Ctrl-C, and ``resume=True`` continues from it (on the same table). Ctrl-C raises
+        ``KeyboardInterrupt``; during the diffusion phase, it leaves the best weights so far usable."""
+        started = time.monotonic()
         for learned in [name for name in vars(self) if name.endswith("_")]:
             delattr(self, learned)  # a fit starts afresh: Ctrl-C must not leave the previous fit's model in place
         device = resolve_device(self.device)
-        config = plan.config(self.config or SynthesizerConfig.for_device(device.type))
-        config.validate()
-        schema = self._schema_of(df)
-        rules = rules_for_table(df, schema, self.rules, self.find_rules, self.drop_rules)
-        with _seeded(self.seed, device):
-            model = fit_model(df, schema, rules, config, device, plan, self.progress, self._adopt)
+        if self.distributed:
+            device = dist.device_for(device, dist.join(device))
+        with dist.engaged(self.distributed):
+            seed = dist.agreed_seed(self.seed)
+            df, streamed = fit_input(data, (self.config or SynthesizerConfig()).stream_sample_rows, seed, sep, encoding)
+            plan = FitPlan(df if streamed is None else streamed.stream.fingerprint(), self.time_budget, self.checkpoint,
+                           self.checkpoint_every, resume, started)
+            config = plan.config(self.config or SynthesizerConfig.for_device(device.type))
+            config.validate()
+            schema = self._schema_of(df)
+            rules = rules_for_table(df, schema, self.rules, self.find_rules, self.drop_rules)
+            with seeded(seed, device):
+                model = fit_model(df, schema, rules, config, device, plan, self.progress, self._adopt, streamed)
         self._adopt(model)
         self.vae_result_, self.diffusion_result_ = model.vae_result, model.diffusion_result
         return self
 
-    def fit_and_save(self, df: pd.DataFrame, path: str | os.PathLike, *, resume: bool = False) -> "Synthesizer":
-        """:meth:`fit`, then :meth:`save` to ``path``. Ctrl-C never replaces a file already at ``path``;
-        where there is none, the best model so far (of the diffusion phase) is saved there.
-        :class:`FitInterrupted` says which happened; the checkpoint, if any, is kept for ``resume=True``."""
-        existed = Path(path).exists()
+    def fit_and_save(self, data: pd.DataFrame | str | os.PathLike, path: str | os.PathLike, *, resume: bool = False,
+                     **read: Any) -> "Synthesizer":
+        """:meth:`fit`, then :meth:`save` to ``path`` (by rank 0 alone in a distributed fit). Ctrl-C never
+        replaces a file at ``path``; where there is none, the best model so far (of the diffusion phase)
+        is saved there. :class:`FitInterrupted` says which; a checkpoint is kept for ``resume=True``."""
+        existed, main = Path(path).exists(), not self.distributed or dist.join(resolve_device(self.device)).main
         try:
-            self.fit(df, resume=resume)
+            self.fit(data, resume=resume, **read)
         except KeyboardInterrupt:
-            saved = hasattr(self, "model_") and not existed
+            saved = hasattr(self, "model_") and not existed and main
             if saved:
                 self.save(path)
             raise FitInterrupted(saved=saved, kept=existed) from None
-        self.save(path)
+        if main:
+            self.save(path)
+        with dist.engaged(self.distributed):
+            dist.barrier()  # no rank returns before the file is there
         return self
 
     def _schema_of(self, df: pd.DataFrame) -> Schema:
@@ -180,7 +184,7 @@ class Synthesizer:
         self.model_ = model
         self.codec_, self.denoiser_, self.sampler_ = model.codec, model.denoiser, model.sampler
         self.schema_, self.rules_, self.config_, self.device_ = model.schema, model.rules, model.config, model.device
-        self.n_rows_, self.fit_seconds_ = model.n_rows, model.seconds
+        self.n_rows_, self.fit_seconds_, self.skipped_share_ = model.n_rows, model.seconds, model.skipped_share
         self._sample_calls = 0
 
     def _check_fitted(self) -> None:
@@ -210,30 +214,32 @@ class Synthesizer:
 
     def sample_batches(self, n: int | None = None, *, given: Mapping[str, Any] | pd.DataFrame | None = None,
                        rebalance: Mapping[str, Mapping[Any, float]] | None = None, steps: int | None = None,
-                       seed: int | None = None, progress: bool | None = None) -> Iterator[pd.DataFrame]:
+                       seed: int | None = None, progress: bool | None = None, first_row: int = 0) -> Iterator[pd.DataFrame]:
         """:meth:`sample`'s rows as frames of at most ``config_.sampler.batch_size`` rows each, so that
-        memory stays bounded however many rows are asked for."""
+        memory stays bounded however many rows are asked for; identifiers are numbered from ``first_row``."""
         self._check_fitted()
-        n = self._rows_asked(n, given)
+        n = rows_asked(n, given, self.n_rows_)
         if steps is not None and (isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1):
             raise TabgenError(f"steps must be a positive integer, got {steps!r}")
         generator = self._generator(seed)
-        return sample_rows(self.model_, n, given, rebalance, generator, self.progress if progress is None else progress, steps)
+        show = self.progress if progress is None else progress
+        return sample_rows(self.model_, n, given, rebalance, generator, show, steps, first_row=int(first_row))
 
-    def sample_to(self, path: str | os.PathLike, n: int | None = None, **options: Any) -> int:
-        """Write :meth:`sample`'s rows (same options) to ``path``, CSV or Parquet by its suffix,
-        atomically and, for CSV, streamed in batches. Returns the number of rows written."""
-        return write_batches(self.sample_batches(n, **options), path)
-
-    def _rows_asked(self, n: Any, given: Any) -> int:
-        """The number of rows to generate: ``n``, one per given row, or the training table's."""
-        if n is None:
-            return len(given) if isinstance(given, pd.DataFrame) else self.n_rows_
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
-            raise TabgenError(f"the number of rows must be a positive integer, got {n!r}")
-        if isinstance(given, pd.DataFrame) and n != len(given):
-            raise TabgenError(f"n is {n} but the given rows are {len(given)}: leave n out to get one row per given row")
-        return int(n)
+    def sample_to(self, path: str | os.PathLike, n: int | None = None, *, ranks: dist.Ranks | None = None,
+                  **options: Any) -> int:
+        """Write :meth:`sample`'s rows (same options) to ``path``; returns the rows this process wrote.
+        A file is CSV or Parquet by its suffix, written atomically; a folder (existing, or a path ending
+        in ``/``) must be new or empty and gets Parquet parts, with flat memory. Under torchrun (or given
+        ``ranks``) each rank writes its own share of the rows with its own seed (docs/scale.md)."""
+        if not is_parts_path(path):
+            if (ranks or dist.ranks_from_env()).size > 1:
+                raise TabgenError(f"{path} is a file, but under torchrun each process writes its own part files: "
+                                  "give a folder, such as out/")
+            return write_batches(self.sample_batches(n, **options), path)
+        self._check_fitted()
+        stream = None if self.seed is None else [self.seed, self._sample_calls]
+        return sample_parts(self.sample_batches, Path(path), rows_asked(n, options.get("given"), self.n_rows_),
+                            dist.join(self.device_) if ranks is None else ranks, options, stream, self.schema_)
 
     def impute(self, df: pd.DataFrame, *, draws: int = 1, seed: int | None = None, progress: bool | None = None) -> pd.DataFrame:
         """``df`` with its missing cells filled and every observed cell as it was.

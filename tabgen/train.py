@@ -7,15 +7,19 @@ rather than the last, stop early when validation stops improving, and respect a 
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
+from . import distributed
+from .batches import Batch, StreamedRows, TensorRows
 from .config import DiffusionConfig, VAEConfig
 from .diffusion.edm import EDMPrecond
 from .diffusion.process import Process
@@ -73,15 +77,32 @@ class TrainResult:
 Checkpoint = Callable[..., None]
 
 
+#: A streamed table's epoch (between two validations) is this many steps at most: one pass over
+#: millions of rows would leave the best weights and the stopping rules unused for an hour.
+MAX_STREAMED_STEPS_PER_EPOCH = 200
+
+Rows = TensorRows | StreamedRows
+
+
 class _Loop:
-    """Epoch bookkeeping shared by both trainings: batches, best state, stopping rules, progress."""
+    """Epoch bookkeeping shared by both trainings: batches, best state, stopping rules, progress.
+
+    ``n_rows`` and ``batch_size`` are the whole table's and the whole step's: in a distributed fit each
+    rank draws its share of the batch from its share of the rows (``rows``), so that the steps, the
+    epochs and the learning rate are those of one process with the same total batch.
+    """
 
     def __init__(self, name: str, n_rows: int, batch_size: int, max_epochs: int, limits: PhaseLimits, patience: int,
-                 device: torch.device, progress: bool, resume: dict[str, Any] | None = None):
+                 device: torch.device, progress: bool, resume: dict[str, Any] | None = None, rows: Rows | None = None):
         self.name = name
+        self.rows = rows
+        self.ranks = distributed.current()
         self.batch_size = min(batch_size, n_rows)
+        self.rank_batch = self.ranks.share(self.batch_size)[1]
         self.n_rows = n_rows
         self.steps_per_epoch = max(math.ceil(n_rows / self.batch_size), MIN_STEPS_PER_EPOCH)
+        if isinstance(rows, StreamedRows):
+            self.steps_per_epoch = min(self.steps_per_epoch, MAX_STREAMED_STEPS_PER_EPOCH)
         step_epochs = max_epochs if limits.max_steps is None else math.ceil(limits.max_steps / self.steps_per_epoch)
         self.max_epochs = max(1, min(max_epochs, step_epochs))
         self.patience = patience
@@ -95,24 +116,25 @@ class _Loop:
         # Without a step limit the bar counts epochs and shows the budget left, not a share of a total.
         total = None if limits.max_steps is None else self.max_epochs
         self.bar = tqdm(total=total, initial=self.result.epochs, desc=name, unit="epoch",
-                        disable=not progress, leave=False, dynamic_ncols=True)
+                        disable=not progress or not self.ranks.main, leave=False, dynamic_ncols=True)
 
     def snapshot(self) -> dict[str, Any]:
         self.result.seconds = time.monotonic() - self._start
         return {"result": asdict(self.result), "best_state": self.best_state}
 
-    def batches(self):
-        """Index tensors for one epoch: reshuffled passes over the rows, ``steps_per_epoch`` batches, or
-        fewer once the deadline has passed (an epoch of a table of hundreds of columns takes minutes)."""
+    def past_deadline(self) -> bool:
+        """Whether the deadline has passed, on every rank alike (each rank's clock is its own)."""
+        return self.deadline is not None and distributed.any_rank(time.monotonic() >= self.deadline)
+
+    def batches(self) -> Iterator[Batch]:
+        """One epoch's batches: ``steps_per_epoch`` of them, or fewer once the deadline has passed (an
+        epoch of a table of hundreds of columns takes minutes)."""
         self.epoch_steps = 0
-        order = torch.empty(0, dtype=torch.long, device=self.device)
+        batches = self.rows.epoch(self.rank_batch)
         for _ in range(self.steps_per_epoch):
-            if self.epoch_steps and self.deadline is not None and time.monotonic() >= self.deadline:
+            if self.epoch_steps and self.past_deadline():
                 return
-            if len(order) < self.batch_size:
-                order = torch.cat([order, torch.randperm(self.n_rows, device=self.device)])
-            yield order[: self.batch_size]
-            order = order[self.batch_size :]
+            yield next(batches)
             self.epoch_steps += 1
 
     def end_epoch(self, val_loss: float, module: nn.Module, may_stop_early: bool = True, **shown: float) -> bool:
@@ -134,7 +156,7 @@ class _Loop:
             r.stopped_by = "max steps"
         elif may_stop_early and r.epochs - r.best_epoch >= self.patience:
             r.stopped_by = "no improvement"
-        elif self.deadline is not None and time.monotonic() >= self.deadline:
+        elif self.past_deadline():
             r.stopped_by = "time budget"
         return bool(r.stopped_by)
 
@@ -175,27 +197,37 @@ def ema_update(ema_params: list[Tensor], params: list[Tensor], decay: float, ste
     torch._foreach_lerp_(ema_params, params, 1 - min(decay, (2 + step) / (11 + step)))
 
 
-def train_vae(
-    vae: VAE,
-    train: tuple[Tensor, Tensor, Tensor],
-    val: tuple[Tensor, Tensor, Tensor],
-    config: VAEConfig,
-    limits: PhaseLimits | None = None,
-    progress: bool = True,
-    checkpoint: Checkpoint | None = None,
-    resume: dict[str, Any] | None = None,
-) -> TrainResult:
-    """Fit the VAE on ``(x_num, num_observed, x_cat)``; the best validation reconstruction is kept.
-    ``limits`` default to ``config.max_steps`` and no deadline.
+def vae_batch(vae: VAE, x_num: Tensor, num_observed: Tensor, x_cat: Tensor) -> Batch:
+    """Rows as the VAE's training step reads them: ``(x_num, x_cat, regressed, targets)``."""
+    return (x_num, x_cat, *vae.targets(x_num, num_observed, x_cat))
+
+
+def _trained(module: nn.Module) -> nn.Module:
+    """What a training step calls: the module itself, or in a distributed fit the module wrapped so
+    that its gradients are averaged over the ranks (DDP, which also gives every rank rank 0's weights)."""
+    if distributed.current().size == 1:
+        return module
+    # No buffer changes in training (the process's are fitted before it): one message a step less.
+    newer = "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters
+    return DistributedDataParallel(module, **{"forward_sync_buffers" if newer else "broadcast_buffers": False})
+
+
+def train_vae(vae: VAE, train: tuple[Tensor, Tensor, Tensor] | StreamedRows, val: tuple[Tensor, Tensor, Tensor],
+              config: VAEConfig, limits: PhaseLimits | None = None, progress: bool = True,
+              checkpoint: Checkpoint | None = None, resume: dict[str, Any] | None = None,
+              n_rows: int | None = None) -> TrainResult:
+    """Fit the VAE on ``(x_num, num_observed, x_cat)`` (or on a streamed table's :func:`vae_batch`
+    batches); the best validation reconstruction is kept. ``limits`` default to ``config.max_steps`` and
+    no deadline; ``n_rows`` is the whole table's where ``train`` is this rank's share of it.
 
     On Ctrl-C the module holds the best weights so far and ``KeyboardInterrupt`` propagates.
     """
-    x_num, observed, x_cat = train
-    observed, targets = vae.targets(x_num, observed, x_cat)
+    rows = train if isinstance(train, StreamedRows) else TensorRows(vae_batch(vae, *train))
+    device = val[0].device
     val_observed, val_targets = vae.targets(*val)
     limits = limits or PhaseLimits(None, config.max_steps)
-    loop = _Loop("VAE", len(x_num), config.batch_size, config.max_epochs, limits, config.patience,
-                 x_num.device, progress, resume and resume["loop"])
+    loop = _Loop("VAE", n_rows or rows.n_rows, config.batch_size, config.max_epochs, limits, config.patience,
+                 device, progress, resume and resume["loop"], rows)
     optimizer = adam(vae.parameters(), config.lr)
     beta = BetaSchedule(config.beta_max, config.beta_min, config.beta_decay, config.beta_patience)
     if resume:
@@ -203,24 +235,25 @@ def train_vae(
         optimizer.load_state_dict(resume["optimizer"])
         vars(beta).update(resume["beta"])
     # A tensor, so that a step recorded as a CUDA graph reads its current value.
-    beta_now = torch.tensor(beta.beta, device=x_num.device)
+    beta_now = torch.tensor(beta.beta, device=device)
+    model = _trained(vae)
 
     def batch_loss(x_num: Tensor, x_cat: Tensor, observed: Tensor, targets: Tensor) -> Tensor:
-        return vae_loss(x_num, observed, targets, *vae(x_num, x_cat)).total(beta_now)
+        return vae_loss(x_num, observed, targets, *model(x_num, x_cat)).total(beta_now)
 
-    step = GradientStep(batch_loss, list(vae.parameters()), graphed=x_num.device.type == "cuda")
+    step = GradientStep(batch_loss, list(vae.parameters()), graphed=_graphed(device))
 
     def epoch() -> bool:
         vae.train()
         beta_now.fill_(beta.beta)
-        for idx in loop.batches():
-            step(x_num[idx], x_cat[idx], observed[idx], targets[idx])
+        for batch in loop.batches():
+            step(*batch)
             optimizer.step()
         vae.eval()
         with torch.no_grad():
             mu, logvar = vae.encode(val[0], val[2])
             val_loss = vae_loss(val[0], val_observed, val_targets, *vae.reconstruct(mu), mu, logvar)
-        recon = float(val_loss.reconstruction)
+        recon = distributed.mean(float(val_loss.reconstruction))
         stop = loop.end_epoch(recon, vae, beta=beta.beta, kl=float(val_loss.kl))
         beta.step(recon)
         return stop
@@ -235,6 +268,11 @@ def train_vae(
     return result
 
 
+def _graphed(device: torch.device) -> bool:
+    """A step is replayed as a CUDA graph on one GPU; DDP's gradient messages are not recorded in one."""
+    return device.type == "cuda" and distributed.current().size == 1
+
+
 class _ScheduleProgress:
     """How far along its schedule the phase is at a step: the share of its step limit or of its time
     (its seconds so far, a resumed run has some, plus those left), whichever is further along."""
@@ -247,7 +285,8 @@ class _ScheduleProgress:
     def __call__(self, step: int) -> float:
         share = step / self.total_steps
         if self.seconds is not None:
-            share = max(share, (self.done + time.monotonic() - self.t0) / self.seconds)
+            # Each rank's clock gives its own share of the time: the ranks must agree on one.
+            share = distributed.mean(max(share, (self.done + time.monotonic() - self.t0) / self.seconds))
         return share
 
 
@@ -258,21 +297,17 @@ def _validation_set(z_val: Tensor, process: Process) -> tuple[Tensor, Tensor, Te
     return z_val, process.training_sigma(len(z_val), z_val.device), torch.randn_like(z_val)
 
 
-def train_diffusion(
-    D: EDMPrecond,
-    z_train: Tensor,
-    z_val: Tensor,
-    config: DiffusionConfig,
-    limits: PhaseLimits | None = None,
-    progress: bool = True,
-    checkpoint: Checkpoint | None = None,
-    resume: dict[str, Any] | None = None,
-) -> TrainResult:
-    """Fit the denoiser with EDM's loss; ``D`` ends holding the best EMA weights (also on Ctrl-C).
-    ``limits`` default to ``config.max_steps`` and no deadline."""
+def train_diffusion(D: EDMPrecond, z_train: Tensor | StreamedRows, z_val: Tensor, config: DiffusionConfig,
+                    limits: PhaseLimits | None = None, progress: bool = True, checkpoint: Checkpoint | None = None,
+                    resume: dict[str, Any] | None = None, n_rows: int | None = None) -> TrainResult:
+    """Fit the denoiser with EDM's loss on latents (or a streamed table's); ``D`` ends holding the best
+    EMA weights (also on Ctrl-C). ``limits`` default to ``config.max_steps`` and no deadline;
+    ``n_rows`` is the whole table's where ``z_train`` is this rank's share of it."""
+    rows = z_train if isinstance(z_train, StreamedRows) else TensorRows((z_train,))
     limits = limits or PhaseLimits(None, config.max_steps)
-    loop = _Loop("diffusion", len(z_train), config.batch_size, config.max_epochs, limits,
-                 config.patience, z_train.device, progress, resume and resume["loop"])
+    loop = _Loop("diffusion", n_rows or rows.n_rows, config.batch_size, config.max_epochs, limits,
+                 config.patience, z_val.device, progress, resume and resume["loop"], rows)
+    model = _trained(D)  # before the average is copied from it: DDP gives every rank rank 0's weights
     ema = copy.deepcopy(D).requires_grad_(False)
     optimizer = adam(D.parameters(), config.lr)
     if resume:
@@ -286,24 +321,24 @@ def train_diffusion(
 
     def batch_loss(x: Tensor) -> Tensor:
         with mixed_precision(x.device, config.precision, cache=False):
-            return process.loss(D, x, process.training_sigma(len(x), x.device), torch.randn_like(x))
+            return process.loss(model, x, process.training_sigma(len(x), x.device), torch.randn_like(x))
 
-    gradient_step = GradientStep(batch_loss, params, graphed=z_train.device.type == "cuda")
+    gradient_step = GradientStep(batch_loss, params, graphed=_graphed(z_val.device))
 
     def epoch() -> bool:
         D.train()
         # The step count is kept here rather than read from Adam's state, a device tensor whose every
         # read waits for the GPU to finish the previous step.
-        for i, idx in enumerate(loop.batches()):
+        for i, (batch,) in enumerate(loop.batches()):
             step = loop.result.steps + i
             schedule_done = progress_of(step)
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(config.lr, step, schedule_done, config.warmup_steps, config.lr_decay)
-            loss = gradient_step(z_train[idx])
+            loss = gradient_step(batch)
             optimizer.step()
             ema_update(ema_params, params, config.ema_decay, step)
         with torch.no_grad(), mixed_precision(z_val.device, config.precision):
-            val_loss = float(process.loss(ema, z_val, val_sigma, val_noise))
+            val_loss = distributed.mean(float(process.loss(ema, z_val, val_sigma, val_noise)))
         passes = (loop.result.steps + loop.epoch_steps) * loop.batch_size / loop.n_rows
         may_stop_early = (not config.lr_decay or schedule_done >= EARLY_STOP_AFTER_PROGRESS
                           or passes >= EARLY_STOP_AFTER_PASSES)

@@ -124,18 +124,25 @@ class CategoricalCodes:
     def n_classes(self) -> int:
         return len(self.categories) + int(bool(self.grouped)) + int(self.has_missing)
 
-    def transform(self, series: pd.Series, name: str) -> np.ndarray:
+    def _codes(self, series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+        """The codes, and which values are unseen (negative code)."""
         missing = series.isna().to_numpy()
         values = pd.Series(series.to_numpy(dtype=object)).map(json_scalar)
         codes = self._index.get_indexer(values)
         if self.grouped:
             codes[(codes < 0) & (self._group_index.get_indexer(values) >= 0)] = len(self.categories)
         codes[missing] = self.n_classes - 1
-        unseen = (codes < 0) | (missing & (not self.has_missing))
+        return codes, (codes < 0) | (missing & (not self.has_missing))
+
+    def transform(self, series: pd.Series, name: str) -> np.ndarray:
+        codes, unseen = self._codes(series)
         if unseen.any():
             bad = series[unseen].iloc[0]
             raise TabgenError(f"column {name!r} holds {bad!r}, which the model never saw")
         return codes
+
+    def known(self, series: pd.Series) -> np.ndarray:
+        return ~self._codes(series)[1]
 
     def inverse_transform(self, codes: np.ndarray, draws: np.ndarray | None = None) -> np.ndarray:
         """The categories of ``codes``; a row of the group gets the category its ``draws`` (uniform in
@@ -247,6 +254,17 @@ class TableTransform:
         columns = cat_codes + indicators
         x_cat = np.stack(columns, axis=1).astype(np.int64) if columns else np.zeros((n, 0), dtype=np.int64)
         return EncodedTable(x_num, observed, x_cat)
+
+    def known(self, df: pd.DataFrame) -> np.ndarray:
+        """Which rows :meth:`transform` encodes as they are: every category one it was fitted with, and
+        gaps only in columns it saw gaps in. A streamed table's rows outside its sample may hold others."""
+        known = np.ones(len(df), dtype=bool)
+        for spec in self.schema.categorical:
+            known &= self.codes_[spec.name].known(df[spec.name])
+        for spec in self.schema.numerical:
+            if not spec.has_missing:
+                known &= df[spec.name].notna().to_numpy()
+        return known
 
     @property
     def grouped_columns(self) -> int:

@@ -22,22 +22,34 @@ def run(*args):
     return CliRunner().invoke(main, list(args), catch_exceptions=False)
 
 
-@pytest.mark.parametrize("name", ["t.csv", "t.csv.gz", "t.parquet"])
-def test_a_table_larger_than_memory_allows_is_refused_before_it_is_read(tmp_path, monkeypatch, name):
+def _larger_than_memory(tmp_path, monkeypatch, name):
     df = pd.DataFrame({"a": np.arange(20_000), "b": np.resize(["x", "y", "z"], 20_000)})
     path = tmp_path / name
     if name.endswith(".parquet"):
         df.to_parquet(path)
     else:
         df.to_csv(path, index=False)
-    before = path.read_bytes()
     # Free memory of 80 KB: an eighth of it, 10 KB, is less than the table (a compressed one is cut
     # off while it is decompressed).
     monkeypatch.setattr(memory, "free_memory_bytes", lambda: 80_000)
+    return path
+
+
+def test_a_compressed_table_larger_than_memory_allows_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    path = _larger_than_memory(tmp_path, monkeypatch, "t.csv.gz")
+    before = path.read_bytes()
     r = run("fit", str(path), "-o", str(tmp_path / "m.tabgen"))
     assert r.exit_code == 2 and r.output.count("\n") == 1, r.output
     assert "more than the 0.0 MB tabgen reads on this machine" in r.output and "fit a sample of its rows" in r.output
     assert path.read_bytes() == before and not (tmp_path / "m.tabgen").exists()
+
+
+@pytest.mark.parametrize("name", ["t.csv", "t.parquet"])
+def test_a_table_larger_than_memory_allows_is_streamed(tmp_path, monkeypatch, name):
+    path = _larger_than_memory(tmp_path, monkeypatch, name)
+    r = run("fit", str(path), "-o", str(tmp_path / "m.tabgen"), "--time-budget", "3s", "-q")
+    assert r.exit_code == 0 and "Fitted 20,000 rows" in r.output, r.output
+    assert (tmp_path / "m.tabgen").exists()
 
 
 def test_a_decompression_bomb_stops_at_the_limit(tmp_path, monkeypatch):

@@ -158,10 +158,11 @@ def test_a_fit_cut_short_by_its_budget_warns():
 def test_a_deadline_ends_an_epoch_between_steps():
     import time
 
+    from tabgen.batches import TensorRows
     from tabgen.train import _Loop
 
     loop = _Loop("x", n_rows=100, batch_size=10, max_epochs=5, limits=PhaseLimits(time.monotonic() + 0.2, None),
-                 patience=5, device=torch.device("cpu"), progress=False)
+                 patience=5, device=torch.device("cpu"), progress=False, rows=TensorRows((torch.zeros(100, 1),)))
     assert loop.steps_per_epoch == 20
     for _ in loop.batches():
         time.sleep(0.1)  # a step of a very wide table
