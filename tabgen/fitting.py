@@ -115,7 +115,7 @@ class Streamed:
                 then: Callable[..., Batch]) -> Callable[[pd.DataFrame], Batch | None]:
         """Chunk → the model table's encoded rows (those the sample's transform can encode) → ``then``."""
         def encode(chunk: pd.DataFrame) -> Batch | None:
-            table = rules.model_table(chunk, schema)[0]
+            table = rules.model_frame(chunk, schema)
             known = transform.known(table)
             self.read += len(known)
             self.skipped += int((~known).sum())
@@ -136,7 +136,7 @@ class TrainingRows:
     streamed: Streamed | None
     rules: RuleSet
     schema: Schema
-    """The model table's."""
+    """The user's table's (a streamed chunk's columns), not the model table's."""
 
     @property
     def n_train(self) -> int:
@@ -206,7 +206,7 @@ def fit_model(table: pd.DataFrame, schema: Schema, rules: RuleSet, config: Synth
                      sampler=replace(config.sampler, solver=resolved_solver(config.sampler, config.diffusion.process)))
     tensors = transform.transform(df).to_tensors(device)
     permutation = plan.permutation(len(df))
-    rows = TrainingRows(tensors, *validation_split(permutation, config), streamed, rules, model_schema)
+    rows = TrainingRows(tensors, *validation_split(permutation, config), streamed, rules, schema)
     plan.open_checkpoint(config, permutation)
     codec = Codec(transform, VAE.for_layout(transform.layout_, config.vae).to(device))
     shared_seed = _rank_streams()

@@ -22,7 +22,7 @@ import pandas as pd
 from ..distributed import SINGLE, Ranks
 from ..errors import TabgenError
 from .memory import table_text_limit
-from .tables import PARQUET_SUFFIXES, _read_decimal_commas, _read_head, _text_encoding, sniff_separator
+from .tables import PARQUET_SUFFIXES, _read_decimal_commas, _read_head, _starts_with, _text_encoding, sniff_separator
 
 #: Rows read at a time. A chunk is converted to pandas and encoded as one piece.
 CHUNK_ROWS = 65_536
@@ -184,13 +184,8 @@ def _contains(sorted_values: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 
 def is_parquet(path: Path) -> bool:
-    if path.suffix.lower() in PARQUET_SUFFIXES:
-        return True
-    try:
-        with open(path, "rb") as f:
-            return f.read(4) == b"PAR1"
-    except OSError:
-        return False
+    """By suffix or content, as :func:`~tabgen.io.tables.read_table` tells Parquet from text."""
+    return path.suffix.lower() in PARQUET_SUFFIXES or _starts_with(path, b"PAR1")
 
 
 def _parquet_size(path: Path) -> tuple[int, int]:

@@ -176,16 +176,24 @@ class RuleSet:
     # ------------------------------------------------------------ model table
     def model_table(self, df: pd.DataFrame, schema: Schema) -> tuple[pd.DataFrame, Schema]:
         """The table the model learns, and its schema (the user's columns' specs, kept as they are)."""
+        table = self.model_frame(df, schema)
+        added = [name for name in table.columns if name not in schema.names]
+        if not added:
+            return table, schema
+        numerical = [self.added[r.name] for r in self.rules if isinstance(r, Order)]
+        inferred = infer_schema(table[added], categorical=[c for c in added if c not in numerical], numerical=numerical)
+        return table, Schema(schema.columns + inferred.columns)
+
+    def model_frame(self, df: pd.DataFrame, schema: Schema) -> pd.DataFrame:
+        """:meth:`model_table`'s table alone (``schema`` is the user's): what a streamed table's chunks
+        become, their columns' specs being the sample's."""
         if not self.rules:
-            return df, schema
+            return df
         numbers = _Numbers(df, schema)
         added = {column: self._value(column, numbers, df) for column in dict.fromkeys(self.added.values())}
         if not added:
-            return df, schema
-        table = pd.concat([df[schema.names], pd.DataFrame(added, index=df.index)], axis=1)
-        numerical = [self.added[r.name] for r in self.rules if isinstance(r, Order)]
-        inferred = infer_schema(table[list(added)], categorical=[c for c in added if c not in numerical], numerical=numerical)
-        return table, Schema(schema.columns + inferred.columns)
+            return df
+        return pd.concat([df[schema.names], pd.DataFrame(added, index=df.index)], axis=1)
 
     # ------------------------------------------------------------ restore
     def restore(self, frame: pd.DataFrame, schema: Schema, given: pd.DataFrame | None = None,
