@@ -17,7 +17,7 @@ from pathlib import Path
 
 import click
 
-from .config import PROCESSES, SOLVERS, SynthesizerConfig
+from .config import PROCESSES, RARE_VALUE_ROWS, SOLVERS, SynthesizerConfig
 from .device import resolve_device
 from .distributed import SINGLE, launched, ranks_from_env, restarted
 from .errors import TabgenError, TabgenWarning
@@ -212,6 +212,9 @@ def main() -> None:
 @click.option("--no-rules", is_flag=True, help="Find no rules in the table (declared --rule ones are still kept).")
 @click.option("--drop-rule", "drop_rules", multiple=True,
               help="Leave out a found rule, by its name as fit shows it (repeatable).")
+@click.option("--no-value-protection", is_flag=True,
+              help=f"Learn every value as it is. By default a value of fewer than {RARE_VALUE_ROWS} rows (a category, a value "
+                   "of a discrete number, a column's extremes) is grouped with others and never generated (docs/privacy.md).")
 @click.option("--time-budget", help="Train for this long at most: 600, 90s, 10m, 1h; the denoiser then trains until the "
                                     "budget ends or it stops improving [default: a fixed number of steps, about 10 minutes "
                                     "on a 2-core CPU].")
@@ -231,7 +234,8 @@ def main() -> None:
 @seed_option
 @quiet_option
 def fit(data: Path, output: Path | None, categorical: str | None, numerical: str | None, identifiers: str | None,
-        no_exact_pairs: bool, rules: tuple[str, ...], no_rules: bool, drop_rules: tuple[str, ...], time_budget: str | None,
+        no_exact_pairs: bool, rules: tuple[str, ...], no_rules: bool, drop_rules: tuple[str, ...],
+        no_value_protection: bool, time_budget: str | None,
         process: str, solver: str | None, sep: str | None, encoding: str | None, resume: bool, distributed: bool,
         device: str, seed: int, quiet: bool) -> None:
     """Learn DATA (CSV, TSV, Parquet, or a folder of Parquet partitions) and write a model file.
@@ -252,10 +256,11 @@ def fit(data: Path, output: Path | None, categorical: str | None, numerical: str
     resume = resume or (distributed and restarted() and checkpoint.exists())
     budget = parse_duration(time_budget)  # the command's: fit counts reading the table in it
     config = None
-    if process != "edm" or solver is not None:
+    if process != "edm" or solver is not None or no_value_protection:
         config = SynthesizerConfig.for_device(str(resolve_device(device)))
         config.diffusion.process = process
         config.sampler.solver = solver or config.sampler.solver
+        config.rare_value_rows = 0 if no_value_protection else config.rare_value_rows
     syn = Synthesizer(categorical=_names(categorical), numerical=_names(numerical), identifiers=_names(identifiers),
                       exact_pairs=not no_exact_pairs, rules=rules, find_rules=not no_rules, drop_rules=drop_rules,
                       time_budget=budget, config=config, device=device, seed=seed,
@@ -275,6 +280,9 @@ def fit(data: Path, output: Path | None, categorical: str | None, numerical: str
         return
     if not quiet:
         click.echo(f"Columns of {data}:\n{syn.schema_}", err=True)
+        if syn.protection_.columns:
+            click.echo(f"Values of fewer than {syn.protection_.min_rows} rows, never learned nor generated "
+                       f"(--no-value-protection keeps them):\n{syn.protection_}", err=True)
         click.echo(f"Rules every generated row keeps ({len(syn.rules_)}; --drop-rule NAME leaves one out):\n{syn.rules_}",
                    err=True)
     rows = f"{syn.n_rows_:,} row{'s' if syn.n_rows_ != 1 else ''}"

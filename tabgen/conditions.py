@@ -94,9 +94,9 @@ def given_from_mapping(schema: Schema, given: Mapping[str, Any], n: int) -> Give
 def given_from_frame(schema: Schema, frame: pd.DataFrame, *, fill: bool = False) -> Givens:
     """One row to generate per row of ``frame``; its non-missing cells are fixed.
 
-    With ``fill`` (imputation), identifier columns are allowed and kept, and numbers beyond the range
-    the model saw are accepted (they are data, not requests); the model is conditioned on the nearest
-    value it knows.
+    Numbers beyond the range the model learned are accepted (rows of a real table, which hold the
+    extremes the model does not: docs/privacy.md) and kept; the model is conditioned on the nearest
+    value it knows. With ``fill`` (imputation), identifier columns are allowed and kept too.
     """
     if not isinstance(frame, pd.DataFrame):
         raise TabgenError(f"given must be a dict of column -> value or a DataFrame, got {type(frame).__name__}")
@@ -114,7 +114,7 @@ def given_from_frame(schema: Schema, frame: pd.DataFrame, *, fill: bool = False)
         if spec.kind == "categorical":
             values[spec.name] = _categories(spec, column, observed)
         elif spec.kind == "numerical":
-            values[spec.name] = _numbers(spec, column, observed, strict=not fill)
+            values[spec.name] = _numbers(spec, column, observed, strict=False)
         else:
             values[spec.name] = column.astype(object)
         given[spec.name] = observed
@@ -153,7 +153,8 @@ def _category(spec: ColumnSpec, value: Any) -> Any:
         return written[0]
     shown = ", ".join(map(repr, categories[:SHOWN_CATEGORIES])) + (", ..." if len(categories) > SHOWN_CATEGORIES else "")
     raise TabgenError(
-        f"column {spec.name!r} never held {value!r} in the training table, so the model cannot generate it; "
+        f"column {spec.name!r} never held {value!r} in the training table, or in fewer rows than value protection "
+        f"keeps (docs/privacy.md), so the model cannot generate it; "
         f"its values are {shown}"
     )
 

@@ -215,6 +215,9 @@ CPU_AVX2_MAX_STEPS = 8_000
 #: The denoiser's step limit and peak rate on a GPU, at TabSyn's width (1,024) and batch (4,096).
 GPU_MAX_STEPS = 15_000
 GPU_LR = 2e-3
+#: Values of fewer rows are protected (``SynthesizerConfig.rare_value_rows``); the cost of 5 and its
+#: neighbours on the shared tables is in docs/privacy.md.
+RARE_VALUE_ROWS = 5
 #: What one batch may hold (see :meth:`SynthesizerConfig.for_table`): the attention maps of 1,024 rows
 #: of 320 tokens (as many as the default batch of a table of up to 320 columns holds), and 2²⁷ logits
 #: (0.5 GB in float32: 10,000 rows of 13,000 classes). Batches are cut to fit, never below the minimum.
@@ -256,8 +259,13 @@ class SynthesizerConfig(_Validated):
     """A table of more rows (a Parquet file or folder, a large CSV) is streamed from disk, never held
     whole: its schema, transforms, rules, validation rows and calibration are fitted on a uniform sample
     of this many rows, and the networks train on chunks of all of its rows (docs/scale.md)."""
+    rare_value_rows: int = RARE_VALUE_ROWS
+    """A value held by fewer rows (a category, a value of a discrete number, a column's extremes) is
+    never learned nor generated: it is grouped with others or moved to the nearest kept value before
+    the fit (:mod:`tabgen.protection`, docs/privacy.md). 0 or 1 keeps every value."""
 
     _fractions = ("validation_fraction",)
+    _non_negative = ("rare_value_rows",)
 
     def validate(self) -> None:
         super().validate()

@@ -29,6 +29,7 @@ from .fit_plan import FitPlan
 from .io import read_table
 from .io.stream import OPEN_PARTS, TableStream, too_large_to_hold
 from .precision import resolved_precision
+from .protection import ValueProtection
 from .rules.ruleset import RuleSet
 from .sampling import Sampler
 from .schema import Schema, validate_frame
@@ -105,6 +106,8 @@ class Streamed:
     read: int = 0
     skipped: int = 0
     """Of the rows read, those left out of training: they hold a category, or a gap, that the sample has not."""
+    protection: ValueProtection | None = None
+    """The sample's rare values, protected in every chunk as in the sample."""
 
     def rows(self, leave_out: torch.Tensor, encode: Callable[[pd.DataFrame], Batch | None], phase: int,
              passes: int = 1) -> StreamedRows:
@@ -115,7 +118,7 @@ class Streamed:
                 then: Callable[..., Batch]) -> Callable[[pd.DataFrame], Batch | None]:
         """Chunk → the model table's encoded rows (those the sample's transform can encode) → ``then``."""
         def encode(chunk: pd.DataFrame) -> Batch | None:
-            table = rules.model_frame(chunk, schema)
+            table = rules.model_frame(chunk if self.protection is None else self.protection.apply(chunk), schema)
             known = transform.known(table)
             self.read += len(known)
             self.skipped += int((~known).sum())
@@ -196,7 +199,7 @@ def fit_model(table: pd.DataFrame, schema: Schema, rules: RuleSet, config: Synth
     With ``streamed``, ``table`` is a sample of a larger table, which the networks train on in chunks.
     In a distributed fit (a process group is open) each rank trains on its share of the rows."""
     df, model_schema = rules.model_table(table, schema)
-    transform = TableTransform(model_schema).fit(df)
+    transform = TableTransform(model_schema, config.rare_value_rows).fit(df)
     # Where the token width is left to the table (None), the resolved one is what the model file keeps;
     # so are the float type, so that a loaded model samples with the products it was trained with, and the
     # solver, whose rows the calibration is learned on.

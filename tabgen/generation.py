@@ -22,12 +22,18 @@ from .schema import Schema
 Given = Mapping[str, Any] | pd.DataFrame | None
 
 
+def positive_count(value: Any, what: str) -> Any:
+    """``value``, refused unless a positive integer (or ``None``)."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
+        raise TabgenError(f"{what} must be a positive integer, got {value!r}")
+    return value
+
+
 def rows_asked(n: Any, given: Given, table_rows: int) -> int:
     """The number of rows to generate: ``n``, one per given row, or as many as the training table's."""
     if n is None:
         return len(given) if isinstance(given, pd.DataFrame) else table_rows
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
-        raise TabgenError(f"the number of rows must be a positive integer, got {n!r}")
+    positive_count(n, "the number of rows")
     if isinstance(given, pd.DataFrame) and n != len(given):
         raise TabgenError(f"n is {n} but the given rows are {len(given)}: leave n out to get one row per given row")
     return int(n)

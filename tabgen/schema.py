@@ -41,6 +41,12 @@ MAX_DECIMALS = 6
 #: model a class in every row it decodes (the calibration holds 16,384 sampled rows × classes), and a
 #: category of a few rows cannot be learned on its own anyway.
 MAX_LEARNED_CATEGORIES = 1000
+#: A numerical column with at most this many distinct values, each in two rows or more on average,
+#: is written on its values' grid (:func:`on_grid`): a sampled value is one of the table's, with its
+#: share. Interpolating between quantiles instead wrote values the table never has, which a tree
+#: classifier finds: on adult (125 s fit) 36 % of the sampled non-zero capital.gain values and half of
+#: capital.loss's were such.
+GRID_MAX_VALUES = 1000
 
 
 @dataclass
@@ -272,6 +278,12 @@ def infer_schema(
     return Schema(columns)
 
 
+def infer_with_kinds(df: pd.DataFrame, schema: Schema) -> Schema:
+    """``df``'s schema, each column of the kind ``schema`` gives it."""
+    kinds = {kind: [c.name for c in schema.columns if c.kind == kind] for kind in ("categorical", "numerical", "id")}
+    return infer_schema(df, kinds["categorical"], kinds["numerical"], kinds["id"])
+
+
 def _describe(
     name: str, series: pd.Series, observed: pd.Series, kind: Kind, fmt: str | None, temporal: bool
 ) -> ColumnSpec:
@@ -319,6 +331,12 @@ def _rare_categories(name: str, observed: pd.Series) -> list[list[Any]]:
         stacklevel=4,
     )
     return [[value, int(rows)] for value, rows in rare.items()]
+
+
+def on_grid(distinct: int, rows: int) -> bool:
+    """Whether a numerical column of ``distinct`` values in ``rows`` present rows is learned on its grid
+    of values (the transform), so that it is generated on them, granularity included (the rules)."""
+    return 2 <= distinct <= GRID_MAX_VALUES and 2 * distinct <= rows
 
 
 def as_numbers(series: pd.Series, spec: ColumnSpec) -> np.ndarray:

@@ -1,8 +1,8 @@
 """The facade: ``Synthesizer(...).fit(df)``, ``.sample(n)``, ``.impute(df)``, ``.save(path)``,
 ``Synthesizer.load(path)``.
 
-Data flows one way: table → schema → transform → VAE latents → diffusion → Heun sampler → decoder →
-inverse transform → table. Each stage lives in a module of its own (:mod:`tabgen.fitting` runs them in
+Data flows one way: table → schema → protection → rules → transform → VAE latents → diffusion → Heun
+sampler → decoder → inverse transform → table. Each stage lives in a module of its own (:mod:`tabgen.fitting` runs them in
 order, :mod:`tabgen.sampling` draws rows, :mod:`tabgen.saved_model` writes and reads them); this class
 holds the user's parameters, validates them once and delegates.
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 import inspect
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
@@ -25,15 +26,16 @@ from .device import resolve_device
 from .errors import TabgenError
 from .fit_plan import FitPlan
 from .fitting import FittedModel, fit_input, fit_model, seeded
-from .generation import imputed, rows_asked, sample_parts, sample_rows
+from .generation import imputed, positive_count, rows_asked, sample_parts, sample_rows
 from .imputation import check_columns
 from .io import write_batches
 from .io.parts import is_parts_path
 from .pairs import find_pairs
+from .protection import protected
 from .rules.kinds import Rule
 from .rules.selection import rules_for_table
 from .saved_model import read_model, write_model
-from .schema import Schema, infer_schema
+from .schema import Schema, infer_schema, infer_with_kinds
 
 
 class FitInterrupted(KeyboardInterrupt):
@@ -139,10 +141,11 @@ class Synthesizer:
                            self.checkpoint_every, resume, started)
             config = plan.config(self.config or SynthesizerConfig.for_device(device.type))
             config.validate()
-            schema = self._schema_of(df)
+            df, schema = self._schema_of(df, config.rare_value_rows)
             rules = rules_for_table(df, schema, self.rules, self.find_rules, self.drop_rules)
             with seeded(seed, device):
-                model = fit_model(df, schema, rules, config, device, plan, self.progress, self._adopt, streamed)
+                model = fit_model(df, schema, rules, config, device, plan, self.progress, self._adopt,
+                                  streamed and replace(streamed, protection=self.protection_))
         self._adopt(model)
         self.vae_result_, self.diffusion_result_ = model.vae_result, model.diffusion_result
         return self
@@ -166,7 +169,8 @@ class Synthesizer:
             dist.barrier()  # no rank returns before the file is there
         return self
 
-    def _schema_of(self, df: pd.DataFrame) -> Schema:
+    def _schema_of(self, df: pd.DataFrame, rare_rows: int) -> tuple[pd.DataFrame, Schema]:
+        """The table with its rare values protected (``protection_``, as every streamed chunk), and its schema."""
         if self.schema is None:
             schema = infer_schema(df, self.categorical, self.numerical, self.identifiers)
         else:
@@ -176,9 +180,9 @@ class Synthesizer:
                 raise TabgenError("give either schema or categorical/numerical/identifiers, not both")
             if sorted(self.schema.names) != sorted(map(str, df.columns)):
                 raise TabgenError(f"the schema's columns {self.schema.names} are not the table's {list(map(str, df.columns))}")
-            kinds = {kind: [c.name for c in self.schema.columns if c.kind == kind] for kind in ("categorical", "numerical", "id")}
-            schema = infer_schema(df, kinds["categorical"], kinds["numerical"], kinds["id"])
-        return find_pairs(df, schema) if self.exact_pairs else schema
+            schema = infer_with_kinds(df, self.schema)
+        df, schema, self.protection_ = protected(df, schema, rare_rows)
+        return df, find_pairs(df, schema) if self.exact_pairs else schema
 
     def _adopt(self, model: FittedModel) -> None:
         self.model_ = model
@@ -218,9 +222,7 @@ class Synthesizer:
         """:meth:`sample`'s rows as frames of at most ``config_.sampler.batch_size`` rows each, so that
         memory stays bounded however many rows are asked for; identifiers are numbered from ``first_row``."""
         self._check_fitted()
-        n = rows_asked(n, given, self.n_rows_)
-        if steps is not None and (isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1):
-            raise TabgenError(f"steps must be a positive integer, got {steps!r}")
+        n, steps = rows_asked(n, given, self.n_rows_), positive_count(steps, "steps")
         generator = self._generator(seed)
         show = self.progress if progress is None else progress
         return sample_rows(self.model_, n, given, rebalance, generator, show, steps, first_row=int(first_row))
@@ -253,8 +255,7 @@ class Synthesizer:
         """
         self._check_fitted()
         check_columns(df, self.schema_)
-        if isinstance(draws, bool) or not isinstance(draws, (int, np.integer)) or draws < 1:
-            raise TabgenError(f"draws must be a positive integer, got {draws!r}")
+        positive_count(draws, "draws")
         show = self.progress if progress is None else progress
         out = imputed(self.model_, df.rename(columns=str).reset_index(drop=True), int(draws), lambda: self._generator(seed), show)
         out.index = df.index
@@ -296,5 +297,4 @@ class Synthesizer:
         return self
 
     def __repr__(self) -> str:
-        state = "fitted" if hasattr(self, "model_") else "not fitted"
-        return f"Synthesizer(seed={self.seed}, device={self.device!r}, {state})"
+        return f"Synthesizer(seed={self.seed}, device={self.device!r}, {'fitted' if hasattr(self, 'model_') else 'not fitted'})"

@@ -21,7 +21,8 @@ import torch
 from .errors import TabgenError, TabgenWarning
 from .layout import TokenLayout
 from .pairs import snap_parents, write_derived
-from .schema import ColumnSpec, Schema, as_numbers, from_numbers, json_scalar, restore_dtype
+from .protection import protected_numbers
+from .schema import ColumnSpec, Schema, as_numbers, from_numbers, json_scalar, on_grid, restore_dtype
 
 # Keeps the normal scores finite at the ends of the observed range (sklearn uses the same bound).
 _CLIP = 1e-7
@@ -50,17 +51,12 @@ MAX_LEARNED_CLASSES = 100_000
 #: value lands on its frequent neighbour: adult's education.num = 11 (4 % of rows) came back as 10
 #: in 95 % of its rows after a 38 s VAE phase.
 DISCRETE_MAX_VALUES = 32
-#: A numerical column with at most this many distinct values, each in two rows or more on average,
-#: is written on its values' grid: a sampled value is one of the table's, with its share. Interpolating
-#: between quantiles instead wrote values the table never has, which a tree classifier finds: on adult
-#: (125 s fit) 36 % of the sampled non-zero capital.gain values and half of capital.loss's were such.
-GRID_MAX_VALUES = 1000
 
 
 class QuantileNumeric:
     """Maps a numerical column to N(0, 1) through its empirical quantiles, and back.
 
-    A column of at most ``grid_max_values`` distinct values, each in two rows or more on average, is
+    With ``grid``, a column on a grid of values (:func:`tabgen.schema.on_grid`) is
     mapped through its exact distribution instead: each value to the middle of its share of N(0, 1),
     and back to a value of the table."""
 
@@ -69,16 +65,19 @@ class QuantileNumeric:
     grid_cdf_: np.ndarray | None = None
     """... and the share of rows at or below each."""
 
-    def __init__(self, n_quantiles: int = 1000, grid_max_values: int = 0):
+    def __init__(self, n_quantiles: int = 1000, grid: bool = False, rare_rows: int = 0):
         self.n_quantiles = n_quantiles
-        self.grid_max_values = grid_max_values
+        self.grid = grid
+        self.rare_rows = rare_rows
 
     def fit(self, values: np.ndarray) -> "QuantileNumeric":
-        values = np.asarray(values, dtype=np.float64)
-        n_q = max(2, min(self.n_quantiles, len(values)))
+        """Learn ``values`` (present ones), protected (:func:`tabgen.protection.protected_numbers`) where
+        ``rare_rows`` > 1: each stored quantile then stands for ``rare_rows`` rows or more."""
+        values = protected_numbers(np.asarray(values, dtype=np.float64), self.rare_rows)
+        n_q = max(2, min(self.n_quantiles, len(values) // max(self.rare_rows, 1)))
         self.quantiles_ = np.quantile(values, np.linspace(0, 1, n_q))
         distinct, counts = np.unique(values, return_counts=True)
-        if 2 <= len(distinct) <= self.grid_max_values and 2 * len(distinct) <= len(values):
+        if self.grid and on_grid(len(distinct), len(values)):
             self.grid_, self.grid_cdf_ = distinct, np.cumsum(counts) / len(values)
         return self
 
@@ -177,10 +176,12 @@ class EncodedTable:
 
 
 class TableTransform:
-    """All columns' transforms, fitted from a schema and a frame."""
+    """All columns' transforms, fitted from a schema and a frame; numbers of fewer than ``rare_rows``
+    rows are protected (:mod:`tabgen.protection`)."""
 
-    def __init__(self, schema: Schema):
+    def __init__(self, schema: Schema, rare_rows: int = 0):
         self.schema = schema
+        self.rare_rows = rare_rows
 
     @property
     def gappy_numerical(self) -> list[ColumnSpec]:
@@ -208,8 +209,8 @@ class TableTransform:
         for spec in self.schema.numerical:
             values = as_numbers(df[spec.name], spec)
             values = values[~np.isnan(values)]
-            self.numeric_[spec.name] = QuantileNumeric(grid_max_values=GRID_MAX_VALUES).fit(values)
-            distinct = np.unique(values)
+            numeric = self.numeric_[spec.name] = QuantileNumeric(grid=True, rare_rows=self.rare_rows).fit(values)
+            distinct = numeric.grid_ if numeric.grid_ is not None else np.unique(values)
             discrete = 2 <= len(distinct) <= DISCRETE_MAX_VALUES
             value_levels.append(self.numeric_[spec.name].transform(distinct).tolist() if discrete else [])
         self.layout_ = self._layout(value_levels)

@@ -33,9 +33,10 @@ def mixed_frame() -> pd.DataFrame:
     return make_mixed_frame()
 
 
-def fast_config() -> SynthesizerConfig:
-    """Enough training to exercise every path in seconds, not to produce good data."""
-    config = SynthesizerConfig()
+def fast_config(**settings) -> SynthesizerConfig:
+    """Enough training to exercise every path in seconds, not to produce good data; ``settings`` are
+    SynthesizerConfig's (``rare_value_rows=0`` for a test of values as the table holds them)."""
+    config = SynthesizerConfig(**settings)
     config.vae.max_steps = 60
     config.diffusion.max_steps = 100
     config.diffusion.width = 64

@@ -16,10 +16,10 @@ from tabgen.transform import TableTransform
 from conftest import fast_config
 
 
-def fit_sample(df, n=300, **kwargs):
+def fit_sample(df, n=300, config=None, **kwargs):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", TabgenWarning)
-        syn = Synthesizer(config=fast_config(), progress=False, **kwargs).fit(df)
+        syn = Synthesizer(config=config or fast_config(), progress=False, **kwargs).fit(df)
     fake = syn.sample(n)
     assert list(fake.columns) == list(df.columns)
     assert (fake.dtypes == df.dtypes).all(), pd.concat([df.dtypes, fake.dtypes], axis=1)
@@ -39,7 +39,7 @@ def test_high_cardinality_categorical_is_modelled():
     df = pd.DataFrame({"level": [f"L{i}" for i in level], "x": level / 5000 + rng.normal(0, 0.1, len(level))})
     with pytest.warns(TabgenWarning, match="'level' has 5,000 categories: tabgen learns the 999 most frequent"):
         infer_schema(df)
-    syn, fake = fit_sample(df, n=200)
+    syn, fake = fit_sample(df, n=200, config=fast_config(rare_value_rows=0))  # each level has 2 rows
     spec = syn.schema_["level"]
     assert spec.kind == "categorical" and len(spec.categories) == 5000 and len(spec.grouped) == 4001
     assert syn.codec_.layout.categories == (1000,)  # 999 learned, one group: the model's size is bounded
@@ -54,7 +54,7 @@ def test_grouped_categories_are_drawn_by_their_shares_given_and_saved(monkeypatc
     df = pd.DataFrame({"city": np.where(rng.random(n) < 0.25, rare, rng.choice(["a", "b", "c"], n)),
                        "x": rng.normal(size=n)})
     with pytest.warns(TabgenWarning, match="learns the 3 most frequent one by one and the other 30"):
-        syn = Synthesizer(config=fast_config(), progress=False, seed=0).fit(df)
+        syn = Synthesizer(config=fast_config(rare_value_rows=0), progress=False, seed=0).fit(df)
     assert sorted(v for v, _ in syn.schema_["city"].grouped) == sorted(set(rare))
     fake = syn.sample(4000, seed=1)
     drawn = fake["city"][fake["city"].str.startswith("r")]
@@ -173,7 +173,7 @@ def test_constant_columns_are_generated_constant():
 def test_a_table_whose_rows_are_all_alike_trains_nothing(n, tmp_path):
     df = pd.DataFrame({"int": np.full(n, 7), "float": np.full(n, 3.25), "text": ["same"] * n,
                        "flag": np.full(n, True)})
-    syn, fake = fit_sample(df, n=40)
+    syn, fake = fit_sample(df, n=40, config=fast_config(rare_value_rows=0))  # a row alone would be grouped
     assert syn.vae_result_.steps == syn.diffusion_result_.steps == 0
     assert syn.diffusion_result_.stopped_by == "nothing varies"
     pd.testing.assert_frame_equal(fake, pd.concat([df.iloc[:1]] * 40, ignore_index=True))
@@ -378,7 +378,7 @@ def test_tiny_table_fits_with_a_warning_naming_its_size():
 
     df = make_mixed_frame(20)
     with pytest.warns(TabgenWarning, match="only 20 rows"):
-        syn = Synthesizer(config=fast_config(), progress=False).fit(df)
+        syn = Synthesizer(config=fast_config(rare_value_rows=0), progress=False).fit(df)
     fake = syn.sample(30)
     assert (fake.dtypes == df.dtypes).all() and len(fake) == 30
 

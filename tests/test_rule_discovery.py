@@ -9,12 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tabgen import transform
 from tabgen.cli import _in_flags
 from tabgen.errors import TabgenWarning
 from tabgen.io import read_table
 from tabgen.pairs import find_pairs
-from tabgen.rules import discovery
 from tabgen.rules.discovery import find_rules, find_rules_and_near_misses
 from tabgen.rules.kinds import Determines, Granularity, LinearIdentity, Order, Tie, rule_from_dict
 from tabgen.rules.selection import _warn_near_misses, rules_for_table
@@ -247,10 +245,6 @@ def test_round_prices_have_steps_and_uniform_integers_do_not():
     assert steps["price"].shares[0] == pytest.approx(0.78, abs=0.02) and sum(steps["price"].shares) == pytest.approx(1)
     assert steps["cents"].steps == [1.0, 0.1, 0.01] and steps["cents"].shares[0] == pytest.approx(0.5, abs=0.03)
     assert_kept(df, schema, rules)
-
-
-def test_the_grid_bound_is_the_transforms():
-    assert discovery.GRID_MAX_VALUES == transform.GRID_MAX_VALUES
 
 
 # Chance

@@ -12,6 +12,7 @@ from tabgen import Synthesizer
 from tabgen.distributed import Ranks
 from tabgen.io import stream
 from tabgen.io.stream import TableStream, too_large_to_hold
+from tabgen.protection import RARE
 
 from conftest import fast_config
 
@@ -100,7 +101,8 @@ def test_which_tables_are_streamed(tmp_path):
 
 def test_a_streamed_fit_trains_on_every_row_and_samples_like_any_other(tmp_path, small_chunks):
     df = _table(3000).drop(columns="row")
-    # A category the sample cannot have seen: its rows are left out of training, not an error.
+    # A category of few rows: grouped as _RARE_ in the sample and in every chunk, or left out of
+    # training where the sample has not seen it, never an error.
     df.loc[2990:, "kind"] = "rare"
     _parquet(df, tmp_path / "t.parquet", row_group=600)
     config = fast_config()
@@ -110,7 +112,7 @@ def test_a_streamed_fit_trains_on_every_row_and_samples_like_any_other(tmp_path,
     assert syn.vae_result_.steps == config.vae.max_steps and syn.diffusion_result_.steps == config.diffusion.max_steps
     out = syn.sample(400)
     assert list(out.columns) == list(df.columns) and len(out) == 400
-    assert set(out["kind"]) <= {"up", "down", "rare"}
+    assert set(out["kind"]) <= {"up", "down", RARE}
     again = Synthesizer(config=config, progress=False, seed=0).fit(tmp_path / "t.parquet")
     pd.testing.assert_frame_equal(out, again.sample(400))
 

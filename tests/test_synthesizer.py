@@ -242,7 +242,7 @@ def test_a_numerical_column_with_few_values_gives_back_only_those_values(tmp_pat
     values = np.arange(1, 13)
     df = pd.DataFrame({"rooms": rng.choice(values, 300, p=np.r_[0.01, np.full(11, 0.09)]),
                        "price": rng.gamma(2.0, 10.0, 300).round(2), "kind": rng.choice(["a", "b"], 300)})
-    syn = Synthesizer(config=fast_config(), progress=False, seed=0).fit(df)
+    syn = Synthesizer(config=fast_config(rare_value_rows=0), progress=False, seed=0).fit(df)
     assert [len(levels) for levels in syn.codec_.layout.value_levels] == [12, 0]
     assert set(syn.sample(300, seed=1)["rooms"]) <= set(values)
 
@@ -296,6 +296,7 @@ def test_one_row_fits_with_only_tabgens_warning():
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        syn = Synthesizer(config=fast_config(), progress=False, seed=0).fit(pd.DataFrame({"a": [1.5], "b": ["x"]}))
+        syn = Synthesizer(config=fast_config(rare_value_rows=0), progress=False, seed=0)
+        syn.fit(pd.DataFrame({"a": [1.5], "b": ["x"]}))
     assert [str(w.message).split(":")[0] for w in caught] == ["the table has only 1 row"]
     assert syn.sample(3)["b"].tolist() == ["x"] * 3

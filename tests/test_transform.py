@@ -27,14 +27,14 @@ def test_a_column_of_few_values_is_sampled_on_its_grid_with_its_shares():
     rng = np.random.default_rng(0)
     grid = np.r_[0.0, np.arange(1, 100) * 37.0]
     values = np.where(rng.random(20_000) < 0.9, 0.0, rng.choice(grid[1:], 20_000, p=np.arange(1, 100) / 4950))
-    qt = QuantileNumeric(grid_max_values=1000).fit(values)
+    qt = QuantileNumeric(grid=True).fit(values)
     grid = np.unique(values)
     assert np.array_equal(qt.inverse_transform(qt.transform(grid)), grid)  # each value's score is its own
     sampled = qt.inverse_transform(rng.standard_normal(200_000))
     assert np.isin(sampled, grid).all()  # never a value between two of the table's
     shares = [np.bincount(np.searchsorted(grid, v), minlength=len(grid)) / len(v) for v in (values, sampled)]
     assert 0.5 * np.abs(shares[0] - shares[1]).sum() < 0.02
-    assert QuantileNumeric(grid_max_values=1000).fit(rng.normal(size=1500)).grid_ is None  # values not repeated
+    assert QuantileNumeric(grid=True).fit(rng.normal(size=1500)).grid_ is None  # values not repeated
     assert QuantileNumeric().fit(values).grid_ is None  # only where asked for
 
 

@@ -65,6 +65,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import TabgenError
+from ..protection import RARE
 from ..schema import Schema, as_numbers, from_numbers, written_decimals
 from .expressions import (
     _needs_backticks,
@@ -266,6 +267,8 @@ def _pair_table(rule: Determines, df: pd.DataFrame, schema: Schema) -> list[list
     parents, children = _column_keys(df, schema, rule.parent), _column_keys(df, schema, rule.child)
     seen: dict[Any, list[Any]] = {}  # parent value: [child value, first row, rows]
     for row, (parent, child) in enumerate(zip(parents, children)):
+        if parent == RARE:  # rare values grouped as one (tabgen.protection) say nothing of the child
+            continue
         entry = seen.get(parent)
         if entry is None:
             seen[parent] = [child, row, 1]

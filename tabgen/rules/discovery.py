@@ -39,7 +39,8 @@ import numpy as np
 import pandas as pd
 
 from ..pairs import comparable_values
-from ..schema import ColumnSpec, Schema, as_numbers, json_scalar
+from ..protection import RARE
+from ..schema import ColumnSpec, Schema, as_numbers, json_scalar, on_grid
 from .kinds import Determines, Granularity, LinearIdentity, Order, Rule, Tie
 
 #: The chance, per kind of rule, that a table of independent columns yields one (before the error of
@@ -80,9 +81,6 @@ MIN_TIE_SHARE = 0.02
 #: ... and where it is at least this many times as frequent as between independent columns (columns
 #: merely correlated, such as age and hours worked, are equal a little more often than by chance).
 MIN_TIE_LIFT = 3
-#: As ``tabgen.transform.GRID_MAX_VALUES``: a column of at most this many distinct values, each in two
-#: rows or more on average, is generated on its values, which keeps their granularity already.
-GRID_MAX_VALUES = 1000
 #: Among multiples of a step, smooth values are multiples of ten steps in 10 % of rows; a coarser step
 #: counts from three times that, on at least ``MIN_STEP_ROWS`` values spread over ten of its periods or more.
 STEP_CHANCE = 0.1
@@ -172,9 +170,12 @@ def _determines(df: pd.DataFrame, learned: list[ColumnSpec], alpha: float, near:
     tests = sum(len(c) for c in children_of.values())
     limit, near_limit = _log_limit(alpha, tests), _near_limit(tests)
     found, close = set(), set()
+    # A parent's rare values, grouped as one (tabgen.protection), say nothing of its children.
+    told = {p: np.flatnonzero(codes[p] != _code_of(values[p], RARE)) for p in parents}
     for p, children in children_of.items():
-        for c in _functional(codes[p], [codes[c] for c in children], children):
-            chance = _log_chance_pure(codes[p], codes[c])
+        rows = told[p]
+        for c in _functional(codes[p][rows], [codes[c][rows] for c in children], children):
+            chance = _log_chance_pure(codes[p][rows], codes[c][rows])
             if chance < limit:
                 found.add((p, c))
             elif chance < near_limit:
@@ -182,10 +183,17 @@ def _determines(df: pd.DataFrame, learned: list[ColumnSpec], alpha: float, near:
 
     def reduced(pairs: set, among: set) -> list[Determines]:
         kept = sorted((p, c) for p, c in pairs if not any((p, q) in among and (q, c) in among for q in range(len(names))))
-        return [Determines(names[p], names[c], _pair_table(codes[p], values[p], codes[c], values[c])) for p, c in kept]
+        return [Determines(names[p], names[c], _pair_table(codes[p][told[p]], values[p], codes[c][told[p]], values[c]))
+                for p, c in kept]
 
     near += reduced(close, found | close)
     return reduced(found, found)
+
+
+def _code_of(values: Any, value: Any) -> int:
+    """The code of ``value`` among a column's factorized ``values``; -1 where it is not one of them."""
+    at = np.flatnonzero(np.asarray([v == value if isinstance(v, str) else False for v in values]))
+    return int(at[0]) if len(at) else -1
 
 
 def _repeats(code: np.ndarray, count: int) -> bool:
@@ -690,8 +698,7 @@ SPIKE_ROWS = 5
 
 def _on_grid(present: np.ndarray) -> bool:
     """As the transform decides: such a column is generated on its own values, granularity included."""
-    distinct = len(np.unique(present))
-    return distinct <= GRID_MAX_VALUES and 2 * distinct <= len(present)
+    return on_grid(len(np.unique(present)), len(present))
 
 
 def _step_levels(present: np.ndarray, decimals: int) -> list[tuple[int, int, int]]:

@@ -88,15 +88,14 @@ class Determines(Rule):
         table = {p: c for p, c, _ in self.pairs}
         parent, child = _column_keys(df, schema, self.parent), _column_keys(df, schema, self.child)
         expected = parent.map(lambda p: table.get(p, _UNSEEN))
-        return np.array([_same(e, c) for e, c in zip(expected, child)], dtype=bool)
+        # A parent value the table did not show (a held-out zone, rare values grouped as one) says nothing.
+        return np.array([e is _UNSEEN or _same(e, c) for e, c in zip(expected, child)], dtype=bool)
 
 
 _UNSEEN = object()
 
 
 def _same(expected: Any, value: Any) -> bool:
-    if expected is _UNSEEN:
-        return False
     if isinstance(expected, float) and isinstance(value, (int, float)) and value is not None:
         return abs(expected - value) <= 1e-9 * max(1.0, abs(expected))
     return expected == value
