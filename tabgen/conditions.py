@@ -20,6 +20,7 @@ import pandas as pd
 
 from .errors import TabgenError
 from .pairs import PairTable, comparable_values
+from .protection import RARE
 from .schema import ColumnSpec, Schema, as_numbers, from_numbers, json_scalar, refuse_duplicate_columns, restore_dtype
 
 #: Categories an error message lists at most.
@@ -96,7 +97,8 @@ def given_from_frame(schema: Schema, frame: pd.DataFrame, *, fill: bool = False)
 
     Numbers beyond the range the model learned are accepted (rows of a real table, which hold the
     extremes the model does not: docs/privacy.md) and kept; the model is conditioned on the nearest
-    value it knows. With ``fill`` (imputation), identifier columns are allowed and kept too.
+    value it knows. With ``fill`` (imputation), identifier columns are allowed and kept too, and a
+    category the model does not have, where it grouped rare ones, is completed as one of them.
     """
     if not isinstance(frame, pd.DataFrame):
         raise TabgenError(f"given must be a dict of column -> value or a DataFrame, got {type(frame).__name__}")
@@ -112,7 +114,7 @@ def given_from_frame(schema: Schema, frame: pd.DataFrame, *, fill: bool = False)
         column = frame[name]
         observed = column.notna().to_numpy()
         if spec.kind == "categorical":
-            values[spec.name] = _categories(spec, column, observed)
+            values[spec.name] = _categories(spec, column, observed, rare_ok=fill)
         elif spec.kind == "numerical":
             values[spec.name] = _numbers(spec, column, observed, strict=False)
         else:
@@ -140,8 +142,13 @@ def _is_missing(value: Any) -> bool:
     return value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and math.isnan(value))
 
 
-def _category(spec: ColumnSpec, value: Any) -> Any:
-    """The seen category ``value`` stands for: equal to it, or written the same (``"2019"`` for 2019)."""
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _category(spec: ColumnSpec, value: Any, rare_ok: bool = False) -> Any:
+    """The seen category ``value`` stands for: equal to it, or written the same (``"2019"`` for 2019);
+    with ``rare_ok``, where it is none of them, the one rare values were grouped with (:func:`_categories`)."""
     categories = spec.categories or []
     key = json_scalar(value)
     for category in categories:
@@ -151,6 +158,11 @@ def _category(spec: ColumnSpec, value: Any) -> Any:
     written = [c for c in categories if str(c) == str(value)]
     if len(written) == 1:
         return written[0]
+    if rare_ok and RARE in categories:
+        return RARE
+    numbers = [c for c in categories if _is_number(c)]
+    if rare_ok and numbers and _is_number(key):
+        return min(numbers, key=lambda c: abs(c - key))
     shown = ", ".join(map(repr, categories[:SHOWN_CATEGORIES])) + (", ..." if len(categories) > SHOWN_CATEGORIES else "")
     raise TabgenError(
         f"column {spec.name!r} never held {value!r} in the training table, or in fewer rows than value protection "
@@ -159,9 +171,11 @@ def _category(spec: ColumnSpec, value: Any) -> Any:
     )
 
 
-def _categories(spec: ColumnSpec, column: pd.Series, observed: np.ndarray) -> pd.Series:
+def _categories(spec: ColumnSpec, column: pd.Series, observed: np.ndarray, rare_ok: bool = False) -> pd.Series:
+    """Observed cells as the model's categories; with ``rare_ok``, a category it does not have stands for
+    the rare ones grouped (docs/privacy.md): ``_RARE_``, or the nearest number."""
     out = pd.Series([None] * len(column), dtype=object)
-    seen = {value: _category(spec, value) for value in pd.unique(column[observed])}
+    seen = {value: _category(spec, value, rare_ok) for value in pd.unique(column[observed])}
     out[observed] = column[observed].map(seen).to_numpy()
     return out
 

@@ -9,8 +9,8 @@ generates hold a value of fewer than ``rows`` rows:
   in the table, before the rules are found (a rare parent then says nothing of its children);
 - a numerical column, dates included, keeps its values for the rules (an identity holds in every
   row), and its transform learns them protected (:func:`protected_numbers`): on a grid of values, a
-  value of fewer rows is learned as the nearest kept one, and every value within the ``rows``-th
-  smallest and largest, so that the extremes generated are each held by ``rows`` rows at least.
+  value of fewer rows is learned as the nearest kept one, and the ``rows`` smallest and largest values
+  as their means, so that the extremes generated are aggregates of ``rows`` rows.
 
 Missing cells and identifier columns are left as they are.
 """
@@ -28,6 +28,10 @@ from .schema import ColumnSpec, Schema, as_numbers, infer_with_kinds, json_scala
 
 #: What a rare category of a text column becomes (the name MOSTLY AI's engine gives it).
 RARE = "_RARE_"
+#: A column on a grid whose rare values hold more rows than this share is learned as a continuous one
+#: rather than with them moved: adult's capital.gain in 1,000 rows has 35 values of under 5 rows (51
+#: rows), which all went to its 6 kept values, and the Trend error of one fit went from 5.0 % to 17.4 %.
+GRID_RARE_SHARE = 0.01
 
 
 @dataclass
@@ -107,8 +111,8 @@ class ValueProtection:
         clipped = [c for c in self.columns if not c.values]
         if clipped:
             names = ", ".join(c.spec.name for c in clipped)
-            lines.append(f"  {names}: generated within the {_nth(self.min_rows)} smallest and largest values "
-                         f"({_count(sum(c.rows for c in clipped), 'row')} beyond)")
+            lines.append(f"  {names}: the {self.min_rows} smallest and the {self.min_rows} largest values each learned "
+                         f"as their mean ({_count(sum(c.rows for c in clipped), 'row')} changed)")
         return "\n".join(lines)
 
 
@@ -130,18 +134,28 @@ def protected(df: pd.DataFrame, schema: Schema, rows: int) -> tuple[pd.DataFrame
     return df, Schema(specs), protection
 
 
-def protected_numbers(values: np.ndarray, rows: int) -> np.ndarray:
-    """A numerical column's present ``values`` as the model learns them: on a grid of values
-    (:func:`tabgen.schema.on_grid`), a value of fewer than ``rows`` rows moved to the nearest kept one;
-    then every value within the ``rows``-th smallest and largest."""
+def protected_numbers(values: np.ndarray, rows: int) -> tuple[np.ndarray, bool]:
+    """A numerical column's present ``values`` as the model learns them, and whether it may learn them
+    on their grid of values (:func:`tabgen.schema.on_grid`). On a grid, a value of fewer than ``rows``
+    rows is moved to the nearest kept one, unless such values hold more than :data:`GRID_RARE_SHARE` of
+    the rows: the column is then learned between its quantiles, as a continuous one. Then the ``rows``
+    smallest values become their mean, and so do the ``rows`` largest: the extremes are aggregates of
+    ``rows`` rows, not the values of any one (clipping them at the ``rows``-th value instead took
+    adult's capital.gain = 99,999, held by 4 of 1,000 rows, down to 15,024, and the Trend error of one
+    fit from 5.0 % to 15.4 %: a correlation weighs its outliers)."""
     if rows <= 1 or not len(values):
-        return values
+        return values, True
     distinct, counts = np.unique(values, return_counts=True)
-    if on_grid(len(distinct), len(values)) and (counts < rows).any() and (counts >= rows).any():
-        values = nearest(values, distinct[counts >= rows])
-    ordered = np.sort(values)
-    k = min(rows, (len(values) + 1) // 2)  # fewer than 2·rows values: all of them go to the middle one
-    return np.clip(values, ordered[k - 1], ordered[-k])
+    rare = counts < rows
+    grid = on_grid(len(distinct), len(values)) and counts[rare].sum() <= GRID_RARE_SHARE * len(values)
+    if grid and rare.any() and not rare.all():
+        values = nearest(values, distinct[~rare])
+    order = np.argsort(values, kind="stable")
+    k = min(rows, len(values) // 2)  # fewer than 2·rows values: as many each side as half of them
+    values = values.copy()
+    if k:
+        values[order[:k]], values[order[-k:]] = values[order[:k]].mean(), values[order[-k:]].mean()
+    return values, grid
 
 
 def nearest(values: np.ndarray, kept: np.ndarray) -> np.ndarray:
@@ -154,10 +168,6 @@ def nearest(values: np.ndarray, kept: np.ndarray) -> np.ndarray:
 
 def _count(n: int, thing: str) -> str:
     return f"{n:,} {thing}{'s' * (n != 1)}"
-
-
-def _nth(k: int) -> str:
-    return f"{k}{'th' if 10 <= k % 100 < 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(k % 10, 'th')}"
 
 
 def _fit_categorical(series: pd.Series, spec: ColumnSpec, rows: int) -> ColumnProtection | None:
@@ -176,10 +186,10 @@ def _fit_categorical(series: pd.Series, spec: ColumnSpec, rows: int) -> ColumnPr
 def _fit_numerical(series: pd.Series, spec: ColumnSpec, rows: int) -> ColumnProtection | None:
     values = as_numbers(series, spec)
     values = values[~np.isnan(values)]
-    new = protected_numbers(values, rows)
+    new, grid = protected_numbers(values, rows)
     changed = new != values
     if not changed.any():
         return None
     distinct = len(np.unique(values))
     return ColumnProtection(spec, low=float(new.min()), high=float(new.max()), rows=int(changed.sum()),
-                            values=distinct - len(np.unique(new)) if on_grid(distinct, len(values)) else 0)
+                            values=distinct - len(np.unique(new)) if grid and on_grid(distinct, len(values)) else 0)

@@ -73,11 +73,11 @@ class QuantileNumeric:
     def fit(self, values: np.ndarray) -> "QuantileNumeric":
         """Learn ``values`` (present ones), protected (:func:`tabgen.protection.protected_numbers`) where
         ``rare_rows`` > 1: each stored quantile then stands for ``rare_rows`` rows or more."""
-        values = protected_numbers(np.asarray(values, dtype=np.float64), self.rare_rows)
+        values, grid = protected_numbers(np.asarray(values, dtype=np.float64), self.rare_rows)
         n_q = max(2, min(self.n_quantiles, len(values) // max(self.rare_rows, 1)))
         self.quantiles_ = np.quantile(values, np.linspace(0, 1, n_q))
         distinct, counts = np.unique(values, return_counts=True)
-        if self.grid and on_grid(len(distinct), len(values)):
+        if self.grid and grid and on_grid(len(distinct), len(values)):
             self.grid_, self.grid_cdf_ = distinct, np.cumsum(counts) / len(values)
         return self
 
@@ -210,7 +210,8 @@ class TableTransform:
             values = as_numbers(df[spec.name], spec)
             values = values[~np.isnan(values)]
             numeric = self.numeric_[spec.name] = QuantileNumeric(grid=True, rare_rows=self.rare_rows).fit(values)
-            distinct = numeric.grid_ if numeric.grid_ is not None else np.unique(values)
+            # Protected, a column off its grid has no levels to choose among: they would be its rare values.
+            distinct = numeric.grid_ if numeric.grid_ is not None else np.unique(values) if self.rare_rows <= 1 else []
             discrete = 2 <= len(distinct) <= DISCRETE_MAX_VALUES
             value_levels.append(self.numeric_[spec.name].transform(distinct).tolist() if discrete else [])
         self.layout_ = self._layout(value_levels)

@@ -13,6 +13,7 @@ from tabgen.cli import main
 from tabgen.errors import TabgenError, TabgenWarning
 from tabgen.protection import RARE, protected
 from tabgen.schema import infer_schema
+from tabgen.transform import QuantileNumeric
 
 from conftest import fast_config
 
@@ -48,9 +49,9 @@ def test_a_rare_category_is_grouped_and_a_rare_number_learned_as_its_neighbour()
     assert out["city"].iloc[-1] == RARE and "Zanzibar" not in schema["city"].categories
     assert set(out.loc[:5, "zone"]) == {RARE} and "rare1" not in schema["zone"].categories
     assert out["rooms"].iloc[-1] == 7 and schema["rooms"].categories == [1, 2, 3, 4, 5, 6, 7]  # few-valued: categorical
-    # Numbers keep their values in the table (the rules read them); their bounds are the 5th extremes.
+    # Numbers keep their values in the table (the rules read them); their extremes are the means of 5 rows.
     assert out["price"].iloc[-1] == 9.87654e7
-    assert schema["price"].max == np.sort(df["price"])[-5] and schema["price"].min == np.sort(df["price"])[4]
+    assert schema["price"].max == np.sort(df["price"])[-5:].mean() and schema["price"].min == np.sort(df["price"])[:5].mean()
     assert "city: 1 rare value grouped as _RARE_ (1 row)" in str(protection)
     assert "rooms: 1 rare value grouped with the nearest kept value (1 row)" in str(protection)
     assert protected(df, quiet_schema(df), 0)[0] is df  # 0 keeps every value
@@ -61,8 +62,8 @@ def test_a_planted_unique_row_never_comes_back_nor_reaches_the_model_file(tmp_pa
     syn = Synthesizer(config=fast_config(), progress=False, seed=0).fit(df)
     rows = syn.sample(3000)
     assert "Zanzibar" not in set(rows["city"]) and not {"rare1", "rare2"} & set(rows["zone"])
-    assert set(rows["rooms"]) <= set(range(1, 8)) and rows["price"].max() <= np.sort(df["price"])[-5]
-    assert rows["day"].max() <= np.sort(df["day"])[-5]
+    assert set(rows["rooms"]) <= set(range(1, 8)) and rows["price"].max() <= np.sort(df["price"])[-5:].mean() + 0.5
+    assert rows["day"].max() < pd.Timestamp("2030-01-01")
     syn.save(tmp_path / "m.tabgen")
     raw = (tmp_path / "m.tabgen").read_bytes()
     assert not any(planted in raw for planted in (b"Zanzibar", b"rare1", b"rare2", b"98765400", b"2031"))
@@ -86,6 +87,10 @@ def test_declared_rules_and_given_rows_work_with_grouped_values():
     pd.testing.assert_frame_equal(out[given.columns], given)
     with pytest.raises(TabgenError, match="never held 'Zanzibar' in the training table, or in fewer rows than value"):
         syn.sample(given={"city": "Zanzibar"})
+    holes = df.tail(2).copy()  # the table's own rows, its unique one among them: completed, never refused
+    holes.loc[:, "borough"] = np.nan
+    filled = syn.impute(holes, seed=0)
+    assert filled["city"].tolist() == holes["city"].tolist() and filled["borough"].notna().all()
 
 
 def test_numbers_as_categories_keep_their_dtype_and_a_table_of_few_rows_is_grouped_whole():
@@ -94,9 +99,9 @@ def test_numbers_as_categories_keep_their_dtype_and_a_table_of_few_rows_is_group
     df.loc[0, "code"] = 9
     out, schema, _ = protected(df, infer_schema(df, categorical=["code"]), 5)
     assert out["code"].dtype == df["code"].dtype and out["code"].iloc[0] == 3 and schema["code"].categories == [1, 2, 3]
-    tiny = pd.DataFrame({"t": ["a", "b", "c"], "n": [1.5, 2.5, 3.5]})
+    tiny = pd.DataFrame({"t": ["a", "b", "c", "d"], "n": [1.5, 2.5, 3.5, 4.5]})
     out, schema, _ = protected(tiny, quiet_schema(tiny), 5)
-    assert out["t"].tolist() == [RARE] * 3 and schema["n"].min == schema["n"].max == 2.5
+    assert out["t"].tolist() == [RARE] * 4 and (schema["n"].min, schema["n"].max) == (2.0, 4.0)  # each half its mean
 
 
 def test_the_cli_lists_what_it_protects_and_can_keep_every_value(tmp_path, monkeypatch):
@@ -112,3 +117,14 @@ def test_the_cli_lists_what_it_protects_and_can_keep_every_value(tmp_path, monke
     assert "Zanzibar" in model.schema_["city"].categories and model.config_.rare_value_rows == 0
     with pytest.raises(TabgenError, match="rare_value_rows must not be negative"):
         fast_config(rare_value_rows=-1)
+
+
+def test_a_grid_column_keeps_its_grid_unless_rare_values_hold_more_than_a_small_share():
+    rng = np.random.default_rng(2)
+    common = rng.choice([0.0, 10.0, 20.0], 2000)
+    few_rare = np.concatenate([common, [13.0, 37.0]])  # 2 rows of 2,002: moved to the nearest kept value
+    numeric = QuantileNumeric(grid=True, rare_rows=5).fit(few_rare)
+    assert numeric.grid_.tolist() == [0.0, 10.0, 20.0]
+    many_rare = np.concatenate([common, np.arange(100, 160.0)])  # 3 % of rows: learned as a continuous column
+    assert QuantileNumeric(grid=True, rare_rows=5).fit(many_rare).grid_ is None
+    assert QuantileNumeric(grid=True).fit(many_rare).grid_ is not None  # without protection: every value

@@ -10,6 +10,7 @@ import pytest
 
 from tabgen import Synthesizer
 from tabgen.distributed import Ranks
+from tabgen.errors import TabgenError
 from tabgen.io import stream
 from tabgen.io.stream import TableStream, too_large_to_hold
 from tabgen.protection import RARE
@@ -97,6 +98,9 @@ def test_which_tables_are_streamed(tmp_path):
     assert too_large_to_hold(tmp_path / "t.csv", 2000) and not too_large_to_hold(tmp_path / "t.csv", 5000)
     (tmp_path / "folder").mkdir()
     assert too_large_to_hold(tmp_path / "folder", 10**9)
+    _table(100).to_csv(tmp_path / "folder" / "part1.csv", index=False)
+    with pytest.raises(TabgenError, match="folder holding text tables such as part1.csv: tabgen reads a folder of Parquet"):
+        stream.TableStream(tmp_path / "folder")
 
 
 def test_a_streamed_fit_trains_on_every_row_and_samples_like_any_other(tmp_path, small_chunks):
@@ -122,8 +126,6 @@ def test_streamed_rows_serve_each_pool_the_passes_asked_then_read_on(monkeypatch
 
     from tabgen import batches
     from tabgen.batches import StreamedRows
-    from tabgen.errors import TabgenError
-
     chunks = ((np.arange(i * 10, i * 10 + 10), pd.DataFrame({"v": np.arange(i * 10, i * 10 + 10)})) for i in itertools.count())
     rows = StreamedRows(chunks, lambda f: (torch.tensor(f["v"].to_numpy()),), n_rows=10**6, pool_chunks=2, passes=3)
     served = [int(v) for (batch,) in itertools.islice(rows.epoch(5), 16) for v in batch]

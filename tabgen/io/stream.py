@@ -29,6 +29,8 @@ CHUNK_ROWS = 65_536
 #: Parts of the table read at the same time (row groups of Parquet), their chunks taken in turn, so
 #: that a batch mixes rows from far apart even when the file is sorted (by date, by region...).
 OPEN_PARTS = 4
+#: A folder of these is refused with advice: only Parquet folders are streamed.
+_TEXT_SUFFIXES = (".csv", ".tsv", ".txt")
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,11 @@ class TableStream:
                     parts.append(_Part(group, offset, rows))
                     offset += rows
         except (OSError, ValueError) as e:
+            texts = sorted(p.name for p in self.path.rglob("*") if p.suffix.lower() in _TEXT_SUFFIXES)
+            if texts:
+                raise TabgenError(f"{self.path} is a folder holding text tables such as {texts[0]}: tabgen reads a folder of "
+                                  "Parquet files; join the text files into one (a large one is read in chunks), or "
+                                  "write them as Parquet") from None
             raise TabgenError(f"{self.path} could not be read as Parquet: {str(e).splitlines()[0]}") from None
         if not parts or offset == 0:
             raise TabgenError(f"{self.path} holds no rows")
