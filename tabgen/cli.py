@@ -215,6 +215,9 @@ def main() -> None:
 @click.option("--no-value-protection", is_flag=True,
               help=f"Learn every value as it is. By default a value of fewer than {RARE_VALUE_ROWS} rows (a category, a value "
                    "of a discrete number, a column's extremes) is grouped with others and never generated (docs/privacy.md).")
+@click.option("--dp-epsilon", type=float,
+              help="Train with (ε, δ)-differential privacy at this ε (DP-SGD through Opacus): 1 is strong, 10 weak. "
+                   "Finds no rules nor pairs in the table; what ε covers is in docs/privacy.md.")
 @click.option("--time-budget", help="Train for this long at most: 600, 90s, 10m, 1h; the denoiser then trains until the "
                                     "budget ends or it stops improving [default: a fixed number of steps, about 10 minutes "
                                     "on a 2-core CPU].")
@@ -235,7 +238,7 @@ def main() -> None:
 @quiet_option
 def fit(data: Path, output: Path | None, categorical: str | None, numerical: str | None, identifiers: str | None,
         no_exact_pairs: bool, rules: tuple[str, ...], no_rules: bool, drop_rules: tuple[str, ...],
-        no_value_protection: bool, time_budget: str | None,
+        no_value_protection: bool, dp_epsilon: float | None, time_budget: str | None,
         process: str, solver: str | None, sep: str | None, encoding: str | None, resume: bool, distributed: bool,
         device: str, seed: int, quiet: bool) -> None:
     """Learn DATA (CSV, TSV, Parquet, or a folder of Parquet partitions) and write a model file.
@@ -264,7 +267,7 @@ def fit(data: Path, output: Path | None, categorical: str | None, numerical: str
     syn = Synthesizer(categorical=_names(categorical), numerical=_names(numerical), identifiers=_names(identifiers),
                       exact_pairs=not no_exact_pairs, rules=rules, find_rules=not no_rules, drop_rules=drop_rules,
                       time_budget=budget, config=config, device=device, seed=seed,
-                      progress=not quiet, checkpoint=checkpoint, distributed=distributed)
+                      progress=not quiet, checkpoint=checkpoint, distributed=distributed, dp_epsilon=dp_epsilon)
     try:
         syn.fit_and_save(data, output, resume=resume, sep=parse_separator(sep), encoding=encoding)
     except FitInterrupted as e:
@@ -291,6 +294,8 @@ def fit(data: Path, output: Path | None, categorical: str | None, numerical: str
     where = f"{ranks.size} processes on {syn.device_.type}" if ranks.size > 1 else str(syn.device_)
     replaced = " (it replaces the model that was there)" if replacing else ""
     click.echo(f"Fitted {rows} in {syn.fit_seconds_:.0f} s on {where}; wrote {output}{replaced}", err=True)
+    if syn.privacy_ is not None:
+        click.echo(f"Privacy: {syn.privacy_}; what it does not cover is in docs/privacy.md", err=True)
 
 
 @main.command()

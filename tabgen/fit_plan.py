@@ -113,7 +113,8 @@ class FitPlan:
         if self.time_budget is None:
             return PhaseLimits(None, config.diffusion.max_steps)
         reserve = CALIBRATION_BUDGET_SHARE * self.time_budget if config.sampler.calibration_rows > 0 else 0.0
-        return PhaseLimits(self.deadline - reserve, None)
+        # A private fit's noise is chosen for its step count: a budget may end it sooner, never later.
+        return PhaseLimits(self.deadline - reserve, None if config.privacy.epsilon is None else config.diffusion.max_steps)
 
     def resumed(self, phase: str) -> dict[str, Any] | None:
         """The saved state of a phase (``"vae"``, ``"diffusion"``, or ``"vae_done"``) when resuming."""

@@ -24,7 +24,8 @@ from .config import SynthesizerConfig
 from .diffusion.denoiser import edm_denoiser
 from .diffusion.edm import EDMPrecond
 from .diffusion.solvers import resolved_solver
-from .errors import TabgenWarning
+from .dp_sgd import Phase, PrivacySpent, default_delta, noise_multiplier, spent_epsilon
+from .errors import TabgenError, TabgenWarning
 from .fit_plan import FitPlan
 from .io import read_table
 from .io.stream import OPEN_PARTS, TableStream, too_large_to_hold
@@ -33,7 +34,7 @@ from .protection import ValueProtection
 from .rules.ruleset import RuleSet
 from .sampling import Sampler
 from .schema import Schema, validate_frame
-from .train import TrainResult, train_diffusion, train_vae, vae_batch
+from .train import PrivateTraining, TrainResult, planned_steps, train_diffusion, train_vae, vae_batch
 from .transform import TableTransform
 from .vae import VAE
 
@@ -67,6 +68,8 @@ class FittedModel:
     skipped_share: float = 0.0
     """Of a streamed table's rows read in training, the share left out (:class:`Streamed`)."""
     rules: RuleSet = field(default_factory=RuleSet)
+    privacy: PrivacySpent | None = None
+    """What a private fit spent (``config.privacy.epsilon`` set)."""
     schema: Schema | None = None
     """The user's table's schema; the codec's is the model table's (:meth:`RuleSet.model_table`)."""
     sampler: Sampler = field(init=False)
@@ -93,6 +96,32 @@ def validation_split(permutation: torch.Tensor, config: SynthesizerConfig) -> tu
     if n_val < 1:  # too few rows to hold any out: validate on the training rows themselves
         return permutation, permutation
     return permutation[n_val:], permutation[:n_val]
+
+
+@dataclass(frozen=True)
+class PrivatePlan:
+    """DP-SGD's noise for a fit's two trainings, chosen so that their planned steps spend ε at most."""
+
+    training: PrivateTraining
+    sample_rates: tuple[float, float]
+    delta: float
+
+    @classmethod
+    def for_fit(cls, config: SynthesizerConfig, n_train: int) -> "PrivatePlan | None":
+        dp = config.privacy
+        if dp.epsilon is None:
+            return None
+        rates = tuple(min(c.batch_size / n_train, 1.0) for c in (config.vae, config.diffusion))
+        delta = dp.delta or default_delta(n_train)
+        phases = [Phase(rate, planned_steps(n_train, c.batch_size, c.max_steps))
+                  for rate, c in zip(rates, (config.vae, config.diffusion))]
+        return cls(PrivateTraining(noise_multiplier(dp.epsilon, delta, phases), dp.max_grad_norm), rates, delta)
+
+    def spent(self, vae_steps: int, diffusion_steps: int) -> PrivacySpent:
+        """The privacy spent by the steps taken (a time budget may end them before the plan)."""
+        sigma = self.training.noise_multiplier
+        phases = [Phase(self.sample_rates[0], vae_steps), Phase(self.sample_rates[1], diffusion_steps)]
+        return PrivacySpent(spent_epsilon(sigma, phases, self.delta), self.delta, sigma, self.training.max_grad_norm)
 
 
 @dataclass
@@ -204,6 +233,11 @@ def fit_model(table: pd.DataFrame, schema: Schema, rules: RuleSet, config: Synth
     # so are the float type, so that a loaded model samples with the products it was trained with, and the
     # solver, whose rows the calibration is learned on.
     config = config.for_table(len(model_schema.numerical), transform.layout_.cardinalities)
+    if config.privacy.epsilon is not None:
+        if streamed is not None or distributed.current().size > 1:
+            raise TabgenError("a differentially private fit runs in one process on a table held in memory: "
+                              "leave out --distributed, or sample the table down")
+        config = config.private()
     config = replace(config, diffusion=replace(config.diffusion,
                                                precision=resolved_precision(config.diffusion.precision, device)),
                      sampler=replace(config.sampler, solver=resolved_solver(config.sampler, config.diffusion.process)))
@@ -211,13 +245,16 @@ def fit_model(table: pd.DataFrame, schema: Schema, rules: RuleSet, config: Synth
     permutation = plan.permutation(len(df))
     rows = TrainingRows(tensors, *validation_split(permutation, config), streamed, rules, schema)
     plan.open_checkpoint(config, permutation)
+    private = PrivatePlan.for_fit(config, rows.n_train)
     codec = Codec(transform, VAE.for_layout(transform.layout_, config.vae).to(device))
     shared_seed = _rank_streams()
     # A table whose rows are all alike (one row, or constant columns without gaps) would train for
     # minutes (the loss of memorising one row keeps falling) to learn what the untrained model writes.
     learn = transform.varies
-    vae_result = _fit_vae(codec.vae, rows.for_vae(codec), tuple(t[rows.val_idx] for t in tensors), rows.n_train,
-                          config, plan, progress) if learn else TrainResult(stopped_by=NOTHING_VARIES)
+    vae_result = TrainResult(stopped_by=NOTHING_VARIES)
+    if learn:
+        vae_result = _fit_vae(codec.vae, rows.for_vae(codec), tuple(t[rows.val_idx] for t in tensors), rows.n_train,
+                              config, plan, progress, private and private.training)
     codec.vae.eval()
     plan.vae_done(codec.vae, vae_result)
     z, z_fit, z_val = rows.latents(codec, config.diffusion.latent_std)
@@ -230,7 +267,8 @@ def fit_model(table: pd.DataFrame, schema: Schema, rules: RuleSet, config: Synth
         if learn:
             model.diffusion_result = train_diffusion(
                 model.denoiser, rows.for_denoiser(codec, z, z_fit), z[z_val], config.diffusion,
-                plan.diffusion_limits(config), progress, plan.checkpointer, plan.resumed("diffusion"), rows.n_train)
+                plan.diffusion_limits(config), progress, plan.checkpointer, plan.resumed("diffusion"), rows.n_train,
+                private and private.training)
             model.denoiser.eval()
             if shared_seed is not None:
                 torch.manual_seed(shared_seed)
@@ -242,6 +280,8 @@ def fit_model(table: pd.DataFrame, schema: Schema, rules: RuleSet, config: Synth
         model.denoiser.eval()
         model.seconds = plan.elapsed()
         model.skipped_share = 0.0 if streamed is None else streamed.skipped / max(streamed.read, 1)
+        if private is not None:
+            model.privacy = private.spent(vae_result.steps, getattr(model.diffusion_result, "steps", 0))
     plan.finish()
     warn_if_cut_short(vae_result, model.diffusion_result)
     return model
@@ -260,14 +300,14 @@ def _rank_streams() -> int | None:
 
 
 def _fit_vae(vae: VAE, train: Tensors | StreamedRows, val: Tensors, n_train: int, config: SynthesizerConfig,
-             plan: FitPlan, progress: bool) -> TrainResult:
+             plan: FitPlan, progress: bool, private: PrivateTraining | None) -> TrainResult:
     """Train the VAE, or take it finished from the checkpoint being resumed."""
     done = plan.resumed("vae_done")
     if done is not None:
         vae.load_state_dict(done["model"])
         return TrainResult(**done["result"])
     return train_vae(vae, train, val, config.vae, plan.vae_limits(config), progress, plan.checkpointer,
-                     plan.resumed("vae"), n_train)
+                     plan.resumed("vae"), n_train, private)
 
 
 @torch.inference_mode()

@@ -4,6 +4,7 @@ the reading of files written by earlier versions."""
 from __future__ import annotations
 
 import os
+from dataclasses import asdict, fields
 from typing import Any
 
 import torch
@@ -12,6 +13,7 @@ from .calibration import Calibration
 from .codec import Codec, LatentScaling
 from .config import SynthesizerConfig
 from .diffusion.denoiser import edm_denoiser
+from .dp_sgd import PrivacySpent
 from .errors import TabgenError
 from .fitting import FittedModel
 from .io import load_model, save_model
@@ -32,6 +34,8 @@ from .version import __version__
 #: refused on loading, and :func:`write_model` refuses to write one.
 MAX_SAMPLER_SETTINGS = {"batch_size": 1_000_000, "num_steps": 10_000, "inpaint_steps": 10_000,
                         "calibration_rows": 1_000_000}
+#: What a private fit's header records of the privacy it spent.
+PRIVACY_FIELDS = [f.name for f in fields(PrivacySpent)]
 
 
 def write_model(path: str | os.PathLike, model: FittedModel, extra: dict[str, Any]) -> None:
@@ -53,6 +57,8 @@ def write_model(path: str | os.PathLike, model: FittedModel, extra: dict[str, An
     }
     if model.rules:  # the schema above is then the model table's; the user's table's is this one
         header |= {"rules": model.rules.to_list(), "table_schema": model.schema.to_dict()}
+    if model.privacy is not None:
+        header["privacy"] = asdict(model.privacy)
     tensors = {f"vae.{k}": v for k, v in codec.vae.state_dict().items()}
     tensors |= {f"denoiser.{k}": v for k, v in model.denoiser.state_dict().items()}
     tensors |= {f"transform.{k}": torch.from_numpy(v) for k, v in codec.transform.state_arrays().items()}
@@ -101,8 +107,9 @@ def model_from_state(header: dict[str, Any], tensors: dict[str, torch.Tensor], d
     _load_state(denoiser, part("denoiser."), "denoiser")
     rules = RuleSet.from_list(header.get("rules", []))
     table_schema = Schema.from_dict(header["table_schema"]) if "table_schema" in header else None
+    privacy = PrivacySpent(**{k: float(header["privacy"][k]) for k in PRIVACY_FIELDS}) if "privacy" in header else None
     return FittedModel(codec, denoiser.to(device).eval(), config, device, TrainResult(), n_rows=header["n_rows"],
-                       rules=rules, schema=table_schema)
+                       rules=rules, schema=table_schema, privacy=privacy)
 
 
 def check_sampler_limits(config: SynthesizerConfig) -> None:

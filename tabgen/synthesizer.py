@@ -1,10 +1,9 @@
-"""The facade: ``Synthesizer(...).fit(df)``, ``.sample(n)``, ``.impute(df)``, ``.save(path)``,
-``Synthesizer.load(path)``.
+"""The facade: ``Synthesizer(...).fit(df)``, ``.sample(n)``, ``.impute(df)``, ``.save(path)``, ``Synthesizer.load(path)``.
 
-Data flows one way: table → schema → protection → rules → transform → VAE latents → diffusion → Heun
-sampler → decoder → inverse transform → table. Each stage lives in a module of its own (:mod:`tabgen.fitting` runs them in
-order, :mod:`tabgen.sampling` draws rows, :mod:`tabgen.saved_model` writes and reads them); this class
-holds the user's parameters, validates them once and delegates.
+Data flows one way: table → schema → protection → rules → transform → VAE latents → diffusion → Heun sampler →
+decoder → inverse transform → table. Each stage lives in a module of its own (:mod:`tabgen.fitting` runs them in
+order, :mod:`tabgen.sampling` draws rows, :mod:`tabgen.saved_model` writes and reads them); this class holds the
+user's parameters, validates them once and delegates.
 """
 
 from __future__ import annotations
@@ -79,33 +78,29 @@ class Synthesizer:
     seed:
         Makes fitting and sampling reproducible; ``None`` for fresh randomness. On a GPU a fit repeats
         only up to rounding, as some CUDA kernels add in a varying order.
-    progress:
-        Show progress bars with the current losses.
+    progress: Show progress bars with the current losses.
     checkpoint, checkpoint_every:
         Where to save the training state, and how often (seconds), so that an interrupted fit can
         continue with ``fit(df, resume=True)``. The file is removed when the fit completes.
     distributed:
         Train on every process torchrun started, each on its share of the rows and of each batch (the
         batch sizes are the total over them); every rank ends with the same model (docs/scale.md).
+    dp_epsilon:
+        Train both networks with (ε, δ)-differential privacy at this ε (DP-SGD; ``config.privacy`` holds
+        δ and the rest); exact pairs and rules found in the table are left out. ``privacy_`` reports ε.
     """
 
     def __init__(self, *, schema: Schema | None = None, categorical: Iterable[str] = (), numerical: Iterable[str] = (),
                  identifiers: Iterable[str] = (), exact_pairs: bool = True, rules: Iterable[str | Rule] = (),
                  find_rules: bool = True, drop_rules: Iterable[str] = (), config: SynthesizerConfig | None = None,
                  time_budget: float | None = None, device: str = "auto", seed: int | None = 0, progress: bool = True,
-                 checkpoint: str | os.PathLike | None = None, checkpoint_every: float = 60.0, distributed: bool = False):
-        self.schema = schema
-        self.categorical = categorical
-        self.numerical = numerical
-        self.identifiers = identifiers
-        self.exact_pairs = exact_pairs
-        self.rules, self.find_rules, self.drop_rules = rules, find_rules, drop_rules
-        self.config = config
-        self.time_budget = time_budget
-        self.device = device
-        self.seed = seed
-        self.progress = progress
+                 checkpoint: str | os.PathLike | None = None, checkpoint_every: float = 60.0, distributed: bool = False,
+                 dp_epsilon: float | None = None):
+        self.schema, self.categorical, self.numerical, self.identifiers = schema, categorical, numerical, identifiers
+        self.exact_pairs, self.rules, self.find_rules, self.drop_rules = exact_pairs, rules, find_rules, drop_rules
+        self.config, self.time_budget, self.device, self.seed, self.progress = config, time_budget, device, seed, progress
         self.checkpoint, self.checkpoint_every, self.distributed = checkpoint, checkpoint_every, distributed
+        self.dp_epsilon = dp_epsilon
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """The constructor's parameters (scikit-learn's estimator protocol, so ``sklearn.base.clone`` works)."""
@@ -140,9 +135,13 @@ class Synthesizer:
             plan = FitPlan(df if streamed is None else streamed.stream.fingerprint(), self.time_budget, self.checkpoint,
                            self.checkpoint_every, resume, started)
             config = plan.config(self.config or SynthesizerConfig.for_device(device.type))
+            if self.dp_epsilon is not None:
+                config = replace(config, privacy=replace(config.privacy, epsilon=self.dp_epsilon))
             config.validate()
-            df, schema = self._schema_of(df, config.rare_value_rows)
-            rules = rules_for_table(df, schema, self.rules, self.find_rules, self.drop_rules)
+            # A private fit's networks alone are private: it finds no pairs nor rules in the rows.
+            private = config.privacy.epsilon is not None
+            df, schema = self._schema_of(df, config.rare_value_rows, self.exact_pairs and not private)
+            rules = rules_for_table(df, schema, self.rules, self.find_rules and not private, self.drop_rules)
             with seeded(seed, device):
                 model = fit_model(df, schema, rules, config, device, plan, self.progress, self._adopt,
                                   streamed and replace(streamed, protection=self.protection_))
@@ -169,7 +168,7 @@ class Synthesizer:
             dist.barrier()  # no rank returns before the file is there
         return self
 
-    def _schema_of(self, df: pd.DataFrame, rare_rows: int) -> tuple[pd.DataFrame, Schema]:
+    def _schema_of(self, df: pd.DataFrame, rare_rows: int, pairs: bool) -> tuple[pd.DataFrame, Schema]:
         """The table with its rare values protected (``protection_``, as every streamed chunk), and its schema."""
         if self.schema is None:
             schema = infer_schema(df, self.categorical, self.numerical, self.identifiers)
@@ -182,13 +181,14 @@ class Synthesizer:
                 raise TabgenError(f"the schema's columns {self.schema.names} are not the table's {list(map(str, df.columns))}")
             schema = infer_with_kinds(df, self.schema)
         df, schema, self.protection_ = protected(df, schema, rare_rows)
-        return df, find_pairs(df, schema) if self.exact_pairs else schema
+        return df, find_pairs(df, schema) if pairs else schema
 
     def _adopt(self, model: FittedModel) -> None:
         self.model_ = model
         self.codec_, self.denoiser_, self.sampler_ = model.codec, model.denoiser, model.sampler
         self.schema_, self.rules_, self.config_, self.device_ = model.schema, model.rules, model.config, model.device
         self.n_rows_, self.fit_seconds_, self.skipped_share_ = model.n_rows, model.seconds, model.skipped_share
+        self.privacy_ = model.privacy
         self._sample_calls = 0
 
     def _check_fitted(self) -> None:

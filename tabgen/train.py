@@ -23,6 +23,7 @@ from .batches import Batch, StreamedRows, TensorRows
 from .config import DiffusionConfig, VAEConfig
 from .diffusion.edm import EDMPrecond
 from .diffusion.process import Process
+from .dp_sgd import PrivateStep, poisson_batches
 from .fit_plan import PhaseLimits
 from .graphed_step import GradientStep
 from .precision import mixed_precision
@@ -60,6 +61,21 @@ def learning_rate(peak: float, step: int, progress: float, warmup_steps: int, de
     return rate
 
 
+@dataclass(frozen=True)
+class PrivateTraining:
+    """DP-SGD's settings for one training (:mod:`tabgen.dp_sgd`)."""
+
+    noise_multiplier: float
+    max_grad_norm: float
+
+
+def planned_steps(n_rows: int, batch_size: int, max_steps: int) -> int:
+    """The steps a training of ``max_steps`` takes at most: whole epochs of at least
+    :data:`MIN_STEPS_PER_EPOCH` steps (what :class:`_Loop` runs, and what the privacy accountant plans)."""
+    per_epoch = max(math.ceil(n_rows / min(batch_size, n_rows)), MIN_STEPS_PER_EPOCH)
+    return math.ceil(max_steps / per_epoch) * per_epoch
+
+
 @dataclass
 class TrainResult:
     best_loss: float = math.inf
@@ -93,8 +109,10 @@ class _Loop:
     """
 
     def __init__(self, name: str, n_rows: int, batch_size: int, max_epochs: int, limits: PhaseLimits, patience: int,
-                 device: torch.device, progress: bool, resume: dict[str, Any] | None = None, rows: Rows | None = None):
+                 device: torch.device, progress: bool, resume: dict[str, Any] | None = None, rows: Rows | None = None,
+                 private: PrivateTraining | None = None):
         self.name = name
+        self.private = private
         self.rows = rows
         self.ranks = distributed.current()
         self.batch_size = min(batch_size, n_rows)
@@ -130,7 +148,10 @@ class _Loop:
         """One epoch's batches: ``steps_per_epoch`` of them, or fewer once the deadline has passed (an
         epoch of a table of hundreds of columns takes minutes)."""
         self.epoch_steps = 0
-        batches = self.rows.epoch(self.rank_batch)
+        if self.private is None:
+            batches = self.rows.epoch(self.rank_batch)
+        else:  # DP-SGD's accountant counts on each row joining each batch independently
+            batches = poisson_batches(self.rows.tensors, self.batch_size / self.n_rows)
         for _ in range(self.steps_per_epoch):
             if self.epoch_steps and self.past_deadline():
                 return
@@ -139,8 +160,10 @@ class _Loop:
 
     def end_epoch(self, val_loss: float, module: nn.Module, may_stop_early: bool = True, **shown: float) -> bool:
         """Record the epoch; keep the module's weights if best. Returns True when training should stop;
-        ``may_stop_early=False`` suspends the no-improvement rule (the best weights are still kept)."""
+        ``may_stop_early=False`` suspends the no-improvement rule (the best weights are still kept).
+        A private training has no validation (``val_loss`` is NaN): it keeps its last weights."""
         r = self.result
+        may_stop_early = may_stop_early and self.private is None
         r.epochs += 1
         r.steps += self.epoch_steps
         r.history.append(val_loss)
@@ -215,10 +238,11 @@ def _trained(module: nn.Module) -> nn.Module:
 def train_vae(vae: VAE, train: tuple[Tensor, Tensor, Tensor] | StreamedRows, val: tuple[Tensor, Tensor, Tensor],
               config: VAEConfig, limits: PhaseLimits | None = None, progress: bool = True,
               checkpoint: Checkpoint | None = None, resume: dict[str, Any] | None = None,
-              n_rows: int | None = None) -> TrainResult:
+              n_rows: int | None = None, private: PrivateTraining | None = None) -> TrainResult:
     """Fit the VAE on ``(x_num, num_observed, x_cat)`` (or on a streamed table's :func:`vae_batch`
     batches); the best validation reconstruction is kept. ``limits`` default to ``config.max_steps`` and
-    no deadline; ``n_rows`` is the whole table's where ``train`` is this rank's share of it.
+    no deadline; ``n_rows`` is the whole table's where ``train`` is this rank's share of it. With
+    ``private``, DP-SGD's steps, and β decays every ``beta_patience`` epochs as if stalled.
 
     On Ctrl-C the module holds the best weights so far and ``KeyboardInterrupt`` propagates.
     """
@@ -227,7 +251,7 @@ def train_vae(vae: VAE, train: tuple[Tensor, Tensor, Tensor] | StreamedRows, val
     val_observed, val_targets = vae.targets(*val)
     limits = limits or PhaseLimits(None, config.max_steps)
     loop = _Loop("VAE", n_rows or rows.n_rows, config.batch_size, config.max_epochs, limits, config.patience,
-                 device, progress, resume and resume["loop"], rows)
+                 device, progress, resume and resume["loop"], rows, private)
     optimizer = adam(vae.parameters(), config.lr)
     beta = BetaSchedule(config.beta_max, config.beta_min, config.beta_decay, config.beta_patience)
     if resume:
@@ -241,7 +265,7 @@ def train_vae(vae: VAE, train: tuple[Tensor, Tensor, Tensor] | StreamedRows, val
     def batch_loss(x_num: Tensor, x_cat: Tensor, observed: Tensor, targets: Tensor) -> Tensor:
         return vae_loss(x_num, observed, targets, *model(x_num, x_cat)).total(beta_now)
 
-    step = GradientStep(batch_loss, list(vae.parameters()), graphed=_graphed(device))
+    step = _step(batch_loss, vae, device, private, loop.batch_size)
 
     def epoch() -> bool:
         vae.train()
@@ -250,6 +274,9 @@ def train_vae(vae: VAE, train: tuple[Tensor, Tensor, Tensor] | StreamedRows, val
             step(*batch)
             optimizer.step()
         vae.eval()
+        if private is not None:
+            beta.step(math.nan)
+            return loop.end_epoch(math.nan, vae, beta=beta.beta)
         with torch.no_grad():
             mu, logvar = vae.encode(val[0], val[2])
             val_loss = vae_loss(val[0], val_observed, val_targets, *vae.reconstruct(mu), mu, logvar)
@@ -266,6 +293,14 @@ def train_vae(vae: VAE, train: tuple[Tensor, Tensor, Tensor] | StreamedRows, val
     finally:
         result = loop.finish(vae)
     return result
+
+
+def _step(loss: Callable[..., Tensor], module: nn.Module, device: torch.device, private: PrivateTraining | None,
+          batch_size: int) -> GradientStep | PrivateStep:
+    """The gradient of a step: of the batch's loss, or DP-SGD's (which averages over ``batch_size``)."""
+    if private is None:
+        return GradientStep(loss, list(module.parameters()), graphed=_graphed(device))
+    return PrivateStep(module, loss, private.noise_multiplier, private.max_grad_norm, batch_size)
 
 
 def _graphed(device: torch.device) -> bool:
@@ -299,14 +334,16 @@ def _validation_set(z_val: Tensor, process: Process) -> tuple[Tensor, Tensor, Te
 
 def train_diffusion(D: EDMPrecond, z_train: Tensor | StreamedRows, z_val: Tensor, config: DiffusionConfig,
                     limits: PhaseLimits | None = None, progress: bool = True, checkpoint: Checkpoint | None = None,
-                    resume: dict[str, Any] | None = None, n_rows: int | None = None) -> TrainResult:
+                    resume: dict[str, Any] | None = None, n_rows: int | None = None,
+                    private: PrivateTraining | None = None) -> TrainResult:
     """Fit the denoiser with EDM's loss on latents (or a streamed table's); ``D`` ends holding the best
     EMA weights (also on Ctrl-C). ``limits`` default to ``config.max_steps`` and no deadline;
-    ``n_rows`` is the whole table's where ``z_train`` is this rank's share of it."""
+    ``n_rows`` is the whole table's where ``z_train`` is this rank's share of it. With ``private``,
+    DP-SGD's steps, and the last EMA weights are kept."""
     rows = z_train if isinstance(z_train, StreamedRows) else TensorRows((z_train,))
     limits = limits or PhaseLimits(None, config.max_steps)
     loop = _Loop("diffusion", n_rows or rows.n_rows, config.batch_size, config.max_epochs, limits,
-                 config.patience, z_val.device, progress, resume and resume["loop"], rows)
+                 config.patience, z_val.device, progress, resume and resume["loop"], rows, private)
     model = _trained(D)  # before the average is copied from it: DDP gives every rank rank 0's weights
     ema = copy.deepcopy(D).requires_grad_(False)
     optimizer = adam(D.parameters(), config.lr)
@@ -323,7 +360,7 @@ def train_diffusion(D: EDMPrecond, z_train: Tensor | StreamedRows, z_val: Tensor
         with mixed_precision(x.device, config.precision, cache=False):
             return process.loss(model, x, process.training_sigma(len(x), x.device), torch.randn_like(x))
 
-    gradient_step = GradientStep(batch_loss, params, graphed=_graphed(z_val.device))
+    gradient_step = _step(batch_loss, D, z_val.device, private, loop.batch_size)
 
     def epoch() -> bool:
         D.train()
@@ -337,6 +374,8 @@ def train_diffusion(D: EDMPrecond, z_train: Tensor | StreamedRows, z_val: Tensor
             loss = gradient_step(batch)
             optimizer.step()
             ema_update(ema_params, params, config.ema_decay, step)
+        if private is not None:
+            return loop.end_epoch(math.nan, ema, train=loss.item())
         with torch.no_grad(), mixed_precision(z_val.device, config.precision):
             val_loss = distributed.mean(float(process.loss(ema, z_val, val_sigma, val_noise)))
         passes = (loop.result.steps + loop.epoch_steps) * loop.batch_size / loop.n_rows
