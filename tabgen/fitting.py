@@ -232,12 +232,7 @@ def fit_model(table: pd.DataFrame, schema: Schema, rules: RuleSet, config: Synth
     # Where the token width is left to the table (None), the resolved one is what the model file keeps;
     # so are the float type, so that a loaded model samples with the products it was trained with, and the
     # solver, whose rows the calibration is learned on.
-    config = config.for_table(len(model_schema.numerical), transform.layout_.cardinalities)
-    if config.privacy.epsilon is not None:
-        if streamed is not None or distributed.current().size > 1:
-            raise TabgenError("a differentially private fit runs in one process on a table held in memory: "
-                              "leave out --distributed, or sample the table down")
-        config = config.private()
+    config = _as_private(config.for_table(len(model_schema.numerical), transform.layout_.cardinalities), streamed)
     config = replace(config, diffusion=replace(config.diffusion,
                                                precision=resolved_precision(config.diffusion.precision, device)),
                      sampler=replace(config.sampler, solver=resolved_solver(config.sampler, config.diffusion.process)))
@@ -251,10 +246,8 @@ def fit_model(table: pd.DataFrame, schema: Schema, rules: RuleSet, config: Synth
     # A table whose rows are all alike (one row, or constant columns without gaps) would train for
     # minutes (the loss of memorising one row keeps falling) to learn what the untrained model writes.
     learn = transform.varies
-    vae_result = TrainResult(stopped_by=NOTHING_VARIES)
-    if learn:
-        vae_result = _fit_vae(codec.vae, rows.for_vae(codec), tuple(t[rows.val_idx] for t in tensors), rows.n_train,
-                              config, plan, progress, private and private.training)
+    vae_result = _fit_vae(codec.vae, rows.for_vae(codec), tuple(t[rows.val_idx] for t in tensors), rows.n_train, config,
+                          plan, progress, private and private.training) if learn else TrainResult(stopped_by=NOTHING_VARIES)
     codec.vae.eval()
     plan.vae_done(codec.vae, vae_result)
     z, z_fit, z_val = rows.latents(codec, config.diffusion.latent_std)
@@ -285,6 +278,16 @@ def fit_model(table: pd.DataFrame, schema: Schema, rules: RuleSet, config: Synth
     plan.finish()
     warn_if_cut_short(vae_result, model.diffusion_result)
     return model
+
+
+def _as_private(config: SynthesizerConfig, streamed: Streamed | None) -> SynthesizerConfig:
+    """A private fit's config (:meth:`SynthesizerConfig.private`), where ``privacy.epsilon`` is set."""
+    if config.privacy.epsilon is None:
+        return config
+    if streamed is not None or distributed.current().size > 1:
+        raise TabgenError("a differentially private fit runs in one process on a table held in memory: "
+                          "leave out --distributed, or sample the table down")
+    return config.private()
 
 
 def _rank_streams() -> int | None:
