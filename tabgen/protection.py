@@ -64,7 +64,7 @@ class ColumnProtection:
         new = nearest(values, self.kept)
         rare = ~np.isnan(values) & (new != values)
         out = series.copy()
-        out[rare] = new[rare].astype(series.dtype)
+        out[rare] = pd.Series(new[rare]).astype(series.dtype).to_numpy()  # a nullable Int64 column too
         return out
 
 
