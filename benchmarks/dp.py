@@ -22,10 +22,8 @@ from typing import Any
 
 import pandas as pd
 
-from benchmarks.harness import Dataset, canonical, git_state, load_dataset, machine, score, write_results
+from benchmarks.harness import Dataset, fidelity_and_privacy, git_state, load_dataset, machine, write_results
 from benchmarks.peers import make_tabular_argn
-
-METRICS = ("fidelity", "detection", "privacy")
 
 
 def fit_tabgen(ds: Dataset, epsilon: float, seed: int) -> tuple[pd.DataFrame, float, dict[str, Any]]:
@@ -62,13 +60,8 @@ RUNNERS = {"tabgen": fit_tabgen, "TabularARGN": fit_argn}
 
 def run(ds: Dataset, generator: str, epsilon: float, seed: int) -> dict[str, Any]:
     rows, seconds, privacy = RUNNERS[generator](ds, epsilon, seed)
-    result = score(ds, rows, seed=seed, holdout=canonical(ds.test, ds.categorical), metrics=METRICS)
-    theirs = result.against_holdout
     return {"generator": generator, "epsilon": epsilon, "fit_seconds": seconds, **privacy,
-            "shape": result.shape_error, "trend": result.trend_error, "c2st_tree": result.c2st_xgboost.score,
-            "trend_holdout": theirs["trend_error"], "c2st_holdout": theirs["c2st_xgboost"],
-            "dcr_share": result.dcr_share, "exact_copy_rate": result.exact_copy_rate,
-            "membership_auc": result.membership_auc}
+            **fidelity_and_privacy(ds, rows, seed=seed, holdout=ds.test)}
 
 
 def render(results: dict[str, Any]) -> str:

@@ -313,6 +313,36 @@ def scored_against_both(ds: Dataset, synthetic: pd.DataFrame, *, seed: int, sche
     return {**out, "rules_kept": result.rules} if rules else out
 
 
+#: :func:`fidelity_and_privacy`'s metric groups.
+PRIVACY_METRICS = ("fidelity", "detection", "privacy")
+
+
+def fidelity_and_privacy(ds: Dataset, synthetic: pd.DataFrame, *, seed: int, holdout: pd.DataFrame,
+                         floor: bool = False) -> dict[str, Any]:
+    """:func:`headline` of ``synthetic`` against the training table, its Trend and tree C2ST against
+    ``holdout`` (``*_holdout``), and the privacy scores against ``holdout``: DCR share, exact copies and
+    the membership AUC. With ``floor``, also ``floor``: the :func:`headline` of the held-out rows."""
+    result = score(ds, synthetic, seed=seed, holdout=canonical(holdout, ds.categorical), metrics=PRIVACY_METRICS,
+                   floor=floor)
+    theirs = result.against_holdout
+    out = {**headline(result), "trend_holdout": theirs["trend_error"], "c2st_holdout": theirs["c2st_xgboost"],
+           "dcr_share": result.dcr_share, "exact_copy_rate": result.exact_copy_rate,
+           "membership_auc": result.membership_auc}
+    if floor:
+        out["floor"] = {k: result.floor.get(k) for k in ("shape_error", "trend_error", "c2st_xgboost")}
+    return out
+
+
+def subsample(ds: Dataset, rows: int, seed: int) -> tuple[Dataset, pd.DataFrame]:
+    """``ds`` with ``rows`` rows of its training table (and no test rows), and as many other training
+    rows held out."""
+    order = np.random.default_rng(seed).permutation(len(ds.train))
+    if 2 * rows > len(order):
+        raise SystemExit(f"{ds.name} has {len(order)} training rows; {rows} and as many held out do not fit")
+    train, holdout = ds.train.iloc[order[:rows]], ds.train.iloc[order[rows:2 * rows]]
+    return dataclasses.replace(ds, train=train.reset_index(drop=True), test=None), holdout.reset_index(drop=True)
+
+
 def floor_scores(ds: Dataset, seed: int) -> dict[str, float | None]:
     """:func:`headline` of the held-out rows against the training table: the floor."""
     return headline(score(ds, canonical(ds.test, ds.categorical), seed=seed, round_tripped=True))

@@ -18,28 +18,24 @@ Results: ``<results-dir>/<machine>/protection/{cells,fits}.{json,md}``.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 import warnings
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from benchmarks.harness import (
     Dataset,
-    canonical,
     cpu_defaults,
+    fidelity_and_privacy,
     fit_tabgen,
     git_state,
     load_dataset,
     machine,
-    score,
+    subsample,
     write_results,
 )
-
-METRICS = ("fidelity", "detection", "privacy")
 
 
 def cells(ds: Dataset, ks: list[int]) -> dict[str, Any]:
@@ -65,20 +61,9 @@ def fit_and_score(ds: Dataset, k: int, steps: int, seed: int, holdout: pd.DataFr
     config = cpu_defaults()
     config.diffusion.max_steps, config.rare_value_rows = steps, k
     syn, seconds = fit_tabgen(ds, seed, config=config)
-    result = score(ds, syn.sample(len(ds.train), seed=seed), seed=seed, holdout=canonical(holdout, ds.categorical),
-                   metrics=METRICS)
-    theirs = result.against_holdout
-    return {"k": k, "fit_seconds": seconds, "denoiser_steps": syn.diffusion_result_.steps,
-            "shape": result.shape_error, "trend": result.trend_error, "c2st_tree": result.c2st_xgboost.score,
-            "trend_holdout": theirs["trend_error"], "c2st_holdout": theirs["c2st_xgboost"],
-            "dcr_share": result.dcr_share, "exact_copy_rate": result.exact_copy_rate,
-            "membership_auc": result.membership_auc, "protected": str(syn.protection_)}
-
-
-def small(ds: Dataset, rows: int, seed: int) -> tuple[Dataset, pd.DataFrame]:
-    order = np.random.default_rng(seed).permutation(len(ds.train))
-    train, holdout = ds.train.iloc[order[:rows]], ds.train.iloc[order[rows:2 * rows]]
-    return dataclasses.replace(ds, train=train.reset_index(drop=True), test=None), holdout.reset_index(drop=True)
+    scores = fidelity_and_privacy(ds, syn.sample(len(ds.train), seed=seed), seed=seed, holdout=holdout)
+    return {"k": k, "fit_seconds": seconds, "denoiser_steps": syn.diffusion_result_.steps, **scores,
+            "protected": str(syn.protection_)}
 
 
 def render_cells(results: dict[str, Any]) -> str:
@@ -145,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         results["runs"] = old["runs"] if (old["seed"], old["steps"]) == (args.seed, args.steps) else []
     for name in names:
         ds = load_dataset(args.datasets_dir / name)
-        tables = [(ds, ds.test)] + ([small(ds, args.small, args.seed)] if args.small else [])
+        tables = [(ds, ds.test)] + ([subsample(ds, args.small, args.seed)] if args.small else [])
         for table, holdout in tables:
             for k in (args.k, 0):
                 if any((r["table"], r["rows"], r["k"]) == (name, len(table.train), k) for r in results["runs"]):

@@ -14,37 +14,32 @@ place of synthetic rows is the floor. One fit at a time, all threads; results go
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from typing import Any
 
-import numpy as np
-
-from benchmarks.harness import Dataset, add_dataset_arguments, canonical, fit_tabgen, git_state, load_dataset, score, write_json
-
-#: Scored against the training rows, and for privacy against the holdout.
-METRICS = ("fidelity", "detection", "privacy")
-
-
-def split(ds: Dataset, rows: int, seed: int) -> tuple[Any, Any]:
-    order = np.random.default_rng(seed).permutation(len(ds.train))
-    if 2 * rows > len(order):
-        raise SystemExit(f"{ds.name} has {len(order)} training rows; {rows} and as many held out do not fit")
-    return ds.train.iloc[order[:rows]].reset_index(drop=True), ds.train.iloc[order[rows: 2 * rows]].reset_index(drop=True)
+from benchmarks.harness import (
+    Dataset,
+    add_dataset_arguments,
+    fidelity_and_privacy,
+    fit_tabgen,
+    git_state,
+    load_dataset,
+    subsample,
+    write_json,
+)
 
 
 def fit_and_score(ds: Dataset, rows: int, steps: str, seed: int) -> dict[str, Any]:
     from tabgen import SynthesizerConfig
 
-    train, holdout = split(ds, rows, seed)
+    sub, holdout = subsample(ds, rows, seed)
     config = SynthesizerConfig.for_device("cpu")
     if steps != "default":
         config.diffusion.max_steps = int(steps)
-    sub = dataclasses.replace(ds, train=train, test=None)
     syn, fit_seconds = fit_tabgen(sub, seed, config=config)
     # No schema: evaluate infers the kinds from the training rows, as this study always has.
-    scored = _scores(sub, syn.sample(rows), holdout, ds, seed, floor=True)
+    scored = fidelity_and_privacy(sub, syn.sample(rows), seed=seed, holdout=holdout, floor=True)
     d = syn.diffusion_result_
     run = {
         "rows": rows, "steps_limit": steps, "seed": seed, "fit_seconds": fit_seconds,
@@ -53,21 +48,8 @@ def fit_and_score(ds: Dataset, rows: int, steps: str, seed: int) -> dict[str, An
     }
     # The same model's rows without the calibration, which is learned on the table's own few rows.
     syn.codec_.calibration = None
-    run["uncalibrated"] = _scores(sub, syn.sample(rows), holdout, ds, seed)
+    run["uncalibrated"] = fidelity_and_privacy(sub, syn.sample(rows), seed=seed, holdout=holdout)
     return run
-
-
-def _scores(sub: Dataset, rows: Any, holdout: Any, ds: Dataset, seed: int, floor: bool = False) -> dict[str, Any]:
-    result = score(sub, rows, seed=seed, holdout=canonical(holdout, ds.categorical), metrics=METRICS, floor=floor)
-    theirs = result.against_holdout
-    out = {
-        "shape": result.shape_error, "trend": result.trend_error, "c2st_tree": result.c2st_xgboost.score,
-        "trend_holdout": theirs["trend_error"], "c2st_holdout": theirs["c2st_xgboost"],
-        "dcr_share": result.dcr_share, "exact_copy_rate": result.exact_copy_rate, "membership_auc": result.membership_auc,
-    }
-    if floor:
-        out["floor"] = {k: result.floor.get(k) for k in ("shape_error", "trend_error", "c2st_xgboost")}
-    return out
 
 
 def render(results: dict[str, Any]) -> str:

@@ -146,9 +146,14 @@ def mean(value: float) -> float:
     return value if size == 1 else _reduced(value, "SUM") / size
 
 
+def largest(value: float) -> float:
+    """The largest ``value`` of any rank, on every rank (a deadline seen by one clock stops all of them)."""
+    return value if current().size == 1 else _reduced(value, "MAX")
+
+
 def any_rank(flag: bool) -> bool:
-    """True on every rank if ``flag`` is true on one (a deadline seen by one clock stops all of them)."""
-    return flag if current().size == 1 else bool(_reduced(float(flag), "MAX"))
+    """True on every rank if ``flag`` is true on one."""
+    return bool(largest(float(flag)))
 
 
 def agreed_seed(seed: int | None) -> int | None:

@@ -28,7 +28,7 @@ from .dp_sgd import Phase, PrivacySpent, default_delta, noise_multiplier, spent_
 from .errors import TabgenError, TabgenWarning
 from .fit_plan import FitPlan
 from .io import read_table
-from .io.stream import OPEN_PARTS, TableStream, too_large_to_hold
+from .io.stream import OPEN_PARTS, TableStream, stream_if_too_large
 from .precision import resolved_precision
 from .protection import ValueProtection
 from .rules.ruleset import RuleSet
@@ -211,9 +211,9 @@ def fit_input(data: pd.DataFrame | str | os.PathLike, sample_rows: int, seed: in
     if isinstance(data, pd.DataFrame):
         return validate_frame(data), None
     path = Path(data)
-    if not path.exists() or not too_large_to_hold(path, sample_rows):
+    stream = stream_if_too_large(path, sample_rows, sep, encoding) if path.exists() else None
+    if stream is None:
         return validate_frame(read_table(path, sep=sep, encoding=encoding)), None
-    stream = TableStream(path, sep, encoding)
     df, numbers = stream.sample(sample_rows, seed)
     return validate_frame(df), Streamed(stream, numbers, 0 if seed is None else seed)
 

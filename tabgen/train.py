@@ -126,6 +126,8 @@ class _Loop:
         self.patience = patience
         self.epoch_steps = 0
         self.deadline = limits.deadline
+        self.overrun = -math.inf
+        """Seconds past the deadline on the furthest rank's clock, as of the step being taken."""
         self.device = device
         self.result = TrainResult(**resume["result"]) if resume else TrainResult()
         self.result.stopped_by = ""
@@ -141,8 +143,12 @@ class _Loop:
         return {"result": asdict(self.result), "best_state": self.best_state}
 
     def past_deadline(self) -> bool:
-        """Whether the deadline has passed, on every rank alike (each rank's clock is its own)."""
-        return self.deadline is not None and distributed.any_rank(time.monotonic() >= self.deadline)
+        """Whether the deadline has passed, on every rank alike (each rank's clock is its own): one
+        collective, whose :attr:`overrun` the step's schedule reads too."""
+        if self.deadline is None:
+            return False
+        self.overrun = distributed.largest(time.monotonic() - self.deadline)
+        return self.overrun >= 0
 
     def batches(self) -> Iterator[Batch]:
         """One epoch's batches: ``steps_per_epoch`` of them, or fewer once the deadline has passed (an
@@ -153,7 +159,7 @@ class _Loop:
         else:  # DP-SGD's accountant counts on each row joining each batch independently
             batches = poisson_batches(self.rows.tensors, self.batch_size / self.n_rows)
         for _ in range(self.steps_per_epoch):
-            if self.epoch_steps and self.past_deadline():
+            if self.past_deadline() and self.epoch_steps:
                 return
             yield next(batches)
             self.epoch_steps += 1
@@ -310,18 +316,18 @@ def _graphed(device: torch.device) -> bool:
 
 class _ScheduleProgress:
     """How far along its schedule the phase is at a step: the share of its step limit or of its time
-    (its seconds so far, a resumed run has some, plus those left), whichever is further along."""
+    (its seconds so far, a resumed run has some, plus those left), whichever is further along. The
+    time is the furthest rank's, read at the step's deadline check, so that the ranks agree on it."""
 
     def __init__(self, loop: _Loop, limits: PhaseLimits):
-        self.t0, self.done = time.monotonic(), loop.result.seconds
-        self.seconds = None if limits.deadline is None else max(self.done + limits.deadline - self.t0, 1e-9)
+        self.loop, self.done = loop, loop.result.seconds
+        self.seconds = None if limits.deadline is None else max(self.done + limits.deadline - time.monotonic(), 1e-9)
         self.total_steps = loop.max_epochs * loop.steps_per_epoch
 
     def __call__(self, step: int) -> float:
         share = step / self.total_steps
         if self.seconds is not None:
-            # Each rank's clock gives its own share of the time: the ranks must agree on one.
-            share = distributed.mean(max(share, (self.done + time.monotonic() - self.t0) / self.seconds))
+            share = max(share, 1 - max(-self.loop.overrun, 0) / self.seconds)
         return share
 
 

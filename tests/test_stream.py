@@ -12,7 +12,7 @@ from tabgen import Synthesizer
 from tabgen.distributed import Ranks
 from tabgen.errors import TabgenError
 from tabgen.io import stream
-from tabgen.io.stream import TableStream, too_large_to_hold
+from tabgen.io.stream import TableStream, stream_if_too_large
 from tabgen.protection import RARE
 
 from conftest import fast_config
@@ -94,13 +94,16 @@ def test_a_folder_of_partitions_and_a_csv_stream_alike(tmp_path, small_chunks):
 def test_which_tables_are_streamed(tmp_path):
     _parquet(_table(3000), tmp_path / "t.parquet", row_group=1000)
     _table(3000).to_csv(tmp_path / "t.csv", index=False)
-    assert too_large_to_hold(tmp_path / "t.parquet", 2000) and not too_large_to_hold(tmp_path / "t.parquet", 3000)
-    assert too_large_to_hold(tmp_path / "t.csv", 2000) and not too_large_to_hold(tmp_path / "t.csv", 5000)
+    opened = stream_if_too_large(tmp_path / "t.parquet", 2000)
+    assert opened.n_rows == 3000 and stream_if_too_large(tmp_path / "t.parquet", 3000) is None
+    assert stream_if_too_large(tmp_path / "t.csv", 2000).sep == "," and stream_if_too_large(tmp_path / "t.csv", 5000) is None
     (tmp_path / "folder").mkdir()
-    assert too_large_to_hold(tmp_path / "folder", 10**9)
-    _table(100).to_csv(tmp_path / "folder" / "part1.csv", index=False)
+    _parquet(_table(100), tmp_path / "folder" / "part0.parquet", row_group=100)
+    assert stream_if_too_large(tmp_path / "folder", 10**9).n_rows == 100
+    (tmp_path / "text").mkdir()
+    _table(100).to_csv(tmp_path / "text" / "part1.csv", index=False)
     with pytest.raises(TabgenError, match="folder holding text tables such as part1.csv: tabgen reads a folder of Parquet"):
-        stream.TableStream(tmp_path / "folder")
+        stream_if_too_large(tmp_path / "text", 10**9)
 
 
 def test_a_streamed_fit_trains_on_every_row_and_samples_like_any_other(tmp_path, small_chunks):

@@ -195,13 +195,6 @@ def is_parquet(path: Path) -> bool:
     return path.suffix.lower() in PARQUET_SUFFIXES or _starts_with(path, b"PAR1")
 
 
-def _parquet_size(path: Path) -> tuple[int, int]:
-    """The rows and the uncompressed bytes a Parquet file or folder declares (no data read)."""
-    source = TableStream(path)
-    size = sum(part.fragment.row_groups[0].total_byte_size for part in source.parts)
-    return source.n_rows, size
-
-
 def estimated_csv_rows(path: Path) -> int:
     """A CSV's rows from its size and the length of its first lines (no need to be exact: it decides
     whether the table is streamed)."""
@@ -210,20 +203,25 @@ def estimated_csv_rows(path: Path) -> int:
     return int(path.stat().st_size / (len(head) / lines)) if not whole else lines
 
 
-def too_large_to_hold(path: Path, sample_rows: int) -> bool:
-    """Whether a fit should stream ``path`` rather than read it whole: a folder of partitions, or a
-    table of more rows than the sample or larger than tabgen reads whole on this machine. A compressed
-    CSV is read whole, with its own checks on its size once decompressed."""
+def stream_if_too_large(path: Path, sample_rows: int, sep: str | None = None,
+                        encoding: str | None = None) -> "TableStream | None":
+    """``path`` opened as a stream where a fit should stream it rather than read it whole (a folder of
+    partitions, or a table of more rows than the sample or larger than tabgen reads whole on this
+    machine), else None. A Parquet file's metadata is read once, for both the decision and the stream.
+    A compressed CSV is read whole, with its own checks on its size once decompressed."""
     if path.is_dir():
-        return True
+        return TableStream(path, sep, encoding)
     if path.suffix.lower() in (".gz", ".bz2", ".xz", ".zip"):
-        return False
+        return None
     limit = table_text_limit()
     if is_parquet(path):
         try:
-            rows, size = _parquet_size(path)
+            stream = TableStream(path)
         except TabgenError:
-            return False  # reading it whole says what is wrong with it
+            return None  # reading it whole says what is wrong with it
+        rows, size = stream.n_rows, sum(part.fragment.row_groups[0].total_byte_size for part in stream.parts)
     else:
-        rows, size = estimated_csv_rows(path), path.stat().st_size
-    return rows > sample_rows or (limit is not None and size > limit)
+        stream, rows, size = None, estimated_csv_rows(path), path.stat().st_size
+    if rows <= sample_rows and (limit is None or size <= limit):
+        return None
+    return stream or TableStream(path, sep, encoding)
