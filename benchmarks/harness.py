@@ -343,6 +343,15 @@ def subsample(ds: Dataset, rows: int, seed: int) -> tuple[Dataset, pd.DataFrame]
     return dataclasses.replace(ds, train=train.reset_index(drop=True), test=None), holdout.reset_index(drop=True)
 
 
+def unseen(ds: Dataset, rows: int, seed: int, n: int = 5000) -> pd.DataFrame:
+    """Up to ``n`` training-table rows that :func:`subsample` of ``rows`` and ``seed`` neither trains on
+    nor holds out: fresh real rows, whose DCR share and membership AUC are the privacy floor of that
+    split (at a few hundred rows the split alone moves them by ±0.03)."""
+    order = np.random.default_rng(seed).permutation(len(ds.train))[2 * rows:]
+    rest = ds.train.iloc[order[:n]]
+    return rest.reset_index(drop=True)
+
+
 def floor_scores(ds: Dataset, seed: int) -> dict[str, float | None]:
     """:func:`headline` of the held-out rows against the training table: the floor."""
     return headline(score(ds, canonical(ds.test, ds.categorical), seed=seed, round_tripped=True))

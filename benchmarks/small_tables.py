@@ -1,55 +1,82 @@
-"""Small tables: how many denoiser steps does a table of a few hundred or thousand rows need?
+"""Small tables: how wide a denoiser, and how many steps, does a table of a few hundred or thousand rows need?
 
-    python -m benchmarks.small_tables --machine epyc-zen4 --dataset adult --rows 500,2000 --steps default,5000,2000
+    python -m benchmarks.small_tables --machine epyc-zen4 --dataset adult --rows 200,500,1000,2000,5000 \
+        --steps default --rows-per-unit 32,0
 
 Each size draws ``rows`` training rows from the dataset's training table and, disjoint from them, as
-many holdout rows. Every step limit fits the CPU defaults with that limit on the training rows,
-samples as many rows, and is scored against the training rows (Shape, Trend, tree C2ST) and, for
-privacy, against the holdout (DCR share: 50 % is ideal; higher means synthetic rows sit closer to the
-training rows than to unseen ones; the membership inference AUC: 0.5 is ideal). The holdout scored in
-place of synthetic rows is the floor. One fit at a time, all threads; results go to
+many holdout rows. Every step limit and ``DiffusionConfig.rows_per_unit`` (0: the full width) fits the
+CPU defaults with those settings on the training rows,
+samples as many rows, and is scored against the training rows (Shape, Trend, tree C2ST). For
+privacy, 5,000 sampled rows are scored against the holdout (DCR share: 50 % is ideal; higher means
+synthetic rows sit closer to the training rows than to unseen ones; the membership inference AUC: 0.5
+is ideal). The floor is the holdout scored in place of synthetic rows for fidelity and, for privacy,
+5,000 real rows of neither set: what fresh rows of the same split score. One fit at a time, all
+threads; results go to
 ``<results-dir>/<machine>/small-tables/<dataset>.json`` and a Markdown table beside it.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 from typing import Any
 
+import pandas as pd
+
 from benchmarks.harness import (
     Dataset,
     add_dataset_arguments,
+    canonical,
     fidelity_and_privacy,
     fit_tabgen,
     git_state,
     load_dataset,
+    score,
     subsample,
+    unseen,
     write_json,
 )
 
+#: Rows scored for privacy: as many synthetic rows, and as many unseen real rows for its floor, so
+#: that the DCR share's sampling error (about 0.5/√n) stays near 0.007 at any table size.
+PRIVACY_ROWS = 5000
 
-def fit_and_score(ds: Dataset, rows: int, steps: str, seed: int) -> dict[str, Any]:
+
+def fit_and_score(ds: Dataset, rows: int, steps: str, rows_per_unit: int, seed: int) -> dict[str, Any]:
     from tabgen import SynthesizerConfig
 
     sub, holdout = subsample(ds, rows, seed)
     config = SynthesizerConfig.for_device("cpu")
+    config.diffusion.rows_per_unit = rows_per_unit
     if steps != "default":
         config.diffusion.max_steps = int(steps)
     syn, fit_seconds = fit_tabgen(sub, seed, config=config)
     # No schema: evaluate infers the kinds from the training rows, as this study always has.
     scored = fidelity_and_privacy(sub, syn.sample(rows), seed=seed, holdout=holdout, floor=True)
+    scored.update(privacy_scores(sub, syn.sample(PRIVACY_ROWS, seed=seed + 1), holdout, seed))
+    scored["floor"].update(privacy_scores(sub, unseen(ds, rows, seed, PRIVACY_ROWS), holdout, seed, real=True))
     d = syn.diffusion_result_
     run = {
-        "rows": rows, "steps_limit": steps, "seed": seed, "fit_seconds": fit_seconds,
+        "rows": rows, "steps_limit": steps, "rows_per_unit": rows_per_unit, "width": syn.config_.diffusion.width,
+        "seed": seed, "fit_seconds": fit_seconds,
         "denoiser_steps": d.steps, "stopped_by": d.stopped_by, "best_epoch": d.best_epoch, "epochs": d.epochs,
         **scored,
     }
     # The same model's rows without the calibration, which is learned on the table's own few rows.
     syn.codec_.calibration = None
     run["uncalibrated"] = fidelity_and_privacy(sub, syn.sample(rows), seed=seed, holdout=holdout)
+    run["uncalibrated"].update(privacy_scores(sub, syn.sample(PRIVACY_ROWS, seed=seed + 1), holdout, seed))
     return run
+
+
+def privacy_scores(sub: Dataset, rows: pd.DataFrame, holdout: pd.DataFrame, seed: int, real: bool = False) -> dict[str, Any]:
+    """DCR share, exact copies and membership AUC of ``rows`` (synthetic, or ``real`` unseen rows)."""
+    result = score(sub, canonical(rows, sub.categorical) if real else rows, seed=seed,
+                   holdout=canonical(holdout, sub.categorical), metrics=("privacy",), round_tripped=real)
+    return {"dcr_share": result.dcr_share, "exact_copy_rate": result.exact_copy_rate,
+            "membership_auc": result.membership_auc}
 
 
 def render(results: dict[str, Any]) -> str:
@@ -61,14 +88,16 @@ def render(results: dict[str, Any]) -> str:
         "the membership AUC (0.5 ideal) against the holdout; each model's rows with and without the calibration.",
         "The floor is the holdout scored in place of synthetic rows.",
         "",
-        "| rows | step limit | denoiser steps (stopped by) | fit s | calibrated | Shape % | Trend % | tree C2ST "
+        "| rows | step limit | rows per unit: width | denoiser steps (stopped by) | fit s | calibrated "
+        "| Shape % | Trend % | tree C2ST "
         "| vs holdout: Trend % | C2ST | DCR share % | copies % | membership AUC |",
-        "|---:|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---:|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     floors = {}
     for r in results["runs"]:
         floors[(r["rows"], r["seed"])] = r["floor"]
-        head = f"| {r['rows']:,} | {r['steps_limit']} | {r['denoiser_steps']:,} ({r['stopped_by']}) | {r['fit_seconds']:.0f} "
+        head = (f"| {r['rows']:,} | {r['steps_limit']} | {r['rows_per_unit']}: {r['width']} "
+                f"| {r['denoiser_steps']:,} ({r['stopped_by']}) | {r['fit_seconds']:.0f} ")
         for label, s in (("yes", r), ("no", r.get("uncalibrated"))):
             if s is None:
                 continue
@@ -77,10 +106,12 @@ def render(results: dict[str, Any]) -> str:
                 f"| {_num(s.get('trend_holdout'), 2)} | {_num(s.get('c2st_holdout'), 3)} | {100 * s['dcr_share']:.1f} "
                 f"| {100 * s['exact_copy_rate']:.2f} | {_num(s.get('membership_auc'), 3)} |"
             )
-            head = "| | | | "
+            head = "| | | | | "
     for (rows, seed), f in sorted(floors.items()):
-        lines.append(f"| {rows:,} | floor (holdout, seed {seed}) | — | — | | {f['shape_error']:.2f} | {f['trend_error']:.2f} "
-                     f"| {f['c2st_xgboost']:.3f} | | | — | — | — |")
+        privacy = (f"| {100 * f['dcr_share']:.1f} | {100 * f['exact_copy_rate']:.2f} | {f['membership_auc']:.3f} |"
+                   if "dcr_share" in f else "| — | — | — |")
+        lines.append(f"| {rows:,} | floor (holdout, seed {seed}) | | — | — | | {f['shape_error']:.2f} | {f['trend_error']:.2f} "
+                     f"| {f['c2st_xgboost']:.3f} | | {privacy}")
     return "\n".join(lines) + "\n"
 
 
@@ -94,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     add_dataset_arguments(parser)
     parser.add_argument("--rows", default="500,2000", help="comma-separated training-table sizes")
     parser.add_argument("--steps", default="default,5000,2000", help="denoiser step limits; 'default' is the CPU's")
+    parser.add_argument("--rows-per-unit", default="32",
+                        help="DiffusionConfig.rows_per_unit values, comma-separated (0: the full width at any size)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     ds = load_dataset(args.datasets_dir / args.dataset)
@@ -103,11 +136,13 @@ def main(argv: list[str] | None = None) -> int:
     results = json.loads(json_path.read_text()) if json_path.exists() else {"dataset": args.dataset, "runs": []}
     results["git"] = git_state()
     for rows in [int(r) for r in args.rows.split(",")]:
-        for steps in [s.strip() for s in args.steps.split(",")]:
-            run = fit_and_score(ds, rows, steps, args.seed)
+        for steps, per_unit in itertools.product([s.strip() for s in args.steps.split(",")],
+                                                 [int(u) for u in args.rows_per_unit.split(",")]):
+            run = fit_and_score(ds, rows, steps, per_unit, args.seed)
+            key = (rows, steps, per_unit, args.seed)
             results["runs"] = [r for r in results["runs"]
-                               if (r["rows"], r["steps_limit"], r["seed"]) != (rows, steps, args.seed)] + [run]
-            results["runs"].sort(key=lambda r: (r["rows"], r["seed"], r["steps_limit"] != "default", -int(r["denoiser_steps"])))
+                               if (r["rows"], r["steps_limit"], r.get("rows_per_unit"), r["seed"]) != key] + [run]
+            results["runs"].sort(key=lambda r: (r["rows"], r["seed"], r["steps_limit"] != "default", -r["width"]))
             write_json(json_path, results)
             (out_dir / f"{args.dataset}.md").write_text(render(results))
             print(json.dumps({k: v for k, v in run.items() if k != "floor"}), flush=True)

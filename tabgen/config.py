@@ -126,7 +126,13 @@ class DiffusionConfig(_Validated):
     their associations (:mod:`tabgen.diffusion.graph`). ``sigma_data``, ``P_mean``
     and ``P_std`` and the sampler's ``sigma_min``, ``sigma_max`` and ``rho`` are EDM's."""
     width: int = 256
-    """Hidden width of the MLP denoiser (TabSyn: 1024; the GPU profile takes TabSyn's)."""
+    """Hidden width of the MLP denoiser (TabSyn: 1024; the GPU profile takes TabSyn's); a table of
+    fewer than ``rows_per_unit`` rows per unit gets a narrower one (:func:`width_for_rows`)."""
+    rows_per_unit: int = 32
+    """A table of n rows trains a denoiser at most about n / ``rows_per_unit`` wide (never below
+    :data:`MIN_ROWS_WIDTH`), as capacity beyond its rows is spent copying them: on 500 and 2,000 of
+    adult's rows the DCR share fell from 0.68–0.73 and 0.60 at width 256 to 0.56 and 0.53 (docs/privacy.md,
+    "Small tables"). 0 keeps ``width`` at any size."""
     noise_channels: int = 64
     """Width of the noise-level embedding (TabSyn: the denoiser's width): as good, and steps cheaper."""
     lr: float = 4e-3
@@ -163,7 +169,7 @@ class DiffusionConfig(_Validated):
     graph_alignment: float = 0.0
     """The weight of the alignment Σ_tokens (1 − cos θ) of Ŝ₀ with S₀; the issue's 0.01 when on."""
 
-    _non_negative = ("warmup_steps", "graph_smoothness", "graph_energy", "graph_alignment")
+    _non_negative = ("warmup_steps", "rows_per_unit", "graph_smoothness", "graph_energy", "graph_alignment")
     _any_sign = ("P_mean",)
     _fractions = ("ema_decay",)
 
@@ -268,6 +274,18 @@ def auto_token_width(n_numerical: int, n_categorical: int, denoiser_width: int) 
     return max(MIN_AUTO_TOKEN, min(MAX_AUTO_TOKEN, denoiser_width // n_tokens))
 
 
+#: The narrowest denoiser :func:`width_for_rows` gives a small table.
+MIN_ROWS_WIDTH = 16
+
+
+def width_for_rows(width: int, n_rows: int, rows_per_unit: int) -> int:
+    """The denoiser's width for a table of ``n_rows``: ``width``, or n_rows / ``rows_per_unit``
+    rounded to a multiple of 8 where that is narrower (at least :data:`MIN_ROWS_WIDTH`)."""
+    if rows_per_unit == 0:
+        return width
+    return min(width, max(MIN_ROWS_WIDTH, 8 * round(n_rows / (8 * rows_per_unit))))
+
+
 def _cpu_capability() -> str:
     """The widest vector instructions torch's CPU kernels use here: ``AVX512``, ``AVX2``, ..."""
     return torch.backends.cpu.get_cpu_capability()
@@ -317,21 +335,24 @@ class SynthesizerConfig(_Validated):
             d.width, d.batch_size, d.lr, d.max_steps, d.patience = 1024, 4096, GPU_LR, GPU_MAX_STEPS, 500
         return config
 
-    def for_table(self, n_numerical: int, cardinalities: list[int]) -> "SynthesizerConfig":
-        """This config for a table of these tokens: its token width chosen where it is ``None``, and its
-        batches bounded so that a wide table, or one of many categories, fits in memory (the VAE's
-        attention holds batch × tokens² numbers per layer; decoding, rows × all columns' classes)."""
-        vae, sampler = self.vae, self.sampler
+    def for_table(self, n_numerical: int, cardinalities: list[int], n_rows: int | None = None) -> "SynthesizerConfig":
+        """This config for a table of these tokens and ``n_rows`` rows: its denoiser narrowed for a small
+        table (:func:`width_for_rows`), its token width chosen where it is ``None``, and its batches
+        bounded so that a wide table, or one of many categories, fits in memory (the VAE's attention
+        holds batch × tokens² numbers per layer; decoding, rows × all columns' classes)."""
+        vae, sampler, diffusion = self.vae, self.sampler, self.diffusion
+        if n_rows is not None:
+            diffusion = replace(diffusion, width=width_for_rows(diffusion.width, n_rows, diffusion.rows_per_unit))
         if vae.d_token is None:
-            vae = replace(vae, d_token=auto_token_width(n_numerical, len(cardinalities), self.diffusion.width))
+            vae = replace(vae, d_token=auto_token_width(n_numerical, len(cardinalities), diffusion.width))
         tokens, classes = max(n_numerical + len(cardinalities), 1), max(sum(cardinalities), 1)
         vae = replace(vae, batch_size=min(vae.batch_size, max(MIN_BOUNDED_BATCH, MAX_ATTENTION_CELLS // tokens**2)))
         rows = max(MIN_BOUNDED_BATCH, MAX_LOGIT_CELLS // classes)
         sampler = replace(sampler, batch_size=min(sampler.batch_size, rows),
                           calibration_rows=min(sampler.calibration_rows, rows))
-        if vae == self.vae and sampler == self.sampler:
+        if (vae, sampler, diffusion) == (self.vae, self.sampler, self.diffusion):
             return self
-        return replace(self, vae=vae, sampler=sampler)
+        return replace(self, vae=vae, sampler=sampler, diffusion=diffusion)
 
     def private(self) -> "SynthesizerConfig":
         """This config as a fit with ``privacy.epsilon`` set trains: on every row, for the private

@@ -229,10 +229,10 @@ def fit_model(table: pd.DataFrame, schema: Schema, rules: RuleSet, config: Synth
     In a distributed fit (a process group is open) each rank trains on its share of the rows."""
     df, model_schema = rules.model_table(table, schema)
     transform = TableTransform(model_schema, config.rare_value_rows).fit(df)
-    # Where the token width is left to the table (None), the resolved one is what the model file keeps;
-    # so are the float type, so that a loaded model samples with the products it was trained with, and the
-    # solver, whose rows the calibration is learned on.
-    config = _as_private(config.for_table(len(model_schema.numerical), transform.layout_.cardinalities), streamed)
+    # The width for the table's rows, the token width where left to the table (None), the float type (a loaded
+    # model samples with the products it was trained with) and the solver (the calibration's) are kept.
+    n_rows = len(df) if streamed is None else streamed.stream.n_rows
+    config = _as_private(config.for_table(len(model_schema.numerical), transform.layout_.cardinalities, n_rows), streamed)
     config = replace(config, diffusion=replace(config.diffusion,
                                                precision=resolved_precision(config.diffusion.precision, device)),
                      sampler=replace(config.sampler, solver=resolved_solver(config.sampler, config.diffusion.process)))
@@ -254,7 +254,7 @@ def fit_model(table: pd.DataFrame, schema: Schema, rules: RuleSet, config: Synth
     denoiser = edm_denoiser(z.shape[1], config.diffusion, codec.vae.d_token).to(device)
     denoiser.process.fit(z[z_fit])
     model = FittedModel(codec, denoiser, config, device, vae_result, rules=rules, schema=schema,
-                        n_rows=len(df) if streamed is None else streamed.stream.n_rows)
+                        n_rows=n_rows)
     ready(model)
     try:
         if learn:

@@ -259,6 +259,23 @@ def test_a_numerical_column_with_few_values_gives_back_only_those_values(tmp_pat
     pd.testing.assert_frame_equal(old.sample(40, seed=2), continuous.sample(40, seed=2))
 
 
+def test_a_small_table_trains_a_narrower_denoiser_kept_in_the_model_file(mixed_frame, tmp_path):
+    from tabgen.config import MIN_ROWS_WIDTH, width_for_rows
+
+    widths = [width_for_rows(256, n, 32) for n in (1, 200, 500, 1000, 2000, 5000, 8192, 10**6)]
+    assert widths == sorted(widths) and widths[0] == MIN_ROWS_WIDTH and widths[-2:] == [256] * 2
+    assert widths[2:5] == [16, 32, 64] and all(w % 8 == 0 for w in widths)
+    assert width_for_rows(256, 10, 0) == 256 and width_for_rows(1024, 10**6, 32) == 1024
+    config = fast_config()
+    config.diffusion.rows_per_unit = 32
+    syn = Synthesizer(config=config, progress=False, seed=0).fit(mixed_frame)
+    assert syn.config_.diffusion.width == MIN_ROWS_WIDTH and config.diffusion.width == 64
+    syn.save(tmp_path / "m.tabgen")
+    loaded = Synthesizer.load(tmp_path / "m.tabgen", progress=False)
+    assert loaded.config_.diffusion.width == MIN_ROWS_WIDTH
+    pd.testing.assert_frame_equal(loaded.sample(30, seed=1), syn.sample(30, seed=1))
+
+
 def test_token_width_is_chosen_per_table_and_kept_in_the_model_file(mixed_frame, tmp_path):
     from tabgen.config import auto_token_width
 
