@@ -10,6 +10,7 @@ held-out and synthetic rows keeping each.
 
     python -m benchmarks.rules --budget 120 --results-dir benchmarks/results/epyc   # writes rules/ there
     python -m benchmarks.rules --budget 0 --seeds 0,1 --no-peers --out defaults      # default fits, two seeds
+    python -m benchmarks.rules --budget 0 --tables default --no-peers --without change   # what one kind buys
 
 ``--budget 0`` fits with the defaults a user gets (no time budget: the step limits end the fit), so
 the rule columns cost fit time rather than training steps. The held-out rows are scored as a model
@@ -52,8 +53,10 @@ TABLES = ("adult", "default", "shoppers", "magic", "beijing", "superstore")
 FLOOR = "held-out rows (floor)"
 
 
-def fit_models(ds: Dataset, budget: float | None, seeds: list[int], peers: bool = True):
-    """Each model fitted in turn (``budget=None``: the defaults), yielded with its name as soon as it is."""
+def fit_models(ds: Dataset, budget: float | None, seeds: list[int], peers: bool = True, without: str | None = None):
+    """Each model fitted in turn (``budget=None``: the defaults), yielded with its name as soon as it is.
+    With ``without`` (a kind of rule, such as ``change``), the second tabgen fit of each seed leaves out
+    only the rules of that kind instead of every rule."""
     from tabgen import Synthesizer
 
     # The first fit in a process pays one-time costs (a budget's first seconds, a default fit's time):
@@ -64,12 +67,13 @@ def fit_models(ds: Dataset, budget: float | None, seeds: list[int], peers: bool 
         suffix = "" if seed == seeds[0] else f" (seed {seed})"
         syn, seconds = fit_tabgen(ds, seed, time_budget=budget)
         yield "tabgen" + suffix, {"model": syn, "seed": seed, "fit_seconds": seconds, **_steps(syn)}
+        left_out = [r.name for r in syn.rules_ if r.kind == without]
         plain = Synthesizer(seed=seed, categorical=ds.categorical, numerical=ds.numerical, time_budget=budget,
-                            find_rules=False, progress=False)
+                            find_rules=without is not None, drop_rules=left_out, progress=False)
         began = time.perf_counter()
         plain.fit(ds.train)
-        yield "tabgen, no rules" + suffix, {"model": plain, "seed": seed, "fit_seconds": time.perf_counter() - began,
-                                            **_steps(plain)}
+        name = "tabgen, no rules" if without is None else f"tabgen, no {without} rules"
+        yield name + suffix, {"model": plain, "seed": seed, "fit_seconds": time.perf_counter() - began, **_steps(plain)}
     if not peers:
         return
     try:
@@ -89,7 +93,8 @@ def _steps(syn: Any) -> dict[str, int]:
             "vae_seconds": syn.vae_result_.seconds, "diffusion_seconds": syn.diffusion_result_.seconds}
 
 
-def score_table(ds: Dataset, budget: float | None, seeds: list[int], folder: Path, peers: bool = True) -> dict[str, Any]:
+def score_table(ds: Dataset, budget: float | None, seeds: list[int], folder: Path, peers: bool = True,
+                without: str | None = None) -> dict[str, Any]:
     """Each model's rows scored on all rows against the training table and against the held-out rows
     (``c2st_holdout``), beside the held-out rows themselves scored against the training table (the floor)."""
     from tabgen.evaluation import evaluate
@@ -109,7 +114,7 @@ def score_table(ds: Dataset, budget: float | None, seeds: list[int], folder: Pat
 
     out: dict[str, Any] = {"rows": len(ds.train), "budget_s": budget, "models": {}}
     out["models"][FLOOR] = scores(holdout, seeds[0], against_holdout=False)
-    for name, run in fit_models(ds, budget, seeds, peers):
+    for name, run in fit_models(ds, budget, seeds, peers, without):
         rows = read_back(sample(run.pop("model"), len(ds.train), run["seed"]), ds, folder, name)
         out["models"][name] = {**run, **scores(rows, run["seed"])}
         print(f"{ds.name} {name}: {headline_of(out['models'][name])} in {run['fit_seconds']:.0f} s", flush=True)
@@ -165,6 +170,8 @@ def main() -> None:
     parser.add_argument("--datasets-dir", type=Path, default=DATASETS_DIR)
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     parser.add_argument("--no-peers", action="store_true", help="tabgen with and without rules only")
+    parser.add_argument("--without", metavar="KIND",
+                        help="the second fit of each seed leaves out only the rules of this kind (e.g. change)")
     parser.add_argument("--out", default="latest", help="writes rules/OUT.json and rules/OUT.md in the results folder")
     args = parser.parse_args()
     folder = args.results_dir / "rules"
@@ -174,7 +181,7 @@ def main() -> None:
     for table in args.tables.split(","):
         ds = parsed_dates(load_dataset(args.datasets_dir / table))
         results["tables"][table] = score_table(ds, budget, [int(s) for s in args.seeds.split(",")],
-                                               BENCHMARKS_DIR / "synthetic" / "rules", not args.no_peers)
+                                               BENCHMARKS_DIR / "synthetic" / "rules", not args.no_peers, args.without)
         write_results(folder, args.out, results, markdown(results))
     print(json.dumps({t: {m: v["c2st_tree"] for m, v in r["models"].items()} for t, r in results["tables"].items()}))
 
