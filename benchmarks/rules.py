@@ -10,7 +10,7 @@ held-out and synthetic rows keeping each.
 
     python -m benchmarks.rules --budget 120 --results-dir benchmarks/results/epyc   # writes rules/ there
     python -m benchmarks.rules --budget 0 --seeds 0,1 --no-peers --out defaults      # default fits, two seeds
-    python -m benchmarks.rules --budget 0 --tables default --no-peers --without change   # what one kind buys
+    python -m benchmarks.rules --budget 0 --tables default --no-peers --without tie      # what one kind buys
 
 ``--budget 0`` fits with the defaults a user gets (no time budget: the step limits end the fit), so
 the rule columns cost fit time rather than training steps. The held-out rows are scored as a model
@@ -55,7 +55,7 @@ FLOOR = "held-out rows (floor)"
 
 def fit_models(ds: Dataset, budget: float | None, seeds: list[int], peers: bool = True, without: str | None = None):
     """Each model fitted in turn (``budget=None``: the defaults), yielded with its name as soon as it is.
-    With ``without`` (a kind of rule, such as ``change``), the second tabgen fit of each seed leaves out
+    With ``without`` (a kind of rule, such as ``tie``), the second tabgen fit of each seed leaves out
     only the rules of that kind instead of every rule."""
     from tabgen import Synthesizer
 
@@ -171,7 +171,7 @@ def main() -> None:
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     parser.add_argument("--no-peers", action="store_true", help="tabgen with and without rules only")
     parser.add_argument("--without", metavar="KIND",
-                        help="the second fit of each seed leaves out only the rules of this kind (e.g. change)")
+                        help="the second fit of each seed leaves out only the rules of this kind (e.g. tie)")
     parser.add_argument("--out", default="latest", help="writes rules/OUT.json and rules/OUT.md in the results folder")
     args = parser.parse_args()
     folder = args.results_dir / "rules"

@@ -14,7 +14,7 @@ from tabgen.errors import TabgenWarning
 from tabgen.io import read_table
 from tabgen.pairs import find_pairs
 from tabgen.rules.discovery import find_rules, find_rules_and_near_misses
-from tabgen.rules.kinds import Change, Determines, Granularity, LinearIdentity, Order, Tie, rule_from_dict
+from tabgen.rules.kinds import Determines, Granularity, LinearIdentity, Order, Tie, rule_from_dict
 from tabgen.rules.selection import _warn_near_misses, rules_for_table
 from tabgen.schema import infer_schema
 
@@ -42,8 +42,6 @@ def assert_kept(df: pd.DataFrame, schema, rules: list) -> None:
         kept = rule.holds(df, schema)
         if isinstance(rule, Tie):
             assert kept.mean() == pytest.approx(rule.share), rule
-        elif isinstance(rule, Change):
-            assert kept.mean() >= 0.97, rule  # the change's 1–99 % range
         elif isinstance(rule, LinearIdentity):
             missing = df[rule.columns].isna().any(axis=1).to_numpy()
             assert (kept | missing).all(), rule
@@ -228,27 +226,6 @@ def test_ties_implied_through_others_are_left_out():
     assert [(r.column, r.source) for r in rules if isinstance(r, Tie)] == [("second", "first"), ("third", "second")]
 
 
-# Change
-
-
-def test_a_series_is_found_as_changes_and_merely_correlated_columns_are_not():
-    rng = np.random.default_rng(9)
-    n = 3000
-    first = rng.lognormal(10, 1, n).round()
-    second = (first + rng.normal(0, 2000, n)).round()  # a bill and next month's: changes span ~8 % of either
-    third = (second + rng.normal(0, 2000, n)).round()
-    df = pd.DataFrame({
-        "first": first, "second": second, "third": third,
-        "correlated": (0.8 * first + 0.6 * rng.lognormal(10, 1, n)).round(),  # correlation 0.8, changes wide
-        "scaled": (first / 1000).round(3),  # a column in other units: its difference spreads as widely as the first
-    })
-    schema, rules = found(df)
-    changes = [r for r in rules if isinstance(r, Change)]
-    assert [(r.later, r.earlier) for r in changes] == [("second", "first"), ("third", "second")]
-    assert all(r.spread < 0.15 for r in changes)
-    assert_kept(df, schema, rules)
-
-
 # Granularity
 
 
@@ -428,7 +405,4 @@ def test_default_payments_copy_bills():
     df, schema, rules = real("default")
     ties = {(r.column, r.source) for r in rules if isinstance(r, Tie)}
     assert {(f"PAY_AMT{t}", f"BILL_AMT{t + 1}") for t in range(1, 6)} <= ties
-    # the bills are one series: each learned as its change from the month before
-    assert [(r.later, r.earlier) for r in rules if isinstance(r, Change)] == [
-        (f"BILL_AMT{t + 1}", f"BILL_AMT{t}") for t in range(1, 6)]
     assert_kept(df, schema, rules)

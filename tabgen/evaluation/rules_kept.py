@@ -16,7 +16,7 @@ import pandas as pd
 from ..errors import TabgenError
 from ..pairs import find_pairs
 from ..rules.discovery import find_rules
-from ..rules.kinds import Change, Determines, Granularity, Rule, Tie
+from ..rules.kinds import Determines, Granularity, Rule, Tie
 from ..schema import Schema, as_numbers
 
 
@@ -30,7 +30,7 @@ def rules_kept(real: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFram
     rows = []
     for rule in rules:
         name, share = _measure(rule)
-        row = {"kind": rule.kind, "rule": name, "partial": isinstance(rule, (Change, Tie, Granularity))}
+        row = {"kind": rule.kind, "rule": name, "partial": isinstance(rule, (Tie, Granularity))}
         for label, table in (("real", real), ("holdout", holdout), ("synthetic", synthetic)):
             row[label] = None if table is None else _share(share, table.reset_index(drop=True), schema)
         rows.append(row)
@@ -54,9 +54,6 @@ def _measure(rule: Rule):
             return float(np.mean(np.abs(values / step - np.round(values / step)) < 1e-6)) if len(values) else float("nan")
 
         return f"{rule.column} in multiples of {step:g}", multiples
-    if isinstance(rule, Change):
-        return (f"{rule.later} - {rule.earlier} within the table's 1-99 % range",
-                lambda df, schema: float(rule.holds(df, schema).mean()))
     if isinstance(rule, Tie):
         return f"{rule.column} == {rule.source}", lambda df, schema: float(rule.holds(df, schema).mean())
     return rule.name, lambda df, schema: float(rule.holds(df, schema).mean())

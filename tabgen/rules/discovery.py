@@ -19,9 +19,6 @@ measured on independent columns.
   O(m²) hashes instead of O(m⁴) sums. Differences cancel a constant remainder; a remainder of a few
   values is caught by repeating the hash on small sets of rows that happen to share one.
 - ``Order``: ``high ≥ low`` wherever both are present, against ``P(H ≥ L)^n`` for independent draws.
-- ``Change``: a column that moves little from an earlier one (a month's bill from the last), its
-  change's 10–90 % range under ``MAX_CHANGE_SPREAD`` of the narrower column's. Independent columns
-  cannot give one (their difference spreads wider than either), so there is no support test.
 - ``Tie``: equal in a share of rows, against a binomial tail with the chance of equal non-zero
   values (two often-zero columns are equal in their zeros by chance, and those rows are not counted).
 - ``Granularity``: multiples of ten times a step, among the multiples of that step, against the
@@ -44,7 +41,7 @@ import pandas as pd
 from ..pairs import comparable_values
 from ..protection import RARE
 from ..schema import ColumnSpec, Schema, as_numbers, json_scalar, on_grid
-from .kinds import Change, Determines, Granularity, LinearIdentity, Order, Rule, Tie
+from .kinds import Determines, Granularity, LinearIdentity, Order, Rule, Tie
 
 #: The chance, per kind of rule, that a table of independent columns yields one (before the error of
 #: estimating marginals from the table; docs/rules.md has the rates measured).
@@ -79,12 +76,6 @@ MAX_MATCHES = 20_000
 #: or more: one that random pairs keep anyway (durations in seconds against counts of pages) comes
 #: from the columns' scales, not from a relation between them.
 MAX_ORDER_CHANCE = 0.95
-#: A change is reported where its 10–90 % range is at most this share of its narrower column's: the
-#: VAE reconstructs each column to a few percent of its range, so the pair's small changes are lost
-#: unless learned as a column of their own (default's consecutive bills: 11–18 %; no other shared
-#: table has a pair under 50 %). Both columns must be present in this share of rows.
-MAX_CHANGE_SPREAD = 0.25
-MIN_CHANGE_PRESENT = 0.5
 #: A tie is reported from this share of rows (below 1: an equal column is a copy).
 MIN_TIE_SHARE = 0.02
 #: ... and where it is at least this many times as frequent as between independent columns (columns
@@ -103,8 +94,8 @@ NEAR_ALPHA = 0.05
 
 
 def find_rules(df: pd.DataFrame, schema: Schema, *, alpha: float = ALPHA) -> list[Rule]:
-    """The rules ``df`` obeys: ``Determines``, ``LinearIdentity``, ``Order``, ``Change``, ``Tie`` and
-    ``Granularity``, in that order, each kind in the table's column order.
+    """The rules ``df`` obeys: ``Determines``, ``LinearIdentity``, ``Order``, ``Tie`` and ``Granularity``,
+    in that order, each kind in the table's column order.
 
     ``schema`` is the table's (after :func:`tabgen.pairs.find_pairs`: columns written from a partner
     take no part). ``alpha`` bounds the chance, per kind, that independent columns yield a rule.
@@ -131,9 +122,8 @@ def find_rules_and_near_misses(df: pd.DataFrame, schema: Schema, *,
     numbers = _Numbers(df, [s for s in learned if s.kind == "numerical"], sample)
     identities = _identities(numbers, determines, alpha, rng, near)
     orders = _orders(numbers, identities, alpha, near)
-    changes = _changes(numbers, [*determines, *identities, *orders])
     ties = _ties(numbers, [*determines, *identities], alpha)
-    return [*determines, *identities, *orders, *changes, *ties, *_granularities(numbers, alpha)], near
+    return [*determines, *identities, *orders, *ties, *_granularities(numbers, alpha)], near
 
 
 def _log_limit(alpha: float, tests: int) -> float:
@@ -597,44 +587,6 @@ def _implied_by_identities(numbers: _Numbers, identities: list[LinearIdentity]) 
                     if rest_low >= 0 and all(-v[n] * sign_of.get(n, 0) > 0 for n in others):
                         implied.add((low, high))
     return implied
-
-
-# Change
-
-
-def _changes(numbers: _Numbers, linked_rules: list[Rule]) -> list[Change]:
-    """Each column written from at most one earlier column, the one it moves least from."""
-    linked = [set(r.columns) for r in linked_rules]
-    x, rows = numbers.values, numbers.sample
-    spread = {j: _spread(x[rows, j]) for j, s in enumerate(numbers.specs)
-              if s.datetime_unit is None and not _on_grid(x[~np.isnan(x[:, j]), j])}
-    candidates = []
-    for i, j in numbers.same_unit_pairs():
-        if i not in spread or j not in spread or min(spread[i], spread[j]) == 0:
-            continue
-        if any({numbers.names[i], numbers.names[j]} <= cols for cols in linked):
-            continue
-        ratio = _spread(x[rows, j] - x[rows, i]) / min(spread[i], spread[j])
-        if ratio <= 2 * MAX_CHANGE_SPREAD:  # screened on the sample, measured on all rows
-            change = x[:, j] - x[:, i]
-            present = change[~np.isnan(change)]
-            if len(present) >= MIN_CHANGE_PRESENT * len(x):
-                ratio = _spread(present) / min(_spread(x[:, i]), _spread(x[:, j]))
-                if ratio <= MAX_CHANGE_SPREAD:
-                    candidates.append((ratio, i, j, present))
-    written: dict[int, Change] = {}
-    for ratio, i, j, present in sorted(candidates, key=lambda c: c[0]):
-        if j not in written:
-            low, high = np.quantile(present, [0.01, 0.99])
-            written[j] = Change(earlier=numbers.names[i], later=numbers.names[j], spread=round(float(ratio), 4),
-                                low=float(low), high=float(high))
-    return [written[j] for j in sorted(written)]
-
-
-def _spread(values: np.ndarray) -> float:
-    """The 10–90 % range of the present values (0 where there are none)."""
-    present = values[~np.isnan(values)]
-    return float(np.subtract(*np.quantile(present, [0.9, 0.1]))) if len(present) else 0.0
 
 
 # Tie

@@ -203,38 +203,6 @@ class Tie(Rule):
 
 
 @dataclass
-class Change(Rule):
-    """``later`` moves little from ``earlier`` (this month's bill from last month's): the model learns
-    the change as a column of its own, and ``later`` is written as ``earlier`` plus it. ``spread`` is the
-    change's 10–90 % range over the narrower column's; ``low`` and ``high`` are the change's 1st and 99th
-    percentiles in the table, the range :meth:`holds` checks."""
-
-    earlier: str
-    later: str
-    spread: float
-    low: float
-    high: float
-    kind: ClassVar[str] = "change"
-
-    @property
-    def name(self) -> str:
-        return f"{self.later} = {self.earlier} + change ({100 * self.spread:.0f} % of its range)"
-
-    @property
-    def target(self) -> str:
-        return self.later
-
-    @property
-    def columns(self) -> list[str]:
-        return [self.earlier, self.later]
-
-    def holds(self, df: pd.DataFrame, schema: Schema) -> np.ndarray:
-        """The rows whose change lies in the table's 1–99 % range (a partial rule: 98 % of the table's)."""
-        change = _numbers(df, schema, self.later) - _numbers(df, schema, self.earlier)
-        return np.isnan(change) | ((change >= self.low) & (change <= self.high))
-
-
-@dataclass
 class Granularity(Rule):
     """The share of ``column``'s values whose coarsest step is each of ``steps`` (1000 for whole
     thousands, 0.01 for cents): ``shares[i]`` of the present values are multiples of ``steps[i]`` and
@@ -307,7 +275,7 @@ class Formula(Rule):
         return np.nan_to_num(np.abs(values - target), nan=np.inf) <= slack
 
 
-KINDS: dict[str, type[Rule]] = {k.kind: k for k in (Determines, LinearIdentity, Order, Change, Tie, Granularity, Formula)}
+KINDS: dict[str, type[Rule]] = {k.kind: k for k in (Determines, LinearIdentity, Order, Tie, Granularity, Formula)}
 
 
 def rule_from_dict(data: dict[str, Any]) -> Rule:

@@ -1,11 +1,10 @@
 """Rules kept by construction: the table the model learns (the *model table*), and back.
 
 The model learns every column of the user's table, and beside them a token for each rule that needs
-one: an order's non-negative gap, a change, an identity's remainder (which of its few values), a tie's
-yes/no, a granularity's step. In each generated row every rule then writes its column from its inputs:
-a total from its terms, an end that the model put before its start from the start and the gap, a
-later column from the earlier and the change, a tied column from its source, a rounded value from its
-step, a borough from its zone. So every row keeps
+one: an order's non-negative gap, an identity's remainder (which of its few values), a tie's yes/no, a
+granularity's step. In each generated row every rule then writes its column from its inputs: a
+total from its terms, an end that the model put before its start from the start and the gap, a tied
+column from its source, a rounded value from its step, a borough from its zone. So every row keeps
 every rule, on every path, by construction. A written column stays in the model so that a given
 total or end conditions the other columns; the rule
 is then solved for one input (a given total sets the last term not given, a given end its start, a
@@ -26,7 +25,7 @@ import pandas as pd
 
 from ..errors import TabgenError
 from ..schema import ColumnSpec, Schema, as_numbers, from_numbers, infer_schema, json_scalar, restore_dtype
-from .kinds import Change, Determines, Formula, Granularity, LinearIdentity, Order, Rule, Tie, rule_from_dict
+from .kinds import Determines, Formula, Granularity, LinearIdentity, Order, Rule, Tie, rule_from_dict
 
 
 def _writes(rule: Rule, drawn: set[str] | frozenset = frozenset()) -> str:
@@ -133,7 +132,7 @@ class RuleSet:
         packs: list[list[str]] = []
         combined: pd.Series | None = None
         for column in dict.fromkeys(self.added.values()):
-            if isinstance(self._owners(column)[0], _NUMERICAL_TOKENS):
+            if isinstance(self._owners(column)[0], Order):
                 continue
             values = self._value(column, numbers, df).map(_key_text)
             joined = values if combined is None else combined + _SEPARATOR + values
@@ -181,7 +180,7 @@ class RuleSet:
         added = [name for name in table.columns if name not in schema.names]
         if not added:
             return table, schema
-        numerical = [self.added[r.name] for r in self.rules if isinstance(r, _NUMERICAL_TOKENS)]
+        numerical = [self.added[r.name] for r in self.rules if isinstance(r, Order)]
         inferred = infer_schema(table[added], categorical=[c for c in added if c not in numerical], numerical=numerical)
         return table, Schema(schema.columns + inferred.columns)
 
@@ -221,7 +220,7 @@ class RuleSet:
         given: a given end before a given start, a zone with another borough."""
         for rule in self.rules:
             columns = [c for c in rule.columns if c in given.columns]
-            if len(columns) < len(rule.columns) or isinstance(rule, (Change, Tie, Granularity)):
+            if len(columns) < len(rule.columns) or isinstance(rule, (Tie, Granularity)):
                 continue
             complete = given[columns].notna().all(axis=1).to_numpy()
             if complete.any():
@@ -234,7 +233,7 @@ class RuleSet:
 
     def model_given(self, values: pd.DataFrame, given: pd.DataFrame, schema: Schema) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Given cells of the user's columns (``values``, with ``given`` saying which are fixed) and of
-        the model table's added columns: a gap or change where both ends are given, a remainder where all of an
+        the model table's added columns: a gap where both ends are given, a remainder where all of an
         identity's columns are, a tie where both columns are, a step where the value is."""
         numbers = _Numbers(values.where(given), schema)
         values, given = values.copy(), given.copy()
@@ -293,8 +292,6 @@ def _added_base(rule: Rule, rules: list[Rule]) -> str | None:
         return f"{rule.target_column} (remainder)" if len(rule.remainder) > 1 else None
     if isinstance(rule, Order):
         return f"{rule.high} - {rule.low} (gap)"
-    if isinstance(rule, Change):
-        return f"{rule.later} - {rule.earlier} (change)"
     if isinstance(rule, Tie):
         return f"{rule.column} == {rule.source}" if len(_tie_sources(rules, rule.column)) == 1 else f"{rule.column} (tie)"
     if isinstance(rule, Granularity):
@@ -316,8 +313,6 @@ def _given_added(rule: Rule, numbers: "_Numbers", df: pd.DataFrame, rules: list[
         if rule.zero_exempt:
             gap = np.where(numbers.get(rule.high) == 0, np.nan, gap)
         return pd.Series(gap, index=index)
-    if isinstance(rule, Change):
-        return pd.Series(numbers.get(rule.later) - numbers.get(rule.earlier), index=index)
     if isinstance(rule, Tie):
         column, which, unknown = numbers.get(rule.column), 0, np.isnan(numbers.get(rule.column))
         for i, source in reversed(list(enumerate(_tie_sources(rules, rule.column), 1))):  # the first source tied wins
@@ -330,8 +325,6 @@ def _given_added(rule: Rule, numbers: "_Numbers", df: pd.DataFrame, rules: list[
     return pd.Series(np.where(index_of >= 0, steps[np.maximum(index_of, 0)], np.nan), index=index, dtype=object).map(_number_key)
 
 
-#: Rules whose added column is a number (a gap, a change), never packed with the categorical tokens.
-_NUMERICAL_TOKENS = (Order, Change)
 #: Most combinations one packed column of rule tokens may take in the table (see :meth:`RuleSet.for_table`).
 MAX_PACKED_CLASSES = 100
 _SEPARATOR = "|"
@@ -419,21 +412,6 @@ def _restore_order(rules: RuleSet, rule: Order, numbers: _Numbers, frame: pd.Dat
     free = high_given & ~_fixed(given, rule.low) & ~np.isnan(gap)
     if free.any():  # a given end with its start generated: the start is the end less the learned gap
         numbers.set(rule.low, numbers.get(rule.high) - gap, free)
-
-
-def _restore_change(rules: RuleSet, rule: Change, numbers: _Numbers, frame: pd.DataFrame, schema: Schema,
-                    given: pd.DataFrame, rng: np.random.Generator) -> None:
-    change = rules.token(rule, frame)
-    later = numbers.get(rule.earlier) + change
-    spec = schema[rule.later]
-    if spec.min is not None and spec.max is not None:
-        later = np.clip(later, spec.min, spec.max)
-    later_given = _fixed(given, rule.later)
-    # Where the change or the earlier value is missing the model's own later value stays.
-    numbers.set(rule.later, later, ~later_given & ~np.isnan(later))
-    free = later_given & ~_fixed(given, rule.earlier) & ~np.isnan(change)
-    if free.any():  # a given later value with the earlier generated: the earlier is it less the change
-        numbers.set(rule.earlier, numbers.get(rule.later) - change, free)
 
 
 def _restore_formula(rules: RuleSet, rule: Formula, numbers: _Numbers, frame: pd.DataFrame, schema: Schema,
@@ -549,5 +527,5 @@ def _draw_parents(rule: Determines, frame: pd.DataFrame, schema: Schema, rows: n
         frame[rule.parent] = restore_dtype(pd.Series(column, index=frame.index), parent_spec)
 
 
-_RESTORERS = {LinearIdentity: _restore_identity, Order: _restore_order, Change: _restore_change, Formula: _restore_formula,
-              Tie: _restore_tie, Granularity: _restore_granularity, Determines: _restore_determines}
+_RESTORERS = {LinearIdentity: _restore_identity, Order: _restore_order, Formula: _restore_formula, Tie: _restore_tie,
+              Granularity: _restore_granularity, Determines: _restore_determines}

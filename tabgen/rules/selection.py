@@ -12,7 +12,7 @@ import pandas as pd
 from ..errors import TabgenError, TabgenWarning
 from ..schema import Schema
 from .discovery import find_rules_and_near_misses
-from .kinds import Change, Granularity, Rule, Tie
+from .kinds import Granularity, Rule, Tie
 from .ruleset import RuleSet
 
 #: The near misses a warning names; it counts the rest.
@@ -33,8 +33,8 @@ def rules_for_table(df: pd.DataFrame, schema: Schema, declared: Iterable[str | R
         from .declared import check_declared, parse_rule
 
     rules = [parse_rule(r, schema) if isinstance(r, str) else r for r in declared]
-    # Changes, ties and granularities hold in a share of rows: there is nothing to check them against.
-    rules = [r if isinstance(r, (Change, Tie, Granularity)) else check_declared(r, df, schema) for r in rules]
+    # Ties and granularities hold in a share of rows: there is nothing to check them against.
+    rules = [r if isinstance(r, (Tie, Granularity)) else check_declared(r, df, schema) for r in rules]
     found, near = find_rules_and_near_misses(df, schema) if find else ([], [])
     names = {r.name for r in rules}
     rules += [r for r in found if r.name not in names]
