@@ -162,6 +162,8 @@ def _cell(value: float | None, digits: int) -> str:
 
 
 def main() -> None:
+    from tabgen.rules.kinds import KINDS
+
     parser = argparse.ArgumentParser(prog="python -m benchmarks.rules", description=__doc__.split("\n\n")[0])
     parser.add_argument("--tables", default=",".join(TABLES))
     parser.add_argument("--budget", type=float, default=120.0,
@@ -170,7 +172,7 @@ def main() -> None:
     parser.add_argument("--datasets-dir", type=Path, default=DATASETS_DIR)
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     parser.add_argument("--no-peers", action="store_true", help="tabgen with and without rules only")
-    parser.add_argument("--without", metavar="KIND",
+    parser.add_argument("--without", metavar="KIND", choices=sorted(KINDS),
                         help="the second fit of each seed leaves out only the rules of this kind (e.g. tie)")
     parser.add_argument("--out", default="latest", help="writes rules/OUT.json and rules/OUT.md in the results folder")
     args = parser.parse_args()
