@@ -37,6 +37,7 @@ from benchmarks.harness import (
     headline,
     load_dataset,
     score,
+    scored_against_both,
     usable_cores,
     write_json,
 )
@@ -182,10 +183,14 @@ def run_end_to_end(dataset_dir: str, name: str, budget: float | None, seed: int,
 
 
 def sampled_and_scored(syn: Any, ds: Dataset, seed: int, record: dict[str, Any]) -> dict[str, Any]:
-    """``record`` with the seconds to sample as many rows as the training table and their scores; printed."""
+    """``record`` with the seconds to sample as many rows as the training table and their scores, against
+    the held-out rows too where the dataset has them; printed."""
     start = time.perf_counter()
     fake = syn.sample(len(ds.train), seed=seed)
-    out = {**record, "sample_seconds": time.perf_counter() - start, **headline(score(ds, fake, seed=seed, schema=syn.schema_))}
+    seconds = time.perf_counter() - start
+    scores = (scored_against_both(ds, fake, seed=seed, schema=syn.schema_) if ds.test is not None
+              else headline(score(ds, fake, seed=seed, schema=syn.schema_)))
+    out = {**record, "sample_seconds": seconds, **scores}
     shown = {k: round(v, 4) if isinstance(v, float) else v for k, v in out.items()}
     print(f"  {out['variant']}: {json.dumps(shown)}", flush=True)
     return out
@@ -193,6 +198,8 @@ def sampled_and_scored(syn: Any, ds: Dataset, seed: int, record: dict[str, Any])
 
 def render(results: dict[str, Any]) -> str:
     scores = [("Shape %", "{shape:.2f}"), ("Trend %", "{trend:.2f}"), ("tree C2ST", "{c2st_tree:.3f}")]
+    if any("c2st_holdout" in r for r in results["variants"].values()):
+        scores += [("vs held-out: Trend %", "{trend_holdout:.2f}"), ("C2ST", "{c2st_holdout:.3f}")]
     one_seed = "Errors in %, C2ST 1 = indistinguishable. One seed: differences of a few tenths of a percent are noise."
     commit = commit_label(results.get("git"))
     ran = f"the commit that ran it{f' ({commit})' if commit else ''}"
