@@ -132,6 +132,16 @@ def fitted_vae(ds: Dataset, changes: dict[str, Any], cache: Path, seed: int):
     return Synthesizer.load(path, device="cpu", progress=False)
 
 
+def model_tensors(cached: Any, ds: Dataset):
+    """The training table as ``cached``'s codec reads it: rare values protected and rule columns added,
+    as a fit does, then encoded."""
+    from tabgen.protection import ValueProtection
+
+    model = cached.model_
+    train = ValueProtection.fit(ds.train, model.schema, model.config.rare_value_rows).apply(ds.train)
+    return model.codec.transform.transform(model.rules.model_frame(train, model.schema)).to_tensors(model.device)
+
+
 def run_variant(dataset_dir: str, name: str, steps: int, seed: int, threads: int, cache: str) -> dict[str, Any]:
     import torch
 
@@ -149,7 +159,7 @@ def run_variant(dataset_dir: str, name: str, steps: int, seed: int, threads: int
     config = make_config(changes, steps)
     c = config.diffusion
     torch.manual_seed(seed)
-    tensors = codec.transform.transform(ds.train).to_tensors(device)
+    tensors = model_tensors(cached, ds)
     latents = codec.encode_means(tensors[0], tensors[2])
     codec.scaling = LatentScaling.fit(latents, c.latent_std)
     z = codec.scaling.standardise(latents)
@@ -158,7 +168,8 @@ def run_variant(dataset_dir: str, name: str, steps: int, seed: int, threads: int
     start = time.perf_counter()
     result = train_diffusion(denoiser, z[train_idx], z[val_idx], c, progress=False)
     fit_seconds = time.perf_counter() - start
-    model = FittedModel(codec, denoiser.eval(), config, device, cached.model_.vae_result, result, n_rows=len(ds.train))
+    model = FittedModel(codec, denoiser.eval(), config, device, cached.model_.vae_result, result, n_rows=len(ds.train),
+                        rules=cached.model_.rules, schema=cached.model_.schema)
     # The cached model's calibration was learned with its own denoiser.
     codec.calibration = calibrate(model.sampler, tensors, config.sampler.calibration_rows)
     syn = Synthesizer.from_model(model, seed=seed, progress=False)
