@@ -47,6 +47,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "constant_lr": {"diffusion__lr_decay": False},
     "defaults": {},
     "uncalibrated": {"sampler__calibration_rows": 0},
+    "unwhitened": {"diffusion__whiten_correlation": None},
     "float32": {"diffusion__precision": "float32"},
     "heun_50": {"sampler__num_steps": 50},
     "heun_12": {"sampler__num_steps": 12},
@@ -146,7 +147,6 @@ def run_variant(dataset_dir: str, name: str, steps: int, seed: int, threads: int
     import torch
 
     from tabgen import Synthesizer
-    from tabgen.codec import LatentScaling
     from tabgen.diffusion.denoiser import edm_denoiser
     from tabgen.fitting import FittedModel, calibrate, validation_split
     from tabgen.train import train_diffusion
@@ -161,7 +161,7 @@ def run_variant(dataset_dir: str, name: str, steps: int, seed: int, threads: int
     torch.manual_seed(seed)
     tensors = model_tensors(cached, ds)
     latents = codec.encode_means(tensors[0], tensors[2])
-    codec.scaling = LatentScaling.fit(latents, c.latent_std)
+    codec.fit_scaling(latents, tensors[0], c.latent_std, c.whiten_correlation)
     z = codec.scaling.standardise(latents)
     train_idx, val_idx = validation_split(torch.randperm(len(z)), config)
     denoiser = edm_denoiser(z.shape[1], c, codec.vae.d_token)

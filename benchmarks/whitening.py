@@ -1,15 +1,17 @@
-"""The denoiser on per-dimension standardised latents (tabgen's) against whitened ones, on one VAE.
+"""The denoiser on latents standardised per dimension, whitened in groups of correlated columns (tabgen's
+default, :mod:`tabgen.whitening`) and whitened whole, on one VAE.
 
     python -m benchmarks.whitening default 1 8000 plain
-    python -m benchmarks.whitening default 1 8000 whiten 1e-4
+    python -m benchmarks.whitening default 1 8000 group 0.85
+    python -m benchmarks.whitening default 1 8000 whiten
 
-Arguments: table, seed, denoiser steps, ``plain`` or ``whiten``, and the eigenvalue floor (relative to the
-largest) below which whitening stops amplifying a direction. The VAE is the ablation's, fitted once per
-table and seed and cached (``benchmarks.ablation.fitted_vae``). Prints the smallest eigenvalues of the
-standardised latents' correlation, then one JSON line of scores (all rows, against the training table and
-the held-out rows) and, on default, the share of rows whose consecutive bills lie within 1,000 of each
-other, real and synthetic (docs/rules.md). A prototype: conditional sampling is not supported on
-whitened latents.
+Arguments: table, seed, denoiser steps, ``plain``, ``group`` or ``whiten``, and for ``group`` the
+|correlation| of numerical columns' normal scores that links them into a group (default: tabgen's). The
+VAE is the ablation's, fitted once per table and seed and cached (``benchmarks.ablation.fitted_vae``).
+Prints the smallest eigenvalues of the standardised latents' correlation, then one JSON line of scores
+(all rows, against the training table and the held-out rows, with the groups whitened) and, on default,
+the share of rows whose consecutive bills lie within 1,000 of each other, real and synthetic
+(docs/rules.md).
 """
 import json
 import sys
@@ -22,35 +24,11 @@ from benchmarks.ablation import fitted_vae, model_tensors
 from benchmarks.harness import DATASETS_DIR, MODEL_CACHE, load_dataset, scored_against_both
 from tabgen import Synthesizer
 from tabgen.codec import LatentScaling
+from tabgen.config import DiffusionConfig
 from tabgen.diffusion.denoiser import edm_denoiser
 from tabgen.fitting import FittedModel, calibrate, validation_split
 from tabgen.train import train_diffusion
-
-
-class Whitened:
-    def __init__(self, mean, W, Winv):
-        self.mean, self.W, self.Winv = mean, W, Winv
-        self.low = self.high = None
-
-    @classmethod
-    def fit(cls, latents, target_std, floor):
-        mean = latents.mean(0)
-        x = (latents - mean).double()
-        cov = x.T @ x / (len(x) - 1)
-        evals, U = torch.linalg.eigh(cov)
-        evals = evals.clamp_min(evals.max() * floor)
-        W = (U * (target_std / evals.sqrt())) @ U.T
-        Winv = (U * (evals.sqrt() / target_std)) @ U.T
-        s = cls(mean, W.float(), Winv.float())
-        z = s.standardise(latents)
-        s.low, s.high = z.min(0).values, z.max(0).values
-        return s
-
-    def standardise(self, latents):
-        return (latents - self.mean) @ self.W
-
-    def unstandardise(self, z):
-        return z.float() @ self.Winv + self.mean
+from tabgen.whitening import correlated_groups
 
 
 def near_share(df, cols, tol=1000):
@@ -60,7 +38,7 @@ def near_share(df, cols, tol=1000):
 
 def main() -> None:
     table, seed, steps, mode = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-    floor = float(sys.argv[5]) if len(sys.argv) > 5 else 1e-4
+    threshold = float(sys.argv[5]) if len(sys.argv) > 5 else DiffusionConfig.whiten_correlation
     ds = load_dataset(DATASETS_DIR / table)
     cached = fitted_vae(ds, {}, MODEL_CACHE, seed)
     m, codec = cached.model_, cached.codec_
@@ -69,13 +47,14 @@ def main() -> None:
     c.max_steps, c.max_epochs, c.patience = steps, 10**9, 10**9
     tensors = model_tensors(cached, ds)
     latents = codec.encode_means(tensors[0], tensors[2])
-    plain = LatentScaling.fit(latents, c.latent_std)
-    s = plain.standardise(latents)
-    corr = torch.corrcoef(s.T.double())
-    ev = torch.linalg.eigvalsh(corr)
+    s = LatentScaling.fit(latents, c.latent_std).standardise(latents)
+    ev = torch.linalg.eigvalsh(torch.corrcoef(s.T.double()))
     print("corr eigenvalues (smallest 8):", [round(float(v), 5) for v in ev[:8]], "count<0.01:", int((ev < 0.01).sum()),
           "of", len(ev), flush=True)
-    codec.scaling = Whitened.fit(latents, c.latent_std, floor) if mode == "whiten" else plain
+    if mode == "whiten":
+        codec.scaling = LatentScaling.fit(latents, c.latent_std, [list(range(latents.shape[1]))])
+    else:
+        codec.fit_scaling(latents, tensors[0], c.latent_std, threshold if mode == "group" else None)
     z = codec.scaling.standardise(latents)
     torch.manual_seed(seed)
     train_idx, val_idx = validation_split(torch.randperm(len(z)), config)
@@ -90,7 +69,10 @@ def main() -> None:
     syn = Synthesizer.from_model(model, seed=seed, progress=False)
     fake = syn.sample(len(ds.train), seed=seed)
     out = scored_against_both(ds, fake, seed=seed, schema=syn.schema_)
-    out.update(mode=mode, floor=floor, steps=result.steps, seconds=round(secs), table=table, seed=seed)
+    out.update(mode=mode, steps=result.steps, seconds=round(secs), table=table, seed=seed)
+    if mode == "group":
+        names = [spec.name for spec in m.codec.schema.numerical]
+        out.update(threshold=threshold, groups=[[names[j] for j in g] for g in correlated_groups(tensors[0], threshold)])
     if table == "default":
         bills = [f"BILL_AMT{i}" for i in range(1, 7)]
         out["near_real"], out["near_fake"] = near_share(ds.train, bills), near_share(fake, bills)

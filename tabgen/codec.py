@@ -19,6 +19,7 @@ from .layout import TokenLayout
 from .schema import Schema
 from .transform import TableTransform
 from .vae import VAE
+from .whitening import correlated_groups, grouped_whitening
 
 #: Column tokens encoded at once when computing the latents of the whole table.
 ENCODE_TOKENS_PER_CHUNK = 2**19
@@ -26,38 +27,49 @@ ENCODE_TOKENS_PER_CHUNK = 2**19
 
 @dataclass
 class LatentScaling:
-    """Per-dimension standardisation of the VAE's latents, and their range in training."""
+    """Standardisation of the VAE's latents: per dimension, then each group of strongly correlated
+    numerical columns' tokens whitened together (:mod:`tabgen.whitening`); and their range in training."""
 
     mean: Tensor
     std: Tensor
     low: Tensor | None = None
     high: Tensor | None = None
     """The standardised training latents' range per dimension (files from before it have none)."""
+    mix: Tensor | None = None
+    """The whitening after the per-dimension standardisation (identity outside the groups); ``None``
+    where the table has no group, as in files from before it."""
+    unmix: Tensor | None = None
 
     @classmethod
-    def fit(cls, latents: Tensor, target_std: float) -> "LatentScaling":
+    def fit(cls, latents: Tensor, target_std: float, groups: list[list[int]] = ()) -> "LatentScaling":
+        """The scaling of ``latents``; ``groups`` are lists of latent dimensions whitened together."""
         mean = latents.mean(0)
         # One row has no spread: treat it as unit spread (asked for, torch's std warns and gives NaN).
         spread = latents.std(0) if len(latents) > 1 else torch.ones_like(mean)
         scaling = cls(mean, spread.clamp_min(1e-6) / target_std)
+        if groups:
+            scaling.mix, scaling.unmix = grouped_whitening(scaling.standardise(latents) / target_std, groups)
         z = scaling.standardise(latents)
         scaling.low, scaling.high = z.min(0).values, z.max(0).values
         return scaling
 
     def standardise(self, latents: Tensor) -> Tensor:
-        return (latents - self.mean) / self.std
+        z = (latents - self.mean) / self.std
+        return z if self.mix is None else z @ self.mix
 
     def unstandardise(self, z: Tensor) -> Tensor:
+        if self.unmix is not None:
+            z = z @ self.unmix
         return z * self.std + self.mean
 
     def state_tensors(self) -> dict[str, Tensor]:
-        bounds = {} if self.low is None else {"low": self.low, "high": self.high}
-        return {"mean": self.mean, "std": self.std, **bounds}
+        optional = {k: getattr(self, k) for k in ("low", "high", "mix", "unmix") if getattr(self, k) is not None}
+        return {"mean": self.mean, "std": self.std, **optional}
 
     @classmethod
     def from_state(cls, tensors: dict[str, Tensor], device: torch.device) -> "LatentScaling":
-        low, high = (tensors[k].to(device) if k in tensors else None for k in ("low", "high"))
-        return cls(tensors["mean"].to(device), tensors["std"].to(device), low, high)
+        optional = (tensors[k].to(device) if k in tensors else None for k in ("low", "high", "mix", "unmix"))
+        return cls(tensors["mean"].to(device), tensors["std"].to(device), *optional)
 
 
 class Codec:
@@ -81,6 +93,13 @@ class Codec:
     @property
     def latent_dim(self) -> int:
         return self.layout.n_tokens * self.vae.d_token
+
+    def fit_scaling(self, latents: Tensor, x_num: Tensor, latent_std: float, whiten_correlation: float | None) -> None:
+        """The scaling of ``latents`` (of rows whose numerical columns are ``x_num``): standardised to
+        ``latent_std``, the tokens of numerical columns correlated at ``whiten_correlation`` whitened together."""
+        groups = [] if whiten_correlation is None else correlated_groups(x_num, whiten_correlation)
+        d = self.vae.d_token
+        self.scaling = LatentScaling.fit(latents, latent_std, [[j * d + k for j in g for k in range(d)] for g in groups])
 
     def tokens(self, latents: Tensor) -> Tensor:
         """Flat latent rows as (rows, tokens, d_token)."""

@@ -159,6 +159,11 @@ class DiffusionConfig(_Validated):
     (:func:`tabgen.precision.resolved_precision`) and the model file keeps resolved."""
     latent_std: float = 1.0
     """Latents are standardised per dimension to this std (TabSyn divides by 2)."""
+    whiten_correlation: float | None = 0.85
+    """Numerical columns whose normal scores correlate at least this much (in absolute value, directly
+    or through a chain) have their tokens whitened together after the standardisation
+    (:mod:`tabgen.whitening`); ``None`` standardises each dimension alone. A differentially private fit
+    leaves it off (the correlations are not counted in its ε)."""
     graph_smoothness: float = 0.0
     """With ``process="graph"``, the weight of the graph smoothness penalty ‖L·Ŝ₀‖² on the denoiser's
     clean estimate (:meth:`tabgen.diffusion.graph.GraphProcess.regularisers`); the issue's 0.1 when on.
@@ -171,7 +176,7 @@ class DiffusionConfig(_Validated):
 
     _non_negative = ("warmup_steps", "rows_per_unit", "graph_smoothness", "graph_energy", "graph_alignment")
     _any_sign = ("P_mean",)
-    _fractions = ("ema_decay",)
+    _fractions = ("ema_decay", "whiten_correlation")
 
 
 @dataclass
@@ -361,7 +366,8 @@ class SynthesizerConfig(_Validated):
         dp = self.privacy
         return replace(self, validation_fraction=0.0,
                        vae=replace(self.vae, max_steps=dp.vae_steps, batch_size=min(self.vae.batch_size, dp.vae_batch_size)),
-                       diffusion=replace(self.diffusion, max_steps=dp.diffusion_steps, batch_size=dp.diffusion_batch_size),
+                       diffusion=replace(self.diffusion, max_steps=dp.diffusion_steps, batch_size=dp.diffusion_batch_size,
+                                         whiten_correlation=None),
                        sampler=replace(self.sampler, calibration_rows=0))
 
     def to_dict(self) -> dict[str, Any]:

@@ -19,8 +19,8 @@ from tqdm.auto import tqdm
 from . import distributed
 from .batches import Batch, StreamedRows
 from .calibration import CALIBRATION_BATCH, Calibration, fit_calibration
-from .codec import Codec, LatentScaling
-from .config import SynthesizerConfig
+from .codec import Codec
+from .config import DiffusionConfig, SynthesizerConfig
 from .diffusion.denoiser import edm_denoiser
 from .diffusion.edm import EDMPrecond
 from .diffusion.solvers import resolved_solver
@@ -187,14 +187,15 @@ class TrainingRows:
             return tuple(t[self._mine(self.train_idx)] for t in self.tensors)
         return self._streamed(codec, lambda *t: vae_batch(codec.vae, *t), phase=1)
 
-    def latents(self, codec: Codec, latent_std: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def latents(self, codec: Codec, config: DiffusionConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The standardised latents (the scaling fitted on them), and which of them train and validate."""
         encoded, fit, val = slice(None), self.train_idx, self.val_idx
         if self.streamed is not None:  # the statistics need not all of a large sample, whose encoding takes seconds
             encoded = torch.cat([self.val_idx, self.train_idx[:STREAMED_LATENT_ROWS]])
             val, fit = torch.arange(len(self.val_idx)), torch.arange(len(self.val_idx), len(encoded))
-        latents = codec.encode_means(self.tensors[0][encoded], self.tensors[2][encoded])
-        codec.scaling = LatentScaling.fit(latents, latent_std)
+        x_num = self.tensors[0][encoded]
+        latents = codec.encode_means(x_num, self.tensors[2][encoded])
+        codec.fit_scaling(latents, x_num, config.latent_std, config.whiten_correlation)
         return codec.scaling.standardise(latents), fit, val
 
     def for_denoiser(self, codec: Codec, z: torch.Tensor, fit: torch.Tensor) -> torch.Tensor | StreamedRows:
@@ -250,7 +251,7 @@ def fit_model(table: pd.DataFrame, schema: Schema, rules: RuleSet, config: Synth
                           plan, progress, private and private.training) if learn else TrainResult(stopped_by=NOTHING_VARIES)
     codec.vae.eval()
     plan.vae_done(codec.vae, vae_result)
-    z, z_fit, z_val = rows.latents(codec, config.diffusion.latent_std)
+    z, z_fit, z_val = rows.latents(codec, config.diffusion)
     denoiser = edm_denoiser(z.shape[1], config.diffusion, codec.vae.d_token).to(device)
     denoiser.process.fit(z[z_fit])
     model = FittedModel(codec, denoiser, config, device, vae_result, rules=rules, schema=schema,

@@ -134,4 +134,4 @@ class Sampler:
         with mixed_precision(self.device, self.precision):
             return heun_inpaint(self._bounded(), noise, times, known, mask, self.denoiser.process, resamples=s.inpaint_resamples,
                                 resample_band=(s.inpaint_resample_sigma_min, s.inpaint_resample_sigma_max),
-                                generator=generator)
+                                generator=generator, unmix=codec.scaling.unmix)

@@ -153,6 +153,8 @@ def check_tensors(layout: TokenLayout, config: SynthesizerConfig, tensors: dict[
     expected |= {f"latent.{k}": (latent_dim,) for k in ("mean", "std", "low", "high")}
     if "latent.low" not in tensors and "latent.high" not in tensors:  # files from before the bounds
         del expected["latent.low"], expected["latent.high"]
+    if "latent.mix" in tensors or "latent.unmix" in tensors:  # a table with correlated columns
+        expected |= {f"latent.{k}": (latent_dim, latent_dim) for k in ("mix", "unmix")}
     _compare_shapes(expected, {k: v for k, v in tensors.items() if k.startswith(("vae.", "denoiser.", "latent."))})
     _check_transform({k: v for k, v in tensors.items() if k.startswith("transform.")})
     _check_calibration(layout, {k[len("calibration."):]: v for k, v in tensors.items() if k.startswith("calibration.")})

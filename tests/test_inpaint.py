@@ -51,3 +51,19 @@ def test_per_row_masks():
     x = heun_inpaint(correlated_denoiser, torch.randn(2, 2, generator=generator), sigma_schedule(10, 0.002, 80.0, 7.0),
                      known, mask, resamples=2, generator=generator)
     assert x[0, 0] == GIVEN and x[1, 1] == -GIVEN
+
+
+def test_whitened_coordinates_are_conditioned_on_the_known_combination():
+    # Data s ~ N(0, Σ) seen whitened, z = s Σ^(-1/2) ~ N(0, I): s0 = a fixes a combination of z, and the
+    # rows must still follow s1 | s0 = a ~ N(ρa, 1 − ρ²).
+    eigenvalues, vectors = torch.linalg.eigh(COV)
+    unmix = (vectors * eigenvalues.sqrt()) @ vectors.T
+    known = torch.tensor([GIVEN, 0.0]) @ torch.linalg.inv(unmix)
+    generator = torch.Generator().manual_seed(0)
+    z = heun_inpaint(lambda x, sigma: x / (1 + sigma.reshape(-1, 1) ** 2), torch.randn(4000, 2, generator=generator),
+                     sigma_schedule(20, 0.002, 80.0, 7.0), known, torch.tensor([True, False]), resamples=39,
+                     resample_band=(0.02, 80.0), generator=generator, unmix=unmix)
+    s = z @ unmix
+    assert torch.allclose(s[:, 0], torch.full((4000,), GIVEN), atol=1e-5)
+    assert abs(float(s[:, 1].mean()) - RHO * GIVEN) < 0.08
+    assert abs(float(s[:, 1].std()) - (1 - RHO**2) ** 0.5) < 0.05
