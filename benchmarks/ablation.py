@@ -48,6 +48,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "defaults": {},
     "uncalibrated": {"sampler__calibration_rows": 0},
     "unwhitened": {"diffusion__whiten_correlation": None},
+    "whitened_0.85": {"diffusion__whiten_correlation": 0.85},
     "float32": {"diffusion__precision": "float32"},
     "heun_50": {"sampler__num_steps": 50},
     "heun_12": {"sampler__num_steps": 12},

@@ -227,6 +227,9 @@ def main() -> None:
 @click.option("--solver", type=click.Choice(SOLVERS), default=None,
               help="How the model's rows are sampled: Heun's steps, DPM-Solver++(2M) (twice as fast for edm, a "
                    "little lower C2ST) or DDPM's ancestral steps [default: auto: dpm2m for ve and graph, else heun].")
+@click.option("--whiten-correlated", type=click.FloatRange(0, 1, max_open=True), metavar="R",
+              help="Whiten together the latents of numerical columns that correlate at R or more, e.g. 0.85: it "
+                   "helped columns that move together (monthly bills) and hurt others (docs/rules.md) [default: off].")
 @sep_option
 @encoding_option
 @click.option("--resume", is_flag=True, help="Continue an interrupted fit from its checkpoint (MODEL.ckpt).")
@@ -239,7 +242,8 @@ def main() -> None:
 def fit(data: Path, output: Path | None, categorical: str | None, numerical: str | None, identifiers: str | None,
         no_exact_pairs: bool, rules: tuple[str, ...], no_rules: bool, drop_rules: tuple[str, ...],
         no_value_protection: bool, dp_epsilon: float | None, time_budget: str | None,
-        process: str, solver: str | None, sep: str | None, encoding: str | None, resume: bool, distributed: bool,
+        process: str, solver: str | None, whiten_correlated: float | None, sep: str | None, encoding: str | None,
+        resume: bool, distributed: bool,
         device: str, seed: int, quiet: bool) -> None:
     """Learn DATA (CSV, TSV, Parquet, or a folder of Parquet partitions) and write a model file.
 
@@ -259,9 +263,10 @@ def fit(data: Path, output: Path | None, categorical: str | None, numerical: str
     resume = resume or (distributed and restarted() and checkpoint.exists())
     budget = parse_duration(time_budget)  # the command's: fit counts reading the table in it
     config = None
-    if process != "edm" or solver is not None or no_value_protection:
+    if process != "edm" or solver is not None or no_value_protection or whiten_correlated is not None:
         config = SynthesizerConfig.for_device(str(resolve_device(device)))
         config.diffusion.process = process
+        config.diffusion.whiten_correlation = whiten_correlated
         config.sampler.solver = solver or config.sampler.solver
         config.rare_value_rows = 0 if no_value_protection else config.rare_value_rows
     syn = Synthesizer(categorical=_names(categorical), numerical=_names(numerical), identifiers=_names(identifiers),

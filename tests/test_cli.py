@@ -37,12 +37,12 @@ def test_fit_then_sample_in_the_same_folder(in_tmp):
 
 def test_overrides_and_output_path(in_tmp):
     r = run("fit", "data.csv", "-o", "m.tabgen", "--categorical", "count", "--process", "ve", "--solver", "dpm2m",
-            "--time-budget", "2", "-q")
+            "--whiten-correlated", "0.5", "--time-budget", "2", "-q")
     assert r.exit_code == 0, r.output
     r = run("sample", "-m", "m.tabgen", "-n", "10", "-o", "out.csv", "-q")
     assert r.exit_code == 0 and len(pd.read_csv("out.csv")) == 10
     config = Synthesizer.load("m.tabgen").config_
-    assert (config.diffusion.process, config.sampler.solver) == ("ve", "dpm2m")
+    assert (config.diffusion.process, config.sampler.solver, config.diffusion.whiten_correlation) == ("ve", "dpm2m", 0.5)
 
 
 @pytest.mark.parametrize(
@@ -54,6 +54,7 @@ def test_overrides_and_output_path(in_tmp):
         (["fit", "blank.csv"], ("blank.csv", "a,b\n1,\n2,\n"), "'b'.*entirely empty"),
         (["fit", "data.csv", "--categorical", "nope"], None, "'nope'"),
         (["fit", "data.csv", "--time-budget", "soon"], None, "time budget"),
+        (["fit", "data.csv", "--whiten-correlated", "1"], None, "range"),
         (["sample", "-n", "10"], None, "no model"),
         (["sample", "-n", "0", "-m", "data.csv"], None, "positive"),
         (["sample", "-m", "fake.tabgen"], ("fake.tabgen", "not a model"), "not a tabgen model"),
