@@ -5,7 +5,9 @@ Columns that move together (a bill each month) give latents that lie near a thin
 denoiser, trained with one noise level for every direction, learns such a direction last, and its rows
 break the ties between the columns. Whitening each group of such columns' tokens (ZCA, so that each
 dimension stays nearest to itself) gives every direction unit spread; whitening every dimension at once
-cost adult's C2ST, whose columns form no such group (docs/rules.md, "Why the denoiser loses them").
+cost adult's C2ST, whose columns form no such group. Whitening in groups is an option
+(``DiffusionConfig.whiten_correlation``), off by default: it helped default and cost shoppers and magic
+(docs/rules.md, "Whitening in groups").
 """
 
 from __future__ import annotations
