@@ -196,6 +196,19 @@ def main() -> None:
     """Learn a table and generate synthetic rows (TabSyn: VAE + latent diffusion)."""
 
 
+def _fit_config(device: str, process: str, solver: str | None, no_value_protection: bool,
+                whiten_correlated: float | None) -> SynthesizerConfig | None:
+    """The device's defaults with the fit's options, or None where none changes them."""
+    if process == "edm" and solver is None and not no_value_protection and whiten_correlated is None:
+        return None
+    config = SynthesizerConfig.for_device(str(resolve_device(device)))
+    config.diffusion.process = process
+    config.diffusion.whiten_correlation = whiten_correlated
+    config.sampler.solver = solver or config.sampler.solver
+    config.rare_value_rows = 0 if no_value_protection else config.rare_value_rows
+    return config
+
+
 @main.command()
 @click.argument("data", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
@@ -262,13 +275,7 @@ def fit(data: Path, output: Path | None, categorical: str | None, numerical: str
     # torchrun restarts every rank when one dies (--max-restarts): the restarted fit goes on from the checkpoint.
     resume = resume or (distributed and restarted() and checkpoint.exists())
     budget = parse_duration(time_budget)  # the command's: fit counts reading the table in it
-    config = None
-    if process != "edm" or solver is not None or no_value_protection or whiten_correlated is not None:
-        config = SynthesizerConfig.for_device(str(resolve_device(device)))
-        config.diffusion.process = process
-        config.diffusion.whiten_correlation = whiten_correlated
-        config.sampler.solver = solver or config.sampler.solver
-        config.rare_value_rows = 0 if no_value_protection else config.rare_value_rows
+    config = _fit_config(device, process, solver, no_value_protection, whiten_correlated)
     syn = Synthesizer(categorical=_names(categorical), numerical=_names(numerical), identifiers=_names(identifiers),
                       exact_pairs=not no_exact_pairs, rules=rules, find_rules=not no_rules, drop_rules=drop_rules,
                       time_budget=budget, config=config, device=device, seed=seed,

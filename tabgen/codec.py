@@ -7,6 +7,7 @@ the decoder's outputs after it (:mod:`tabgen.calibration`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,7 +42,7 @@ class LatentScaling:
     unmix: Tensor | None = None
 
     @classmethod
-    def fit(cls, latents: Tensor, target_std: float, groups: list[list[int]] = ()) -> "LatentScaling":
+    def fit(cls, latents: Tensor, target_std: float, groups: Sequence[Sequence[int]] = ()) -> "LatentScaling":
         """The scaling of ``latents``; ``groups`` are lists of latent dimensions whitened together."""
         mean = latents.mean(0)
         # One row has no spread: treat it as unit spread (asked for, torch's std warns and gives NaN).

@@ -12,6 +12,8 @@ cost adult's C2ST, whose columns form no such group. Whitening in groups is an o
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor
 
@@ -50,7 +52,7 @@ def zca_whitening(z: Tensor, floor: float = EIGENVALUE_FLOOR) -> tuple[Tensor, T
     return (vectors * scale) @ vectors.T, (vectors / scale) @ vectors.T
 
 
-def grouped_whitening(z: Tensor, groups: list[list[int]]) -> tuple[Tensor, Tensor]:
+def grouped_whitening(z: Tensor, groups: Sequence[Sequence[int]]) -> tuple[Tensor, Tensor]:
     """A map (and its inverse) of standardised latents ``z`` that whitens each group of dimensions
     together and leaves every other dimension as it is."""
     mix = torch.eye(z.shape[1], dtype=torch.float64, device=z.device)
