@@ -49,6 +49,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "uncalibrated": {"sampler__calibration_rows": 0},
     "unwhitened": {"diffusion__whiten_correlation": None},
     "whitened_0.85": {"diffusion__whiten_correlation": 0.85},
+    "whitened_0.85_patience_off": {"diffusion__whiten_correlation": 0.85, "diffusion__patience": 10**9},
     "width_512_lr_2e-3_12k_whitened_0.85": {"diffusion__width": 512, "diffusion__lr": 2e-3, "diffusion__max_steps": 12_000,
                                             "diffusion__whiten_correlation": 0.85},
     "float32": {"diffusion__precision": "float32"},
