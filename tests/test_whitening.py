@@ -24,17 +24,25 @@ def test_groups_link_strong_correlations_through_chains_and_leave_weaker_ones():
 def test_zca_whitening_whitens_stays_nearest_to_itself_and_inverts():
     g = torch.Generator().manual_seed(1)
     z = torch.randn(20_000, 3, generator=g) @ torch.tensor([[1.0, 0.9, 0.8], [0.0, 0.4, 0.3], [0.0, 0.0, 0.2]])
-    w, w_inv = zca_whitening(z)
+    w, w_inv = zca_whitening(z, floor=1e-8)
     white = (z - z.mean(0)).double() @ w
     assert torch.allclose(torch.cov(white.T), torch.eye(3, dtype=torch.float64), atol=1e-6)
     assert torch.allclose(w @ w_inv, torch.eye(3, dtype=torch.float64), atol=1e-8)
     assert torch.allclose(w, w.T)  # symmetric: ZCA, the whitening that moves each dimension least
 
 
+def test_the_floor_bounds_how_much_a_thin_direction_is_amplified():
+    g = torch.Generator().manual_seed(4)
+    a = torch.randn(4000, generator=g)
+    w, _ = zca_whitening(torch.stack([a, a + 1e-3 * torch.randn(4000, generator=g)], 1), floor=1e-2)
+    singular = torch.linalg.svdvals(w)
+    assert float(singular.max() / singular.min()) <= 10 + 1e-6
+
+
 def test_scaling_whitens_only_its_groups_and_round_trips():
     g = torch.Generator().manual_seed(2)
     a = torch.randn(4000, generator=g)
-    latents = torch.stack([3 + 2 * a, 3 + 2 * a + 0.1 * torch.randn(4000, generator=g), torch.randn(4000, generator=g) * 5], 1)
+    latents = torch.stack([3 + 2 * a, 3 + 2 * a + 0.5 * torch.randn(4000, generator=g), torch.randn(4000, generator=g) * 5], 1)
     scaling = LatentScaling.fit(latents, 0.5, [[0, 1]])
     z = scaling.standardise(latents)
     assert torch.allclose(torch.cov(z.T)[:2, :2], 0.25 * torch.eye(2), atol=1e-4) and torch.cov(z.T)[2, 2] - 0.25 < 1e-4
