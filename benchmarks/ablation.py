@@ -36,6 +36,7 @@ from benchmarks.harness import (
     git_state,
     headline,
     load_dataset,
+    parsed_dates,
     score,
     scored_against_both,
     usable_cores,
@@ -156,7 +157,7 @@ def run_variant(dataset_dir: str, name: str, steps: int, seed: int, threads: int
     from tabgen.train import train_diffusion
 
     torch.set_num_threads(threads)
-    ds = load_dataset(Path(dataset_dir))
+    ds = parsed_dates(load_dataset(Path(dataset_dir)))
     changes = VARIANTS[name]
     cached = fitted_vae(ds, changes, Path(cache), seed)
     codec, device = cached.codec_, torch.device("cpu")
@@ -186,7 +187,7 @@ def run_end_to_end(dataset_dir: str, name: str, budget: float | None, seed: int,
     import torch
 
     torch.set_num_threads(threads)
-    ds = load_dataset(Path(dataset_dir))
+    ds = parsed_dates(load_dataset(Path(dataset_dir)))
     changes = VARIANTS[name]
     syn, fit_seconds = fit_tabgen(ds, seed, budget, variant_config(changes))
     vae, diffusion = syn.vae_result_, syn.diffusion_result_
@@ -268,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     threads = 1 if args.jobs > 1 else usable_cores()
     if not args.end_to_end:
         # VAEs first, one at a time, so that parallel variants never fit the same VAE twice.
-        ds = load_dataset(args.datasets_dir / args.dataset)
+        ds = parsed_dates(load_dataset(args.datasets_dir / args.dataset))
         for name in names:
             fitted_vae(ds, VARIANTS[name], args.cache, args.seed)
 

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from benchmarks.ablation import fitted_vae, model_tensors
-from benchmarks.harness import DATASETS_DIR, MODEL_CACHE, load_dataset, scored_against_both
+from benchmarks.harness import DATASETS_DIR, MODEL_CACHE, load_dataset, parsed_dates, scored_against_both
 from tabgen import Synthesizer
 from tabgen.codec import LatentScaling
 from tabgen.config import DiffusionConfig
@@ -39,7 +39,7 @@ def near_share(df, cols, tol=1000):
 def main() -> None:
     table, seed, steps, mode = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
     threshold = float(sys.argv[5]) if len(sys.argv) > 5 else DiffusionConfig.whiten_correlation
-    ds = load_dataset(DATASETS_DIR / table)
+    ds = parsed_dates(load_dataset(DATASETS_DIR / table))
     cached = fitted_vae(ds, {}, MODEL_CACHE, seed)
     m, codec = cached.model_, cached.codec_
     config = m.config
