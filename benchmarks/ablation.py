@@ -63,9 +63,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "lr_2e-3": {"diffusion__lr": 2e-3},
     # default's seed-1 fit: C2ST 0.398 → 0.483 at 1.3 times the fit time (docs/rules.md)
     "width_512_lr_2e-3_12k": {"diffusion__width": 512, "diffusion__lr": 2e-3, "diffusion__max_steps": 12_000},
-    # the defaults' denoiser products (a width-512 step holds four times a width-256 one's)
     # twice the defaults' steps at their width: what the wider denoiser's time buys without the width
     "steps_48k": {"diffusion__max_steps": 48_000},
+    # the defaults' denoiser products (a width-512 step holds four times a width-256 one's)
     "width_512_lr_2e-3_6k": {"diffusion__width": 512, "diffusion__lr": 2e-3, "diffusion__max_steps": 6_000},
     "lr_4e-3": {"diffusion__lr": 4e-3},
     "lr_6e-3": {"diffusion__lr": 6e-3},
