@@ -17,11 +17,10 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-from .harness import add_dataset_arguments, commit_label, git_state, load_dataset, machine, write_results
+from .harness import add_dataset_arguments, commit_label, git_state, load_dataset, machine, timed, write_results
 
 PROFILES: dict[str, dict[str, str]] = {
     "native": {},
@@ -33,9 +32,8 @@ TABGEN = [str(Path(sys.executable).parent / "tabgen")]
 
 
 def wall_seconds(command: list[str], env: dict[str, str], cwd: Path) -> float:
-    start = time.perf_counter()
-    subprocess.run(command, env=env, cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    return timed(lambda: subprocess.run(command, env=env, cwd=cwd, check=True,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))[1]
 
 
 def profile_times(csv: Path, categorical: list[str], rows: int, repeats: int, budget: int, folder: Path,
@@ -43,8 +41,7 @@ def profile_times(csv: Path, categorical: list[str], rows: int, repeats: int, bu
     env = os.environ | changes
     model = folder / "model.tabgen"
     fit = TABGEN + ["fit", str(csv), "-o", str(model), "--time-budget", str(budget), "-q"]
-    subprocess.run(fit + (["--categorical", ",".join(categorical)] if categorical else []), env=env, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wall_seconds(fit + (["--categorical", ",".join(categorical)] if categorical else []), env, folder)
     sample = TABGEN + ["sample", "-n", str(rows), "-m", str(model), "-o", str(folder / "rows.csv"), "-q"]
     wall_seconds(sample, env, folder)  # the first run reads the files from disk
     return {"env": changes,
