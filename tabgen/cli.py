@@ -21,6 +21,7 @@ from .config import PROCESSES, RARE_VALUE_ROWS, SOLVERS, SynthesizerConfig
 from .device import resolve_device
 from .distributed import SINGLE, launched, ranks_from_env, restarted
 from .errors import TabgenError, TabgenWarning
+from .glibc_heap import keep_large_blocks
 from .io import MODEL_SUFFIX, atomic_write, find_model, looks_like_model, read_table, write_table
 from .synthesizer import FitInterrupted, Synthesizer
 
@@ -31,6 +32,7 @@ _FLAGS = {"a larger time budget": "a larger --time-budget", "resume=True": "--re
 
 class _Group(click.Group):
     def invoke(self, ctx: click.Context):
+        keep_large_blocks()  # this process's own allocator: its tensors stay on the heap between batches
         try:
             with _stop_signals_as_interrupts(), warnings.catch_warnings():
                 warnings.showwarning = _show_warning
