@@ -2,11 +2,12 @@
 
 By default glibc maps each block of over 128 KiB on its own and unmaps it when freed (raising that
 threshold only as such blocks come back), and returns the heap's free top to the system beyond
-128 KiB. The sampler's activations (10,000 rows × 512 floats: 20 MB a tensor, allocated and freed 39
-times a batch) then arrive as fresh pages that the kernel must fault in and zero. `tabgen sample -n
-10000` on adult took 290,000–360,000 page faults, 71,000–79,000 with the thresholds below, and its
-median wall time fell from 3.25 to 2.52 s (AMX), 4.88 to 4.14 s (without AMX) and 5.91 to 5.09 s
-(AVX2), at 30–40 MB more resident memory (docs/speed.md). Fits did not change.
+128 KiB. The sampler's activations (10,000 rows × 512 values: 10 MB a tensor in bfloat16, allocated
+and freed at each of a batch's 39 denoiser calls) then arrive as fresh pages that the kernel must
+fault in and zero. `tabgen sample -n 10000` on adult took 290,000–360,000 page faults, 71,000–79,000
+with the thresholds below, and its median wall time fell from 3.25 to 2.52 s (AMX), 4.88 to 4.14 s
+(without AMX) and 5.91 to 5.09 s (AVX2), at 30–40 MB more resident memory (docs/speed.md). Fits did
+not change.
 
 The CLI sets them for its own process. A library leaves a process's allocator to its owner: in a
 pipeline, set ``MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=268435456`` in the environment
