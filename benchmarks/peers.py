@@ -86,7 +86,10 @@ def make_tabular_argn(ds: Dataset, seed: int, quick: bool, max_minutes: float | 
     """An unfitted TabularARGN with its defaults and each column's kind from info.json."""
     from mostlyai.engine import TabularARGN
 
-    encodings = {c: "TABULAR_CATEGORICAL" if c in ds.categorical else "TABULAR_NUMERIC_AUTO" for c in ds.train.columns}
+    # Parsed datetimes as datetimes: as numbers, TabularARGN wrote the year alone ("2024").
+    encodings = {c: "TABULAR_CATEGORICAL" if c in ds.categorical else
+                 "TABULAR_DATETIME" if pd.api.types.is_datetime64_any_dtype(ds.train[c]) else "TABULAR_NUMERIC_AUTO"
+                 for c in ds.train.columns}
     kwargs: dict[str, Any] = dict(QUICK_ARGN) if quick else {}
     if max_minutes is not None:
         kwargs["max_training_time"] = max_minutes
@@ -101,7 +104,7 @@ def run_tabular_argn(ds: Dataset, n: int, opts: Options) -> Outcome:
         params = {k: v for k, v in model.get_params().items() if k not in ("ctx_data", "workspace_dir", "tgt_encoding_types")}
     finally:
         model.close()
-    params["tgt_encoding_types"] = "from info.json: TABULAR_CATEGORICAL / TABULAR_NUMERIC_AUTO"
+    params["tgt_encoding_types"] = "from info.json: TABULAR_CATEGORICAL / TABULAR_DATETIME / TABULAR_NUMERIC_AUTO"
     budget = f"≤{params['max_epochs']:g} epochs, ≤{params['max_training_time']:g} min, early stopping"
     return Outcome(fake, fit_s, sample_s, budget, params)
 

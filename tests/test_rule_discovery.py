@@ -37,14 +37,17 @@ def names(rules: list, kind: type) -> set[str]:
 
 
 def assert_kept(df: pd.DataFrame, schema, rules: list) -> None:
-    """Every rule found holds in every row (a tie in exactly its share), and survives JSON."""
+    """Every rule found holds in every row (a tie, or a rule with exceptions, in exactly its share), and
+    survives JSON."""
     for rule in rules:
         kept = rule.holds(df, schema)
         if isinstance(rule, Tie):
             assert kept.mean() == pytest.approx(rule.share), rule
         elif isinstance(rule, LinearIdentity):
-            missing = df[rule.columns].isna().any(axis=1).to_numpy()
-            assert (kept | missing).all(), rule
+            present = ~df[rule.columns].isna().any(axis=1).to_numpy()
+            assert kept[present].sum() == sum(rule.remainder_rows) == present.sum() - rule.other_rows, rule
+        elif isinstance(rule, Order):
+            assert (~kept).sum() == rule.other_rows, rule
         else:
             assert kept.all(), rule
         assert rule_from_dict(rule.to_dict()) == rule
@@ -139,20 +142,56 @@ def test_sums_are_found_once_written_as_totals():
     assert_kept(df, schema, rules)
 
 
-@pytest.mark.parametrize("change", ["broken-3-percent", "missing-2-percent"])
-def test_a_broken_sum_is_not_found_and_a_gap_is_ignored(change):
+@pytest.mark.parametrize("change", ["broken-3-percent", "broken-8-percent", "missing-2-percent"])
+def test_a_sum_with_a_few_exceptions_is_found_with_them_and_a_gap_is_ignored(change):
     df = fares()[["fare", "tip", "tolls", "other"]]
     rng = np.random.default_rng(3)
     df["total"] = df["fare"] + df["tip"]
-    rows = rng.random(len(df)) < (0.03 if change == "broken-3-percent" else 0.02)
-    if change == "broken-3-percent":
+    rows = rng.random(len(df)) < {"broken-3-percent": 0.03, "broken-8-percent": 0.08, "missing-2-percent": 0.02}[change]
+    if change.startswith("broken"):
         df.loc[rows, "total"] = np.round(df.loc[rows, "total"] + rng.uniform(-5, 5, rows.sum()), 2)
     else:
         df.loc[rows, "tip"] = np.nan
     schema, rules = found(df)
-    expected = set() if change == "broken-3-percent" else {"total = fare + tip"}
+    expected = {"broken-3-percent": {"total = fare + tip (96.8 % of rows)"}, "broken-8-percent": set(),
+                "missing-2-percent": {"total = fare + tip"}}[change]
     assert names(rules, LinearIdentity) == expected
     assert_kept(df, schema, rules)
+
+
+def test_a_term_zero_in_most_rows_is_found_beside_exceptions():
+    """The hash of a few rows finds ``total = fare + tip`` where tolls are 0; its rest then takes the
+    surcharges plus the tolls' one value, and the identity grows by tolls."""
+    rng = np.random.default_rng(5)
+    n = 6000
+    fare = np.round(rng.gamma(2.0, 7.0, n) + 2.5, 2)
+    tip = np.round(np.where(rng.random(n) < 0.6, fare * rng.uniform(0.1, 0.3, n), 0), 2)
+    tolls = np.where(rng.random(n) < 0.08, 6.12, 0.0)
+    total = np.round(fare + tip + tolls + rng.choice([0.5, 1.0, 3.0, 3.5], n, p=[0.5, 0.3, 0.15, 0.05]), 2)
+    odd = rng.random(n) < 0.02
+    total[odd] = np.round(total[odd] + rng.uniform(0.3, 20, odd.sum()), 2)
+    df = pd.DataFrame({"fare": fare, "tip": tip, "tolls": tolls, "total": total})
+    schema, rules = found(df)
+    identity, = [r for r in rules if isinstance(r, LinearIdentity)]
+    assert identity.name.startswith("total = fare + tip + tolls + one of 0.5, 1, 3, 3.5 (")
+    assert identity.other_rows == int(odd.sum())
+    assert_kept(df, schema, rules)
+
+
+def test_columns_of_few_values_or_zero_together_make_no_identity_with_exceptions():
+    """Correlated statuses of a few values differ by one of a few values in most rows; columns 0 in
+    the same rows add up there: neither is an identity."""
+    rng = np.random.default_rng(6)
+    n = 5000
+    shares = [0.1, 0.2, 0.5, 0.1, 0.06, 0.02, 0.01, 0.004, 0.003, 0.002, 0.001]  # as default's PAY_0..6
+    status = rng.choice(np.arange(-2, 9), n, p=shares)
+    later = np.where(rng.random(n) < 0.7, status, rng.choice(np.arange(-2, 9), n, p=shares))
+    active = rng.random(n) < 0.04
+    a, b, c = (np.where(active, rng.integers(1, 500, n), 0) for _ in range(3))
+    df = pd.DataFrame({"status": status, "later": later, "a": a, "b": b, "c": c,
+                       "x": np.round(rng.normal(50, 10, n), 2)})
+    schema, rules = found(df, numerical=["status", "later"])
+    assert not names(rules, LinearIdentity)
 
 
 def test_dates_add_up_only_as_differences():
@@ -185,14 +224,18 @@ def test_orders_are_found_reduced_and_exempt_a_zero():
     assert_kept(df, schema, rules)
 
 
-def test_an_order_broken_once_or_stated_by_a_sum_is_not_reported():
+def test_an_order_broken_once_keeps_its_exception_and_one_stated_by_a_sum_is_not_reported():
     df = fares()[["fare", "tip", "other"]]
     df["total"] = df["fare"] + df["tip"]  # total >= fare: the identity says so, tips being >= 0
     df["later"] = df["other"] + np.round(np.random.default_rng(6).uniform(0, 5, len(df)), 2)
     df.loc[10, "later"] = df.loc[10, "other"] - 1
-    _, rules = found(df)
+    df["odd"] = df["other"] + np.round(np.random.default_rng(7).uniform(-0.2, 5, len(df)), 2)  # broken in 4 %
+    schema, rules = found(df)
     assert names(rules, LinearIdentity) == {"total = fare + tip"}
-    assert names(rules, Order) == {"fare >= tip"}  # tips are at most 30 % of the fare
+    # tips are at most 30 % of the fare; an order broken in 4 % of rows that independent draws keep in
+    # half of them is a rule, one broken in 1 row of 3,000 is too
+    assert names(rules, Order) == {"fare >= tip", "later >= other (99.9 % of rows)", "odd >= other (96.4 % of rows)"}
+    assert_kept(df, schema, rules)
 
 
 # Tie

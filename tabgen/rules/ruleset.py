@@ -220,8 +220,9 @@ class RuleSet:
         given: a given end before a given start, a zone with another borough."""
         for rule in self.rules:
             columns = [c for c in rule.columns if c in given.columns]
-            if len(columns) < len(rule.columns) or isinstance(rule, (Tie, Granularity)):
-                continue
+            partial = isinstance(rule, (Tie, Granularity)) or (isinstance(rule, (LinearIdentity, Order)) and rule.other_rows)
+            if len(columns) < len(rule.columns) or partial:
+                continue  # given cells may be a row the rule does not hold in
             complete = given[columns].notna().all(axis=1).to_numpy()
             if complete.any():
                 rows = given[complete]
@@ -289,7 +290,7 @@ def _tie_sources(rules: list[Rule], column: str) -> list[str]:
 
 def _added_base(rule: Rule, rules: list[Rule]) -> str | None:
     if isinstance(rule, LinearIdentity):
-        return f"{rule.target_column} (remainder)" if len(rule.remainder) > 1 else None
+        return f"{rule.target_column} (remainder)" if len(rule.remainder) > 1 or rule.other_rows else None
     if isinstance(rule, Order):
         return f"{rule.high} - {rule.low} (gap)"
     if isinstance(rule, Tie):
@@ -306,8 +307,12 @@ def _given_added(rule: Rule, numbers: "_Numbers", df: pd.DataFrame, rules: list[
         for k, column in rule.terms:
             rest -= k * numbers.get(column)
         remainder = np.asarray(rule.remainder)
-        nearest = remainder[np.abs(np.nan_to_num(rest, nan=np.inf)[:, None] - remainder[None, :]).argmin(axis=1)]
-        return pd.Series(np.where(np.isnan(rest), np.nan, nearest), index=index, dtype=object).map(_number_key)
+        distance = np.abs(np.nan_to_num(rest, nan=np.inf)[:, None] - remainder[None, :])
+        cells = pd.Series(remainder[distance.argmin(axis=1)], index=index).map(_number_key).astype(object)
+        if rule.other_rows:  # a row of the table's exceptions takes a class of its own
+            slack = rule.tolerance + 1e-9 * np.maximum(1.0, np.abs(numbers.get(rule.target_column)))
+            cells[distance.min(axis=1) > slack] = OTHER
+        return cells.where(~np.isnan(rest), None)
     if isinstance(rule, Order):
         gap = numbers.get(rule.high) - numbers.get(rule.low)
         if rule.zero_exempt:
@@ -325,6 +330,9 @@ def _given_added(rule: Rule, numbers: "_Numbers", df: pd.DataFrame, rules: list[
     return pd.Series(np.where(index_of >= 0, steps[np.maximum(index_of, 0)], np.nan), index=index, dtype=object).map(_number_key)
 
 
+#: The remainder class of an identity's exceptions (rows where no remainder value adds up): the model's
+#: own total stays there.
+OTHER = "other"
 #: Most combinations one packed column of rule tokens may take in the table (see :meth:`RuleSet.for_table`).
 MAX_PACKED_CLASSES = 100
 _SEPARATOR = "|"
@@ -391,7 +399,7 @@ def _restore_identity(rules: RuleSet, rule: LinearIdentity, numbers: _Numbers, f
     if target_given.any():  # solve for the last term that is not given
         target = numbers.get(rule.target_column)
         for k, term in reversed(rule.terms):
-            free = target_given & ~_fixed(given, term)
+            free = target_given & ~_fixed(given, term) & ~np.isnan(rest)
             if free.any():
                 others = rest + sum(kk * numbers.get(t) for kk, t in rule.terms if t != term)
                 numbers.set(term, (target - others) / k, free)
@@ -403,8 +411,9 @@ def _restore_order(rules: RuleSet, rule: Order, numbers: _Numbers, frame: pd.Dat
     gap = rules.token(rule, frame)
     low, own = numbers.get(rule.low), numbers.get(rule.high)
     # The model's own later value where it keeps the order (its ties to the other columns are the
-    # model's), the earlier one plus the learned gap where it does not.
-    high = np.where(~np.isnan(gap) & (own >= low), own, low + gap)
+    # model's), the earlier one plus the learned gap where it does not, or where the gap is one of the
+    # table's exceptions (negative).
+    high = np.where(~np.isnan(gap) & (own >= low) & ~(gap < 0), own, low + gap)
     if rule.zero_exempt:
         high = np.where(np.isnan(gap) & ~np.isnan(low), 0.0, high)
     high_given = _fixed(given, rule.high)
