@@ -471,20 +471,18 @@ class _Space:
         as the ``MIN_REMAINDER_SHARE`` of rows it must hold: a hash of a few rows misses a term that is 0
         in most of them (tolls), and finds the identity without it, whose rest then takes the term's
         values too (surcharges, and surcharges plus tolls)."""
-        def score(v: np.ndarray) -> float:
-            share, values = self.coverage(v)
-            return share - MIN_REMAINDER_SHARE * values
-
-        best, top = vector, score(vector)
-        if self.coverage(vector) == (1.0, 1) or top < 0.5 or np.count_nonzero(vector) > 3:
+        share, values = self.coverage(vector)
+        best, top = vector, share - MIN_REMAINDER_SHARE * values
+        if (share, values) == (1.0, 1) or top < 0.5 or np.count_nonzero(vector) > 3:
             return vector
         for j in np.flatnonzero(vector == 0):
             for k in COEFFICIENTS:
                 wider = vector.copy()
                 wider[j] = k
                 wider = wider * np.sign(wider[np.flatnonzero(wider)[0]])
-                if score(wider) > top:
-                    best, top = wider, score(wider)
+                share, values = self.coverage(wider)
+                if share - MIN_REMAINDER_SHARE * values > top:
+                    best, top = wider, share - MIN_REMAINDER_SHARE * values
         return best
 
     def identity(self, vector: np.ndarray, rng: np.random.Generator,
@@ -577,8 +575,8 @@ def _orders(numbers: _Numbers, identities: list[LinearIdentity], alpha: float, n
         exact = {pair: exempt for pair, exempt in among.items() if not counts[pair][1]}  # a chain of exact orders
         kept = [(low, high) for low, high in sorted(pairs)
                 if not _through(exact, low, high, x) and (numbers.names[low], numbers.names[high]) not in implied]
-        return [Order(numbers.names[low], numbers.names[high], pairs[(low, high)], counts[(low, high)][1], counts[(low, high)][0])
-                for low, high in kept]
+        return [Order(numbers.names[low], numbers.names[high], zero_exempt=pairs[(low, high)],
+                      held_rows=counts[(low, high)][0], other_rows=counts[(low, high)][1]) for low, high in kept]
 
     near += reduced(close, {**found, **close})
     return reduced(found, found)
@@ -647,7 +645,8 @@ def _implied_by_identities(numbers: _Numbers, identities: list[LinearIdentity]) 
     for spec in numbers.specs:  # +1 if never negative, −1 if never positive
         sign_of[spec.name] = 1 if spec.min >= 0 else -1 if spec.max <= 0 else 0
     implied = set()
-    for rule in identities:  # one with exceptions states it where it holds, and the model's rows are its exceptions
+    # One with exceptions states the order where it holds; in its exceptions the model's own values stay.
+    for rule in identities:
         vector = {rule.target_column: 1, **{name: -k for k, name in rule.terms}}
         for flip in (1, -1):  # Σ v·x = r, and −Σ v·x = −r
             v = {name: flip * k for name, k in vector.items()}
