@@ -305,3 +305,16 @@ def test_generated_rows_keep_rules_with_exceptions_near_their_share():
     assert (off["total"] == 20.0).all()
     solved = syn.sample(200, given={"total": 30.0}, seed=3)
     assert (solved["total"] == 30.0).all() and solved["tip"].notna().all()
+
+
+def test_a_given_total_is_solved_for_its_widest_term():
+    rng = np.random.default_rng(2)
+    fare = np.round(rng.gamma(3, 5, 400), 2)
+    tolls = np.where(rng.random(400) < 0.2, 6.12, 0.0)
+    df = pd.DataFrame({"fare": fare, "tolls": tolls, "total": np.round(fare + tolls, 2)})
+    schema = infer_schema(df)
+    rules = RuleSet.for_table([LinearIdentity("total", [[1, "fare"], [1, "tolls"]], tolerance=0.005)], schema)
+    generated = df.head(20).assign(total=30.0)  # the model conditioned on total = 30 leaves a difference
+    back = rules.restore(generated, schema, given=pd.DataFrame({"total": np.ones(20, dtype=bool)}))
+    assert (back["total"] == 30.0).all() and (back["tolls"] == generated["tolls"]).all()
+    assert np.allclose(back["fare"] + back["tolls"], 30.0)

@@ -7,7 +7,7 @@ total from its terms, an end that the model put before its start from the start 
 column from its source, a rounded value from its step, a borough from its zone. So every row keeps
 every rule, on every path, by construction. A written column stays in the model so that a given
 total or end conditions the other columns; the rule
-is then solved for one input (a given total sets the last term not given, a given end its start, a
+is then solved for one input (a given total sets its widest term not given, a given end its start, a
 given borough draws a zone of it), never met by rejection.
 
 Each column is written by one rule at most; rules are applied inputs first (``zone → borough`` before
@@ -396,14 +396,20 @@ def _restore_identity(rules: RuleSet, rule: LinearIdentity, numbers: _Numbers, f
     target_given = _fixed(given, rule.target_column)
     # Where a term is missing the identity says nothing: the model's own value stays.
     numbers.set(rule.target_column, total, ~target_given & ~np.isnan(total))
-    if target_given.any():  # solve for the last term that is not given
+    if target_given.any():
+        # Solve for the term of widest range that is not given (the fare, not the tolls of 0 or 6.12): the
+        # difference the model leaves is then smallest in that column's own scale.
         target = numbers.get(rule.target_column)
-        for k, term in reversed(rule.terms):
+        for k, term in sorted(reversed(rule.terms), key=lambda kt: -_span(schema[kt[1]])):
             free = target_given & ~_fixed(given, term) & ~np.isnan(rest)
             if free.any():
                 others = rest + sum(kk * numbers.get(t) for kk, t in rule.terms if t != term)
                 numbers.set(term, (target - others) / k, free)
                 target_given = target_given & ~free
+
+
+def _span(spec: ColumnSpec) -> float:
+    return 0.0 if spec.min is None or spec.max is None else spec.max - spec.min
 
 
 def _restore_order(rules: RuleSet, rule: Order, numbers: _Numbers, frame: pd.DataFrame, schema: Schema,
