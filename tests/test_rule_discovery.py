@@ -238,6 +238,21 @@ def test_an_order_broken_once_keeps_its_exception_and_one_stated_by_a_sum_is_not
     assert_kept(df, schema, rules)
 
 
+def test_an_order_exempting_zero_keeps_its_exceptions_counted_as_holds_counts_them():
+    rng = np.random.default_rng(0)
+    n = 5000
+    built = rng.integers(1900, 2015, n)
+    renovated = np.where(rng.random(n) < 0.7, 0, built + rng.integers(0, 30, n))
+    mistyped = (renovated > 0) & (rng.random(n) < 0.03)
+    renovated[mistyped] = built[mistyped] - rng.integers(1, 20, mistyped.sum())
+    df = pd.DataFrame({"built": built, "renovated": renovated, "x": rng.normal(size=n).round(2)})
+    schema, rules = found(df)
+    order, = rules
+    assert order.zero_exempt and order.other_rows == mistyped.sum() and order.held_rows == n - mistyped.sum()
+    assert order.name == f"renovated >= built (or 0) ({np.floor(1000 * (1 - mistyped.mean())) / 10:g} % of rows)"
+    assert_kept(df, schema, rules)
+
+
 # Tie
 
 

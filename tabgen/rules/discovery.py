@@ -563,8 +563,9 @@ def _orders(numbers: _Numbers, identities: list[LinearIdentity], alpha: float, n
         if len(holding) != 1:  # neither, or both (equal wherever both are present: not an order)
             continue
         low, high, exempt, other = holding[0]
-        chance, rows = _log_chance_order(x[:, low], x[:, high], exempt, other)
-        counts[(low, high)] = (rows - other, other)
+        chance = _log_chance_order(x[:, low], x[:, high], exempt, other)
+        both = int((~np.isnan(x[:, low]) & ~np.isnan(x[:, high])).sum())
+        counts[(low, high)] = (both - other, other)
         if chance < limit:
             found[(low, high)] = exempt
         elif chance < near_limit and not other:
@@ -609,20 +610,20 @@ def _order_holds(low: np.ndarray, high: np.ndarray) -> tuple[bool, int] | None:
     return bool(zero.any()), other
 
 
-def _log_chance_order(low: np.ndarray, high: np.ndarray, exempt: bool, other: int = 0) -> tuple[float, int]:
+def _log_chance_order(low: np.ndarray, high: np.ndarray, exempt: bool, other: int = 0) -> float:
     """``log P(X ≥ n − other)``, ``X ~ Binomial(n, P(H ≥ L))``, over the ``n`` rows where the order bites
     (both present, and ``high ≠ 0`` when exempt), for independent draws of the two columns' values in
     those rows: 0 where their ranges alone nearly keep it (snow hours, when not 0, exceed a dew point
-    that is then below zero; with exceptions, ``MAX_EXCEPTION_CHANCE``); and ``n``."""
+    that is then below zero; with exceptions, ``MAX_EXCEPTION_CHANCE``)."""
     rows = ~np.isnan(low) & ~np.isnan(high)
     if exempt:
         rows &= high != 0
     n = int(rows.sum())
     if not n:
-        return 0.0, 0
+        return 0.0
     lows = np.sort(low[rows])
     p = float((np.searchsorted(lows, high[rows], side="right") / len(lows)).mean())
-    return (_log_binomial_tail(n - other, n, p) if p <= (MAX_EXCEPTION_CHANCE if other else MAX_ORDER_CHANCE) else 0.0), n
+    return _log_binomial_tail(n - other, n, p) if p <= (MAX_EXCEPTION_CHANCE if other else MAX_ORDER_CHANCE) else 0.0
 
 
 def _through(found: dict[tuple[int, int], bool], low: int, high: int, x: np.ndarray) -> bool:

@@ -181,7 +181,7 @@ class Order(Rule):
     zero_exempt: bool = False
     other_rows: int = 0
     held_rows: int = 0
-    """The rows it was found to hold in (where both are present; with ``zero_exempt``, ``high`` not 0)."""
+    """The rows it was found to hold in, of those where both are present (as :meth:`holds` counts them)."""
     kind: ClassVar[str] = "order"
 
     @property
