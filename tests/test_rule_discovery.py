@@ -208,11 +208,16 @@ def test_dates_add_up_only_as_differences():
 # Order
 
 
+def renovations(rng: np.random.Generator, n: int, unrenovated: float) -> tuple[np.ndarray, np.ndarray]:
+    """Years built, and years renovated: 0 in ``unrenovated`` of rows, else not before the build."""
+    built = rng.integers(1900, 2015, n)
+    return built, np.where(rng.random(n) < unrenovated, 0, built + rng.integers(0, 30, n))
+
+
 def test_orders_are_found_reduced_and_exempt_a_zero():
     rng = np.random.default_rng(5)
     n = 2000
-    built = rng.integers(1900, 2015, n)
-    renovated = np.where(rng.random(n) < 0.8, 0, built + rng.integers(0, 30, n))
+    built, renovated = renovations(rng, n, 0.8)
     low = np.round(rng.normal(0, 10, n), 2)
     middle = np.round(low + rng.gamma(2, 3, n), 2)
     high = np.round(middle + rng.gamma(2, 3, n), 2)
@@ -241,8 +246,7 @@ def test_an_order_broken_once_keeps_its_exception_and_one_stated_by_a_sum_is_not
 def test_an_order_exempting_zero_keeps_its_exceptions_counted_as_holds_counts_them():
     rng = np.random.default_rng(0)
     n = 5000
-    built = rng.integers(1900, 2015, n)
-    renovated = np.where(rng.random(n) < 0.7, 0, built + rng.integers(0, 30, n))
+    built, renovated = renovations(rng, n, 0.7)
     mistyped = (renovated > 0) & (rng.random(n) < 0.03)
     renovated[mistyped] = built[mistyped] - rng.integers(1, 20, mistyped.sum())
     df = pd.DataFrame({"built": built, "renovated": renovated, "x": rng.normal(size=n).round(2)})
