@@ -11,7 +11,7 @@ held-out and synthetic rows keeping each.
     python -m benchmarks.rules --budget 120 --results-dir benchmarks/results/epyc   # writes rules/ there
     python -m benchmarks.rules --budget 0 --seeds 0,1 --no-peers --out defaults      # default fits, two seeds
     python -m benchmarks.rules --budget 0 --tables default --no-peers --without tie      # what one kind buys
-    python -m benchmarks.rules --budget 0 --tables rides --without exceptions --out rides  # a generated table
+    python -m benchmarks.rules --budget 0 --tables rides --seeds 0,1 --without exceptions --out rides  # generated
 
 ``--budget 0`` fits with the defaults a user gets (no time budget: the step limits end the fit), so
 the rule columns cost fit time rather than training steps. The held-out rows are scored as a model
@@ -93,8 +93,8 @@ GENERATED = {"rides": rides}
 
 def fit_models(ds: Dataset, budget: float | None, seeds: list[int], peers: bool = True, without: str | None = None):
     """Each model fitted in turn (``budget=None``: the defaults), yielded with its name as soon as it is.
-    With ``without`` (a kind of rule, such as ``tie``), the second tabgen fit of each seed leaves out
-    only the rules of that kind instead of every rule."""
+    With ``without`` (a kind of rule, such as ``tie``, or ``exceptions``: the rules with exceptions), the
+    second tabgen fit of each seed leaves out only those rules instead of every rule."""
     from tabgen import Synthesizer
 
     # The first fit in a process pays one-time costs (a budget's first seconds, a default fit's time):
