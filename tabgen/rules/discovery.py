@@ -584,16 +584,35 @@ def _orders(numbers: _Numbers, identities: list[LinearIdentity], alpha: float, n
 
 
 def _order_screen(sample: np.ndarray, pairs: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """The pairs ordered one way or the other (0 exempt) in the sampled rows, but twice
-    ``MAX_OTHER_SHARE`` of them."""
+    """The pairs ordered one way or the other (0 exempt) in the sampled rows; or in all but twice
+    ``MAX_OTHER_SHARE`` of them where independent draws would keep that order in few enough rows to
+    make it a rule with exceptions (a column of larger values is above another in most rows)."""
     kept = []
     with np.errstate(invalid="ignore"):
         for i, j in pairs:
             a, b = sample[:, i], sample[:, j]
             gone = np.isnan(a) | np.isnan(b)
-            if max((gone | (b >= a) | (b == 0)).mean(), (gone | (a >= b) | (a == 0)).mean()) >= 1 - 2 * MAX_OTHER_SHARE:
+            up, down = (gone | (b >= a) | (b == 0)).mean(), (gone | (a >= b) | (a == 0)).mean()
+            if max(up, down) == 1:
                 kept.append((i, j))
+            elif max(up, down) >= 1 - 2 * MAX_OTHER_SHARE:
+                low, high = (a, b) if up >= down else (b, a)
+                exempt = bool(((high == 0) & (high < low)).any())
+                if _chance_above(low, high, exempt) <= MAX_EXCEPTION_CHANCE + 2 * MAX_OTHER_SHARE:
+                    kept.append((i, j))
     return kept
+
+
+def _chance_above(low: np.ndarray, high: np.ndarray, exempt: bool) -> float:
+    """``P(H ≥ L)`` for independent draws of the two columns' values over the rows where the order bites
+    (both present, and ``high ≠ 0`` when exempt); 1 where there are none."""
+    rows = ~np.isnan(low) & ~np.isnan(high)
+    if exempt:
+        rows &= high != 0
+    if not rows.any():
+        return 1.0
+    lows = np.sort(low[rows])
+    return float((np.searchsorted(lows, high[rows], side="right") / len(lows)).mean())
 
 
 def _order_holds(low: np.ndarray, high: np.ndarray) -> tuple[bool, int] | None:
@@ -611,19 +630,12 @@ def _order_holds(low: np.ndarray, high: np.ndarray) -> tuple[bool, int] | None:
 
 
 def _log_chance_order(low: np.ndarray, high: np.ndarray, exempt: bool, other: int = 0) -> float:
-    """``log P(X ≥ n − other)``, ``X ~ Binomial(n, P(H ≥ L))``, over the ``n`` rows where the order bites
-    (both present, and ``high ≠ 0`` when exempt), for independent draws of the two columns' values in
-    those rows: 0 where their ranges alone nearly keep it (snow hours, when not 0, exceed a dew point
-    that is then below zero; with exceptions, ``MAX_EXCEPTION_CHANCE``)."""
-    rows = ~np.isnan(low) & ~np.isnan(high)
-    if exempt:
-        rows &= high != 0
-    n = int(rows.sum())
-    if not n:
-        return 0.0
-    lows = np.sort(low[rows])
-    p = float((np.searchsorted(lows, high[rows], side="right") / len(lows)).mean())
-    return _log_binomial_tail(n - other, n, p) if p <= (MAX_EXCEPTION_CHANCE if other else MAX_ORDER_CHANCE) else 0.0
+    """``log P(X ≥ n − other)``, ``X ~ Binomial(n, P(H ≥ L))`` (:func:`_chance_above`), over the ``n`` rows
+    where the order bites: 0 where the columns' ranges alone nearly keep it (snow hours, when not 0,
+    exceed a dew point that is then below zero; with exceptions, ``MAX_EXCEPTION_CHANCE``)."""
+    n = int((~np.isnan(low) & ~np.isnan(high) & ((high != 0) | (not exempt))).sum())
+    p = _chance_above(low, high, exempt)
+    return _log_binomial_tail(n - other, n, p) if n and p <= (MAX_EXCEPTION_CHANCE if other else MAX_ORDER_CHANCE) else 0.0
 
 
 def _through(found: dict[tuple[int, int], bool], low: int, high: int, x: np.ndarray) -> bool:
