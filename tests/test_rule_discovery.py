@@ -178,6 +178,27 @@ def test_a_term_zero_in_most_rows_is_found_beside_exceptions():
     assert_kept(df, schema, rules)
 
 
+def test_a_total_of_many_surcharge_columns_is_found_as_three_terms_and_their_sum():
+    """A taxi total of eight amounts, five of them surcharges of one or two values: the search keeps three
+    terms, and the surcharges' sums are the remainder's few values (the rarer ones with the exceptions)."""
+    rng = np.random.default_rng(1)
+    n = 30000
+    fare = np.round(rng.gamma(2.0, 8.0, n) + 3, 1)
+    amounts = {"fare": fare, "extra": rng.choice([0.0, 0.5, 1.0, 2.5], n, p=[0.4, 0.3, 0.2, 0.1]),
+               "mta": np.where(rng.random(n) < 0.98, 0.5, 0.0),
+               "tip": np.round(np.where(rng.random(n) < 0.65, fare * rng.uniform(0.1, 0.3, n), 0), 2),
+               "tolls": np.where(rng.random(n) < 0.06, 6.55, 0.0), "improvement": np.full(n, 1.0),
+               "congestion": np.where(rng.random(n) < 0.85, 2.5, 0.0), "airport": np.where(rng.random(n) < 0.1, 1.75, 0.0)}
+    total = np.round(sum(amounts.values()), 2)
+    odd = rng.random(n) < 0.02
+    total[odd] = np.round(total[odd] + rng.uniform(-5, 5, odd.sum()), 2)
+    df = pd.DataFrame({**amounts, "total": total})
+    schema, rules = found(df)
+    identity, = [r for r in rules if isinstance(r, LinearIdentity)]
+    assert identity.target_column == "total" and len(identity.terms) == 3 and 0.95 < identity.share < 0.98
+    assert_kept(df, schema, rules)
+
+
 def test_columns_of_few_values_or_zero_together_make_no_identity_with_exceptions():
     """Correlated statuses of a few values differ by one of a few values in most rows; columns 0 in
     the same rows add up there: neither is an identity."""
