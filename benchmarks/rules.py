@@ -105,7 +105,7 @@ def fit_models(ds: Dataset, budget: float | None, seeds: list[int], peers: bool 
         suffix = "" if seed == seeds[0] else f" (seed {seed})"
         syn, seconds = fit_tabgen(ds, seed, time_budget=budget)
         yield "tabgen" + suffix, {"model": syn, "seed": seed, "fit_seconds": seconds, **_steps(syn)}
-        left_out = [r.name for r in syn.rules_ if without in (r.kind, "exceptions" if getattr(r, "other_rows", 0) else None)]
+        left_out = [r.name for r in syn.rules_ if r.kind == without or (without == "exceptions" and getattr(r, "other_rows", 0))]
         plain = Synthesizer(seed=seed, categorical=ds.categorical, numerical=ds.numerical, time_budget=budget,
                             find_rules=without is not None, drop_rules=left_out, progress=False)
         began = time.perf_counter()

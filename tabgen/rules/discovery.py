@@ -481,8 +481,9 @@ class _Space:
                 wider[j] = k
                 wider = wider * np.sign(wider[np.flatnonzero(wider)[0]])
                 share, values = self.coverage(wider)
-                if share - MIN_REMAINDER_SHARE * values > top:
-                    best, top = wider, share - MIN_REMAINDER_SHARE * values
+                score = share - MIN_REMAINDER_SHARE * values
+                if score > top:
+                    best, top = wider, score
         return best
 
     def identity(self, vector: np.ndarray, rng: np.random.Generator,
@@ -517,8 +518,8 @@ class _Space:
         """``log P(X ≥ held)``, ``X ~ Binomial(n, p)`` (``n·log p`` where every row holds), plus the choice of
         the remainder values: ``p`` the share of rows whose remainder is one of them when each column's
         sampled values are shuffled apart. With exceptions, 0 where ``p > MAX_EXCEPTION_CHANCE``."""
-        sample = self.numbers.sample[self.present[self.numbers.sample][:, used].all(axis=1)]
-        shuffled = np.column_stack([rng.permutation(self.ints[sample, j]) for j in used])
+        sample = self.sample_ints[self.sample_present[:, used].all(axis=1)]
+        shuffled = np.column_stack([rng.permutation(sample[:, j]) for j in used])
         rest = (shuffled * coefficients).sum(axis=1)
         p = (np.isin(rest, values).sum() + 1) / (len(rest) + 1)
         if held < n and p > MAX_EXCEPTION_CHANCE:
@@ -562,10 +563,9 @@ def _orders(numbers: _Numbers, identities: list[LinearIdentity], alpha: float, n
         holding = [(low, high, *held) for low, high, held in ways if held is not None]
         if len(holding) != 1:  # neither, or both (equal wherever both are present: not an order)
             continue
-        low, high, exempt, other = holding[0]
+        low, high, exempt, held, other = holding[0]
         chance = _log_chance_order(x[:, low], x[:, high], exempt, other)
-        both = int((~np.isnan(x[:, low]) & ~np.isnan(x[:, high])).sum())
-        counts[(low, high)] = (both - other, other)
+        counts[(low, high)] = (held, other)
         if chance < limit:
             found[(low, high)] = exempt
         elif chance < near_limit and not other:
@@ -603,21 +603,25 @@ def _order_screen(sample: np.ndarray, pairs: list[tuple[int, int]]) -> list[tupl
     return kept
 
 
-def _chance_above(low: np.ndarray, high: np.ndarray, exempt: bool) -> float:
-    """``P(H ≥ L)`` for independent draws of the two columns' values over the rows where the order bites
-    (both present, and ``high ≠ 0`` when exempt); 1 where there are none."""
+def _biting(low: np.ndarray, high: np.ndarray, exempt: bool) -> np.ndarray:
+    """The rows where an order bites: both present, and ``high ≠ 0`` when exempt."""
     rows = ~np.isnan(low) & ~np.isnan(high)
-    if exempt:
-        rows &= high != 0
+    return rows & (high != 0) if exempt else rows
+
+
+def _chance_above(low: np.ndarray, high: np.ndarray, exempt: bool) -> float:
+    """``P(H ≥ L)`` for independent draws of the two columns' values over the rows where the order bites;
+    1 where there are none."""
+    rows = _biting(low, high, exempt)
     if not rows.any():
         return 1.0
     lows = np.sort(low[rows])
     return float((np.searchsorted(lows, high[rows], side="right") / len(lows)).mean())
 
 
-def _order_holds(low: np.ndarray, high: np.ndarray) -> tuple[bool, int] | None:
-    """Whether ``high ≥ low`` needs ``high == 0`` exempt, and in how many rows it does not hold (at most
-    ``MAX_OTHER_SHARE`` of those where both are present); ``None`` where it does not hold."""
+def _order_holds(low: np.ndarray, high: np.ndarray) -> tuple[bool, int, int] | None:
+    """Whether ``high ≥ low`` needs ``high == 0`` exempt, and of the rows where both are present how many
+    keep it and how many do not (at most ``MAX_OTHER_SHARE`` of them); ``None`` where it does not hold."""
     both = ~np.isnan(low) & ~np.isnan(high)
     if not both.any():
         return None
@@ -626,14 +630,14 @@ def _order_holds(low: np.ndarray, high: np.ndarray) -> tuple[bool, int] | None:
     other = int((below & ~zero).sum())
     if other > MAX_OTHER_SHARE * both.sum():
         return None
-    return bool(zero.any()), other
+    return bool(zero.any()), int(both.sum()) - other, other
 
 
 def _log_chance_order(low: np.ndarray, high: np.ndarray, exempt: bool, other: int = 0) -> float:
     """``log P(X ≥ n − other)``, ``X ~ Binomial(n, P(H ≥ L))`` (:func:`_chance_above`), over the ``n`` rows
     where the order bites: 0 where the columns' ranges alone nearly keep it (snow hours, when not 0,
     exceed a dew point that is then below zero; with exceptions, ``MAX_EXCEPTION_CHANCE``)."""
-    n = int((~np.isnan(low) & ~np.isnan(high) & ((high != 0) | (not exempt))).sum())
+    n = int(_biting(low, high, exempt).sum())
     p = _chance_above(low, high, exempt)
     return _log_binomial_tail(n - other, n, p) if n and p <= (MAX_EXCEPTION_CHANCE if other else MAX_ORDER_CHANCE) else 0.0
 

@@ -165,9 +165,13 @@ class LinearIdentity(Rule):
         """Rows where every column is present and the identity is exact, or some column is missing
         (the identity says nothing of those rows)."""
         rest = self.rest(df, schema)
-        near = np.abs(rest[:, None] - np.asarray(self.remainder)[None, :]).min(axis=1)
-        slack = self.tolerance + 1e-9 * np.maximum(1.0, np.abs(_numbers(df, schema, self.target_column)))
-        return np.isnan(rest) | (near <= slack)
+        return np.isnan(rest) | self.on_remainder(rest, _numbers(df, schema, self.target_column))
+
+    def on_remainder(self, rest: np.ndarray, target: np.ndarray) -> np.ndarray:
+        """Where ``rest`` (:meth:`rest`) is one of the remainder values, within the tolerance and the
+        float rounding of ``target``'s size (False where it is missing)."""
+        near = np.abs(np.nan_to_num(rest, nan=np.inf)[:, None] - np.asarray(self.remainder)[None, :]).min(axis=1)
+        return near <= self.tolerance + 1e-9 * np.maximum(1.0, np.abs(target))
 
 
 @dataclass
@@ -185,9 +189,13 @@ class Order(Rule):
     kind: ClassVar[str] = "order"
 
     @property
+    def share(self) -> float:
+        """The share of the rows where both are present that keep it."""
+        return self.held_rows / (self.held_rows + self.other_rows) if self.other_rows else 1.0
+
+    @property
     def name(self) -> str:
-        share = _held_share(self.held_rows / max(self.held_rows + self.other_rows, 1), self.other_rows)
-        return f"{self.high} >= {self.low}" + (" (or 0)" if self.zero_exempt else "") + share
+        return f"{self.high} >= {self.low}" + (" (or 0)" if self.zero_exempt else "") + _held_share(self.share, self.other_rows)
 
     @property
     def columns(self) -> list[str]:

@@ -307,11 +307,10 @@ def _given_added(rule: Rule, numbers: "_Numbers", df: pd.DataFrame, rules: list[
         for k, column in rule.terms:
             rest -= k * numbers.get(column)
         remainder = np.asarray(rule.remainder)
-        distance = np.abs(np.nan_to_num(rest, nan=np.inf)[:, None] - remainder[None, :])
-        cells = pd.Series(remainder[distance.argmin(axis=1)], index=index).map(_number_key).astype(object)
+        nearest = np.abs(np.nan_to_num(rest, nan=np.inf)[:, None] - remainder[None, :]).argmin(axis=1)
+        cells = pd.Series(remainder[nearest], index=index).map(_number_key).astype(object)
         if rule.other_rows:  # a row of the table's exceptions takes a class of its own
-            slack = rule.tolerance + 1e-9 * np.maximum(1.0, np.abs(numbers.get(rule.target_column)))
-            cells[distance.min(axis=1) > slack] = OTHER
+            cells[~rule.on_remainder(rest, numbers.get(rule.target_column))] = OTHER
         return cells.where(~np.isnan(rest), None)
     if isinstance(rule, Order):
         gap = numbers.get(rule.high) - numbers.get(rule.low)
