@@ -95,8 +95,9 @@ class EvaluationResult:
         if not self.rules:
             return []
         tables = [t for t in ("real", "holdout", "synthetic") if any(r[t] is not None for r in self.rules)]
-        width = max(len(r["rule"]) for r in self.rules)
-        lines = ["", f"{'rules of the real table (rows keeping each)'.ljust(width)}  " + "  ".join(t.rjust(9) for t in tables)]
+        title = "rules of the real table (rows keeping each)"
+        width = max(len(title), *(len(r["rule"]) for r in self.rules))
+        lines = ["", f"{title.ljust(width)}  " + "  ".join(t.rjust(9) for t in tables)]
         for r in self.rules:
             shares = "  ".join(("" if r[t] is None else f"{100 * r[t]:.1f}%").rjust(9) for t in tables)
             lines.append(f"{r['rule'].ljust(width)}  {shares}" + ("  (a share to match)" if r["partial"] else ""))

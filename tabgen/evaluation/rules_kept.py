@@ -3,7 +3,7 @@
 The rules are found in the real table as a fit finds them (:func:`tabgen.rules.discovery.find_rules`),
 plus its one-to-one pairs (:mod:`tabgen.pairs`), so a generator that knows nothing of rules is scored
 on the same list. A rule that holds in every real row is kept by a row or not; a partial one (a tie,
-a granularity) is a share to match: its row says what share of each table shows it.
+a granularity, a rule with exceptions) is a share to match: its row says what share of each table shows it.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def rules_kept(real: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFram
     rows = []
     for rule in rules:
         name, share = _measure(rule)
-        row = {"kind": rule.kind, "rule": name, "partial": isinstance(rule, (Tie, Granularity))}
+        row = {"kind": rule.kind, "rule": name, "partial": rule.partial}
         for label, table in (("real", real), ("holdout", holdout), ("synthetic", synthetic)):
             row[label] = None if table is None else _share(share, table.reset_index(drop=True), schema)
         rows.append(row)

@@ -53,6 +53,12 @@ class Rule:
     def columns(self) -> list[str]:
         raise NotImplementedError
 
+    @property
+    def partial(self) -> bool:
+        """Whether it holds in a share of the rows only (a tie, a granularity, an identity or order with
+        exceptions): a share to match, which a given row may break."""
+        return bool(getattr(self, "other_rows", 0))
+
     def holds(self, df: pd.DataFrame, schema: Schema) -> np.ndarray:
         raise NotImplementedError
 
@@ -222,6 +228,10 @@ class Tie(Rule):
         return f"{self.column} == {self.source} ({100 * self.share:.0f} % of rows)"
 
     @property
+    def partial(self) -> bool:
+        return True
+
+    @property
     def columns(self) -> list[str]:
         return [self.source, self.column]
 
@@ -246,6 +256,10 @@ class Granularity(Rule):
     def name(self) -> str:
         coarse = ", ".join(f"{100 * s:.0f} % multiples of {step:g}" for step, s in zip(self.steps, self.shares) if s >= 0.005)
         return f"{self.column} steps: {coarse}"
+
+    @property
+    def partial(self) -> bool:
+        return True
 
     @property
     def columns(self) -> list[str]:

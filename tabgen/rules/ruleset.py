@@ -220,8 +220,7 @@ class RuleSet:
         given: a given end before a given start, a zone with another borough."""
         for rule in self.rules:
             columns = [c for c in rule.columns if c in given.columns]
-            partial = isinstance(rule, (Tie, Granularity)) or (isinstance(rule, (LinearIdentity, Order)) and rule.other_rows)
-            if len(columns) < len(rule.columns) or partial:
+            if len(columns) < len(rule.columns) or rule.partial:
                 continue  # given cells may be a row the rule does not hold in
             complete = given[columns].notna().all(axis=1).to_numpy()
             if complete.any():
