@@ -6,6 +6,8 @@ import pytest
 
 from tabgen import Synthesizer
 from tabgen.errors import TabgenError
+from tabgen.evaluation.result import EvaluationResult
+from tabgen.evaluation.rules_kept import rules_kept
 from tabgen.rules.kinds import Determines, Granularity, LinearIdentity, Order, Tie
 from tabgen.rules.ruleset import RuleSet
 from tabgen.schema import infer_schema
@@ -251,7 +253,12 @@ def mistyped_totals(n: int = 1500, seed: int = 0, share: float = 0.04) -> pd.Dat
     end = start + pd.to_timedelta(rng.integers(3, 120, n), unit="min").to_numpy()
     swapped = rng.random(n) < share
     start[swapped], end[swapped] = end[swapped], start[swapped]
-    return pd.DataFrame({"fare": fare, "tip": tip, "total": total, "kind": rng.choice(list("ab"), n), "start": start, "end": end})
+    zone = rng.choice(list(ZONES), n)
+    borough = np.array([ZONES[z] for z in zone], dtype=object)
+    elsewhere = rng.random(n) < share
+    borough[elsewhere] = [{"north": "south", "south": "east", "east": "north"}[b] for b in borough[elsewhere]]
+    return pd.DataFrame({"fare": fare, "tip": tip, "total": total, "kind": rng.choice(list("ab"), n), "start": start, "end": end,
+                         "zone": zone, "borough": borough})
 
 
 def test_an_identity_with_exceptions_learns_them_as_a_class_of_its_remainder():
@@ -289,17 +296,68 @@ def test_an_order_with_exceptions_learns_them_as_negative_gaps():
     assert not RuleSet.for_table([order], schema).check_given(df.head(50), schema)  # swapped given times are one
 
 
+def test_a_lookup_with_exceptions_learns_them_as_a_class_of_its_own():
+    df = mistyped_totals()
+    schema = infer_schema(df)
+    pairs = [[z, b, int((df["zone"] == z).sum())] for z, b in ZONES.items()]
+    odd = ~Determines("zone", "borough", pairs).holds(df, schema)
+    rule = Determines("zone", "borough", pairs, other_rows=int(odd.sum()))
+    rules = RuleSet.for_table([rule], schema)
+    table, _ = rules.model_table(df, schema)
+    assert ((table["borough (from zone)"] == "other") == odd).all()
+    pd.testing.assert_frame_equal(rules.restore(table, schema)[df.columns], df, check_dtype=False)
+    # a generated exception keeps the model's own borough; elsewhere the zone's is written
+    table["borough"] = "west"
+    back = rules.restore(table, schema)
+    assert (back.loc[odd, "borough"] == "west").all() and (back.loc[~odd, "borough"] == df.loc[~odd, "borough"]).all()
+    # a given borough no zone has keeps its zone; the token is known only where both cells are given
+    given = pd.DataFrame({"borough": np.ones(len(df), dtype=bool)})
+    assert (rules.restore(table, schema, given=given)["zone"] == df["zone"]).all()
+    values = pd.DataFrame({"zone": ["z0", "z0", None], "borough": ["north", "east", "east"]})
+    cells, _ = rules.model_given(values, values.notna(), schema)
+    assert cells["borough (from zone)"].tolist() == [1, "other", None]
+    assert rule.name == f"zone -> borough ({np.floor(1000 * rule.share) / 10:g} % of rows)" and rule.partial
+
+
+def test_a_column_a_lookup_with_exceptions_writes_is_drawn_where_it_leaves_the_model_s_own():
+    rng = np.random.default_rng(5)
+    product = rng.integers(0, 60, 1200)
+    df = pd.DataFrame({"product": [f"p{p}" for p in product], "name": [f"n{p // 2}" for p in product],
+                       "category": [f"c{p // 20}" for p in product]})
+    odd = rng.random(len(df)) < 0.02  # another name of the same category
+    df.loc[odd, "name"] = [f"n{(p // 20) * 10 + (p // 2 + 1) % 10}" for p in product[odd]]
+    schema = infer_schema(df)
+
+    def pairs(parent, child):
+        return [[p, g[child].mode()[0], len(g)] for p, g in df.groupby(parent)]
+
+    lookup = Determines("product", "name", pairs("product", "name"), other_rows=int(odd.sum()))
+    rules = RuleSet.for_table([Determines("product", "category", pairs("product", "category")), lookup,
+                               Determines("name", "category", pairs("name", "category"))], schema)
+    assert len(rules) == 3 and rules.drawn == {"name -> category"}
+    table, _ = rules.model_table(df, schema)
+    table["name"] = rng.choice([f"n{i}" for i in range(30)], len(df))  # the model's own names, in exceptions too
+    back = rules.restore(table, schema, rng=rng)
+    exceptions = (table["name (from product)"] == "other").to_numpy()
+    assert (back.loc[~exceptions, "name"] == df.loc[~exceptions, "name"]).all()
+    for rule in rules.rules[::2]:  # the exact ones, in every row
+        assert rule.holds(back, schema).all(), rule.name
+
+
 def test_generated_rows_keep_rules_with_exceptions_near_their_share():
     df = mistyped_totals()
     syn = Synthesizer(config=fast_config(), progress=False, seed=0).fit(df)
     identity, = [r for r in syn.rules_ if isinstance(r, LinearIdentity)]
     order, = [r for r in syn.rules_ if isinstance(r, Order)]
+    lookup, = [r for r in syn.rules_ if isinstance(r, Determines)]
     assert identity.other_rows > 0 and 0.94 < identity.share < 0.98 and order.name.startswith("end >= start (9")
+    assert lookup.name.startswith("zone -> borough (9")
     rows = syn.sample(2000, seed=1)
     unruled = Synthesizer(config=fast_config(), progress=False, seed=0, find_rules=False).fit(df).sample(2000, seed=1)
-    for rule in (identity, order):
+    for rule in (identity, order, lookup):
         assert rule.share - 0.06 < kept(rule, rows, syn.schema_) < 1.0, rule.name  # exceptions too, at about their share
     assert kept(identity, unruled, syn.schema_) < 0.5  # without the rule, most totals are the model's own
+    assert kept(lookup, unruled, syn.schema_) < lookup.share - 0.06
     # given cells off the identity are one of its exceptions, not refused; a given total is kept
     off = syn.sample(20, given={"fare": 10.0, "tip": 1.0, "total": 20.0}, seed=2)
     assert (off["total"] == 20.0).all()
@@ -318,3 +376,14 @@ def test_a_given_total_is_solved_for_its_widest_term():
     back = rules.restore(generated, schema, given=pd.DataFrame({"total": np.ones(20, dtype=bool)}))
     assert (back["total"] == 30.0).all() and (back["tolls"] == generated["tolls"]).all()
     assert np.allclose(back["fare"] + back["tolls"], 30.0)
+
+
+def test_evaluate_lists_each_rule_of_the_real_table_with_the_share_each_table_keeps():
+    real = mistyped_totals()
+    synthetic = real.assign(borough=real["borough"].sample(frac=1, random_state=0).to_numpy())
+    rows = rules_kept(real, synthetic, None, infer_schema(real))
+    lookup, = [r for r in rows if r["rule"].startswith("zone -> borough (")]
+    assert lookup["partial"] and lookup["holdout"] is None and lookup["synthetic"] < 0.6 < 0.9 < lookup["real"] < 1
+    # a share is shown rounded down, as in the rule's name: 100 % only where every row keeps it
+    text = "\n".join(EvaluationResult(rules=[{**lookup, "real": 0.9996}]).rules_table())
+    assert "99.9%" in text and "100.0%" not in text

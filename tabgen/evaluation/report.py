@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..io import atomic_write
+from ..rules.kinds import floored_percent
 from ..schema import Schema
 from .plots import categorical_figure, numerical_figure, pair_error_heatmap
 from .prepare import normalise, resolve_schema, rng_for, subsample
@@ -147,7 +148,7 @@ def _rules_table(result: EvaluationResult) -> str:
     tables = [t for t in ("real", "holdout", "synthetic") if any(r[t] is not None for r in result.rules)]
     lines = ["<tr><th>rule of the real table</th>" + "".join(f"<th>{t}</th>" for t in tables) + "</tr>"]
     for r in result.rules:
-        cells = "".join(f'<td class="num">{"" if r[t] is None else f"{100 * r[t]:.1f} %"}</td>' for t in tables)
+        cells = "".join(f'<td class="num">{"" if r[t] is None else f"{floored_percent(r[t]):.1f} %"}</td>' for t in tables)
         partial = " (a share to match)" if r["partial"] else ""
         lines.append(f"<tr><td>{html.escape(r['kind'] + ': ' + r['rule'] + partial)}</td>{cells}</tr>")
     return ('<h2>Rules</h2><p>Rules found in the real table, and the share of each table\'s rows that keep them.</p>'

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from ..rules.kinds import floored_percent
 from .detection import Detection
 from .ml_efficiency import MLEfficiency
 
@@ -99,7 +100,7 @@ class EvaluationResult:
         width = max(len(title), *(len(r["rule"]) for r in self.rules))
         lines = ["", f"{title.ljust(width)}  " + "  ".join(t.rjust(9) for t in tables)]
         for r in self.rules:
-            shares = "  ".join(("" if r[t] is None else f"{100 * r[t]:.1f}%").rjust(9) for t in tables)
+            shares = "  ".join(("" if r[t] is None else f"{floored_percent(r[t]):.1f}%").rjust(9) for t in tables)
             lines.append(f"{r['rule'].ljust(width)}  {shares}" + ("  (a share to match)" if r["partial"] else ""))
         return lines
 

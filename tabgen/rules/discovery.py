@@ -10,9 +10,11 @@ of estimating the marginals from the table itself; docs/rules.md gives each test
 measured on independent columns.
 
 - ``Determines``: every parent group of two rows or more has one child value; by chance each would
-  with probability ``Σ_c q_c^n`` (``q`` the child's shares, ``n`` the group's rows). A parent must
-  repeat its values (an identifier determines everything, and says nothing), and only the transitive
-  reduction is kept (zone -> borough -> region, not zone -> region).
+  with probability ``Σ_c q_c^n`` (``q`` the child's shares, ``n`` the group's rows). With exceptions,
+  the binomial tail of the rows on their group's commonest child, against the share a child shuffled
+  apart from the parent keeps. A parent must repeat its values (an identifier determines everything,
+  and says nothing), and only the transitive reduction is kept (zone -> borough -> region, not zone ->
+  region), through exact links.
 - ``LinearIdentity``: the columns are scaled to integers on their finest decimal, so a sum is exact
   or not. Candidates come from a hash that is linear in the columns (weighted sums of a few rows'
   differences, mod 2^64): ``target − k1·a`` is matched against ``k2·b + k3·c`` by sorting, which costs
@@ -118,7 +120,7 @@ NEAR_ALPHA = 0.05
 
 def find_rules(df: pd.DataFrame, schema: Schema, *, alpha: float = ALPHA) -> list[Rule]:
     """The rules ``df`` obeys: ``Determines``, ``LinearIdentity``, ``Order``, ``Tie`` and ``Granularity``,
-    in that order, each kind in the table's column order.
+    in that order, each kind in the table's column order (Determines first by the rows their parent tells).
 
     ``schema`` is the table's (after :func:`tabgen.pairs.find_pairs`: columns written from a partner
     take no part). ``alpha`` bounds the chance, per kind, that independent columns yield a rule.
@@ -192,22 +194,35 @@ def _determines(df: pd.DataFrame, learned: list[ColumnSpec], alpha: float, near:
     children_of = {p: [c for c in range(len(names)) if counts[c] < counts[p]] for p in parents}
     tests = sum(len(c) for c in children_of.values())
     limit, near_limit = _log_limit(alpha, tests), _near_limit(tests)
-    found, close = set(), set()
+    found, close, other = set(), set(), {}
     # A parent's rare values, grouped as one (tabgen.protection), say nothing of its children.
     told = {p: np.flatnonzero(codes[p] != _code_of(values[p], RARE)) for p in parents}
+    rng = np.random.default_rng(0)
     for p, children in children_of.items():
         rows = told[p]
-        for c in _functional(codes[p][rows], [codes[c][rows] for c in children], children):
+        exact = _functional(codes[p][rows], [codes[c][rows] for c in children], children)
+        for c in exact:
             chance = _log_chance_pure(codes[p][rows], codes[c][rows])
             if chance < limit:
                 found.add((p, c))
             elif chance < near_limit:
                 close.add((p, c))
+        for c, exceptions in _nearly_functional(codes[p][rows], {c: codes[c] for c in children if c not in exact}, rows, rng,
+                                                limit):
+            found.add((p, c))
+            other[p, c] = exceptions
+
+    def implied(p: int, c: int, among: set) -> bool:
+        # Through an exact link only, and an exact rule not through a link with exceptions.
+        return any((p, q) in among and (q, c) in among and not other.get((p, q)) and (other.get((p, c)) or not other.get((q, c)))
+                   for q in range(len(names)))
 
     def reduced(pairs: set, among: set) -> list[Determines]:
-        kept = sorted((p, c) for p, c in pairs if not any((p, q) in among and (q, c) in among for q in range(len(names))))
-        return [Determines(names[p], names[c], _pair_table(codes[p][told[p]], values[p], codes[c][told[p]], values[c]))
-                for p, c in kept]
+        # The parent telling the most rows first: of two writing one child, it writes it (a postal code
+        # its city, not an order ID that is rare in most rows).
+        kept = sorted(((p, c) for p, c in pairs if not implied(p, c, among)), key=lambda pc: (-len(told[pc[0]]), pc))
+        return [Determines(names[p], names[c], _pair_table(codes[p][told[p]], values[p], codes[c][told[p]], values[c]),
+                           other.get((p, c), 0)) for p, c in kept]
 
     near += reduced(close, found | close)
     return reduced(found, found)
@@ -246,6 +261,53 @@ def _constant_within(groups: np.ndarray, values: np.ndarray) -> np.ndarray:
     return ~((ordered[:, 1:] != ordered[:, :-1]) & same).any(axis=1)
 
 
+def _off_commonest(parent: np.ndarray, child: np.ndarray) -> tuple[int, int]:
+    """The rows whose child is not the commonest of their parent group, and the rows of groups of two
+    rows or more (a group of one row keeps any lookup)."""
+    if len(child) == 0:
+        return 0, 0
+    keys, counts = np.unique(parent * (int(child.max()) + 1) + child, return_counts=True)
+    groups = keys // (int(child.max()) + 1)
+    starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
+    sizes, commonest = np.add.reduceat(counts, starts), np.maximum.reduceat(counts, starts)
+    grouped = sizes >= 2
+    return int((sizes - commonest)[grouped].sum()), int(sizes[grouped].sum())
+
+
+def _nearly_functional(parent: np.ndarray, children: dict[int, np.ndarray], rows: np.ndarray, rng: np.random.Generator,
+                       limit: float) -> list[tuple[int, int]]:
+    """The children (their codes in every row; ``parent``'s in ``rows``), with their exceptions, that take
+    their group's commonest value in all but ``MAX_OTHER_SHARE`` of the grouped rows, where a child
+    shuffled apart from the parent would do so in few enough rows (:func:`_few_enough_exceptions`) and the
+    binomial tail of the rows kept is below ``limit``."""
+    kept = []
+    if not children:
+        return kept
+    # Screened on the first rows: a child far from a function of its parent shows it there. An exception
+    # breaks two neighbours at most in its group, so the count of neighbours that differ screens them all at once.
+    head, first = parent[:SCREEN_ROWS], rows[:SCREEN_ROWS]
+    sizes = np.bincount(head)
+    order = np.argsort(head, kind="stable")
+    same = head[order][1:] == head[order][:-1]
+    ordered = np.vstack([child[first] for child in children.values()])[:, order]
+    differ = ((ordered[:, 1:] != ordered[:, :-1]) & same).sum(axis=1)
+    bound = 2 * (2 * MAX_OTHER_SHARE * sizes[sizes >= 2].sum() + 2)
+    for (c, child), far in zip(children.items(), differ > bound):
+        if far:
+            continue
+        off, grouped = _off_commonest(head, child[first])
+        if off > 2 * MAX_OTHER_SHARE * grouped + 2:
+            continue
+        child = child[rows]
+        off, grouped = _off_commonest(parent, child)
+        if off == 0 or off > MAX_OTHER_SHARE * grouped:
+            continue
+        p = 1 - _off_commonest(parent, rng.permutation(child))[0] / grouped
+        if _few_enough_exceptions(p, off, grouped) and _log_binomial_tail(grouped - off, grouped, p) < limit:
+            kept.append((c, off))
+    return kept
+
+
 def _log_chance_pure(parent: np.ndarray, child: np.ndarray) -> float:
     """``log Π_g Σ_c q_c^{n_g}`` over the parent's groups of two rows or more: the chance that a child
     of the same shares, independent of the parent, would take one value in each of them."""
@@ -263,10 +325,16 @@ def _log_sum_exp(x: np.ndarray) -> float:
 
 
 def _pair_table(parent: np.ndarray, parent_values: Any, child: np.ndarray, child_values: Any) -> list[list[Any]]:
-    """``[parent value, child value, rows]`` for each parent value, in the order they first appear."""
+    """``[parent value, child value, rows]`` for each parent value, in the order they first appear; the
+    child value is the parent's commonest (the first to appear among equally common ones)."""
     codes, first, rows = np.unique(parent, return_index=True, return_counts=True)
+    # Rows sorted by parent, then by how common their child is in the group, then by first appearance.
+    width = int(child.max()) + 1
+    pair_rows = np.bincount(parent * width + child)[parent * width + child]
+    best = np.lexsort((np.arange(len(parent)), -pair_rows, parent))
+    commonest = child[best[np.searchsorted(parent[best], codes)]]
     order = np.argsort(first)
-    return [[_key(parent_values[codes[i]]), _key(child_values[child[first[i]]]), int(rows[i])] for i in order]
+    return [[_key(parent_values[codes[i]]), _key(child_values[commonest[i]]), int(rows[i])] for i in order]
 
 
 # The numerical columns, shared by the other kinds

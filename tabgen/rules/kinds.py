@@ -72,16 +72,24 @@ class Rule:
 @dataclass
 class Determines(Rule):
     """``child`` is a function of ``parent`` (a zone determines its borough): ``pairs`` lists
-    ``[parent value, child value, rows]`` for every parent value seen (``None`` for missing)."""
+    ``[parent value, child value, rows]`` for every parent value seen (``None`` for missing), but in
+    ``other_rows`` rows of exceptions (a postal code mistyped), whose share the model learns."""
 
     parent: str
     child: str
     pairs: list[list[Any]] = field(default_factory=list)
+    other_rows: int = 0
     kind: ClassVar[str] = "determines"
 
     @property
+    def share(self) -> float:
+        """The share of the rows that keep it."""
+        rows = sum(r for _, _, r in self.pairs)
+        return 1 - self.other_rows / rows if rows else 1.0
+
+    @property
     def name(self) -> str:
-        return f"{self.parent} -> {self.child}"
+        return f"{self.parent} -> {self.child}{_held_share(self.share, self.other_rows)}"
 
     @property
     def target(self) -> str:
@@ -102,10 +110,14 @@ class Determines(Rule):
 _UNSEEN = object()
 
 
+def floored_percent(share: float) -> float:
+    """A share as a percent rounded down to 0.1 (one exception in 3,000 rows is not 100 %)."""
+    return math.floor(1000 * share + 1e-9) / 10
+
+
 def _held_share(share: float, exceptions: int) -> str:
-    """`` (98.2 % of rows)`` for a rule with exceptions, rounded down (one exception in 3,000 rows is not
-    100 %); nothing for one without."""
-    return f" ({math.floor(1000 * share) / 10:g} % of rows)" if exceptions else ""
+    """`` (98.2 % of rows)`` for a rule with exceptions; nothing for one without."""
+    return f" ({floored_percent(share):g} % of rows)" if exceptions else ""
 
 
 def _same(expected: Any, value: Any) -> bool:

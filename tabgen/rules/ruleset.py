@@ -2,13 +2,13 @@
 
 The model learns every column of the user's table, and beside them a token for each rule that needs
 one: an order's non-negative gap, an identity's remainder (which of its few values), a tie's yes/no, a
-granularity's step. In each generated row every rule then writes its column from its inputs: a
-total from its terms, an end that the model put before its start from the start and the gap, a tied
-column from its source, a rounded value from its step, a borough from its zone. So every row keeps
-every rule, on every path, by construction. A written column stays in the model so that a given
-total or end conditions the other columns; the rule
-is then solved for one input (a given total sets its widest term not given, a given end its start, a
-given borough draws a zone of it), never met by rejection.
+granularity's step, whether a row follows a lookup with exceptions. In each generated row every rule
+then writes its column from its inputs: a total from its terms, an end that the model put before its
+start from the start and the gap, a tied column from its source, a rounded value from its step, a
+borough from its zone. So every row keeps every rule (a rule with exceptions: at the share the model
+learns), on every path, by construction. A written column stays in the model so that a given total or
+end conditions the other columns; the rule is then solved for one input (a given total sets its widest
+term not given, a given end its start, a given borough draws a zone of it), never met by rejection.
 
 Each column is written by one rule at most; rules are applied inputs first (``zone → borough`` before
 ``borough → region``). A rule that would write a column another rule writes, or form a cycle, or
@@ -46,21 +46,30 @@ def kept_in_order(rules: list[Rule], schema: Schema) -> tuple[list[Rule], set[st
     customer name, written from its order ID, draws the customer ID that has that name).
 
     A column is written by one rule, except a column tied to several sources (a payment equal to
-    last month's bill in some rows and to last month's payment in others): its ties share one token."""
+    last month's bill in some rows and to last month's payment in others): its ties share one token;
+    and a column a lookup with exceptions writes, which a dependency may then draw where the lookup
+    leaves the model's own value (its exceptions, its parent's rare values): a product's name, written
+    from its product ID, drawn among the names of its sub-category there."""
     paired = {c.name for c in schema.derived} | {c.derived_from for c in schema.derived}
     kept: dict[str, list[Rule]] = {}
     drawn: set[str] = set()
     rounded: dict[str, Granularity] = {}  # steps of an order's later column: rounded after the order writes it
+
+    def partly_written(column: str) -> bool:
+        return column in kept and all(isinstance(r, Determines) and r.partial and r.name not in drawn for r in kept[column])
+
     for rule in rules:
         if isinstance(rule, Granularity) and isinstance(kept.get(rule.column, [None])[0], Order):
             rounded.setdefault(rule.column, rule)
             continue
-        if isinstance(rule, Determines) and rule.child in kept and rule.parent not in kept:
+        if (isinstance(rule, Determines) and rule.child in kept and not rule.partial
+                and (rule.parent not in kept or partly_written(rule.parent))):
             drawn.add(rule.name)
         target = _writes(rule, drawn)
         another_tie = isinstance(rule, Tie) and all(isinstance(r, Tie) for r in kept.get(target, [None]))
+        shared = another_tie or (rule.name in drawn and partly_written(target))
         zero_ambiguous = isinstance(rule, Order) and rule.zero_exempt and schema[rule.high].has_missing
-        if (target in kept and not another_tie) or target in paired or zero_ambiguous or not _acyclic(kept, rule, drawn):
+        if (target in kept and not shared) or target in paired or zero_ambiguous or not _acyclic(kept, rule, drawn):
             drawn.discard(rule.name)  # a zero-exempt order's gap marks a 0 as missing: missing could not be told
             continue
         kept.setdefault(target, []).append(rule)
@@ -235,10 +244,11 @@ class RuleSet:
         """Given cells of the user's columns (``values``, with ``given`` saying which are fixed) and of
         the model table's added columns: a gap where both ends are given, a remainder where all of an
         identity's columns are, a tie where both columns are, a step where the value is."""
-        numbers = _Numbers(values.where(given), schema)
+        cells = values.where(given)
+        numbers = _Numbers(cells, schema)
         values, given = values.copy(), given.copy()
         for column in dict.fromkeys(self.added.values()):
-            values[column] = self._value(column, numbers, values, given_only=True)
+            values[column] = self._value(column, numbers, cells, given_only=True)
             given[column] = values[column].notna()
         keep = [c for c in values.columns if given[c].any()]
         return values[keep], given[keep]
@@ -257,8 +267,8 @@ class RuleSet:
         ``given_only`` a packed cell is known only where every part is (a missing part is otherwise data)."""
         owners = self._owners(column)
         if len(owners) == 1:
-            return _given_added(owners[0], numbers, df, self.rules)
-        parts = [_given_added(rule, numbers, df, self.rules) for rule in owners]
+            return _given_added(owners[0], numbers, df, self.rules, given_only)
+        parts = [_given_added(rule, numbers, df, self.rules, given_only) for rule in owners]
         packed = parts[0].map(_key_text)
         for part in parts[1:]:
             packed = packed + _SEPARATOR + part.map(_key_text)
@@ -296,11 +306,20 @@ def _added_base(rule: Rule, rules: list[Rule]) -> str | None:
         return f"{rule.column} == {rule.source}" if len(_tie_sources(rules, rule.column)) == 1 else f"{rule.column} (tie)"
     if isinstance(rule, Granularity):
         return f"{rule.column} (step)"
+    if isinstance(rule, Determines) and rule.other_rows:
+        return f"{rule.child} (from {rule.parent})"
     return None
 
 
-def _given_added(rule: Rule, numbers: "_Numbers", df: pd.DataFrame, rules: list[Rule]) -> pd.Series:
+def _given_added(rule: Rule, numbers: "_Numbers", df: pd.DataFrame, rules: list[Rule], given_only: bool = False) -> pd.Series:
     index = df.index
+    if isinstance(rule, Determines):  # 1 where the child is its parent's, the exceptions' class elsewhere
+        if any(c not in df.columns for c in rule.columns):
+            return pd.Series(None, index=index, dtype=object)
+        cells = pd.Series(OTHER, index=index, dtype=object)
+        cells[rule.holds(df, numbers.schema)] = 1
+        # A given cell is never missing: missing there is not given, and the token then unknown.
+        return cells.where(~(df[rule.parent].isna() | df[rule.child].isna()).to_numpy(), None) if given_only else cells
     if isinstance(rule, LinearIdentity):
         rest = numbers.get(rule.target_column).copy()
         for k, column in rule.terms:
@@ -476,13 +495,15 @@ def _restore_determines(rules: RuleSet, rule: Determines, numbers: _Numbers, fra
     parent_spec, child_spec = schema[rule.parent], schema[rule.child]
     child_given = _fixed(given, rule.child)
     parent_given = _fixed(given, rule.parent)
-    choose = child_given & ~parent_given
+    # A row the model made one of the table's exceptions keeps its own child.
+    follows = ~np.isnan(rules.token(rule, frame)) if rule.name in rules.added else np.ones(len(frame), dtype=bool)
+    choose = child_given & ~parent_given & follows
     if choose.any():  # a given child: its parent is drawn among those of that child, by their rows
         _draw_parents(rule, frame, schema, choose, rng, numbers)
     parents = _keys_of(frame[rule.parent], parent_spec, numbers if parent_spec.kind == "numerical" else None, rule.parent)
     table = {p: c for p, c, _ in rule.pairs}
     written = [table.get(p, _KEEP) for p in parents]
-    keep = np.array([w is _KEEP for w in written])
+    keep = np.array([w is _KEEP for w in written]) | ~follows
     values = np.array([None if w is _KEEP else w for w in written], dtype=object)
     if child_spec.kind == "numerical":
         numbers.set(rule.child, np.array([np.nan if v is None else v for v in values], dtype=float), ~keep & ~child_given)
@@ -525,6 +546,7 @@ def _draw_parents(rule: Determines, frame: pd.DataFrame, schema: Schema, rows: n
     for parent, child, count in rule.pairs:
         parents, counts = by_child.setdefault(child, ([], np.zeros(0)))
         by_child[child] = (parents + [parent], np.append(counts, count))
+    rows = rows & np.array([c in by_child for c in children], dtype=bool)  # a child no parent has keeps its own
     chosen = []
     for i in np.flatnonzero(rows):
         parents, counts = by_child[children[i]]
