@@ -300,8 +300,8 @@ def fit(data: Path, output: Path | None, categorical: str | None, numerical: str
         if syn.protection_.columns:
             click.echo(f"Values of fewer than {syn.protection_.min_rows} rows, never learned nor generated "
                        f"(--no-value-protection keeps them):\n{syn.protection_}", err=True)
-        click.echo(f"Rules every generated row keeps ({len(syn.rules_)}; --drop-rule NAME leaves one out):\n{syn.rules_}",
-                   err=True)
+        click.echo(f"Rules kept in generated rows ({len(syn.rules_)}; one with a share, at that share; "
+                   f"--drop-rule NAME leaves one out):\n{syn.rules_}", err=True)
     rows = f"{syn.n_rows_:,} row{'s' if syn.n_rows_ != 1 else ''}"
     if syn.skipped_share_:
         rows += f" ({100 * syn.skipped_share_:.2g} % of the rows streamed were left out: they hold values its sample has not)"

@@ -115,6 +115,19 @@ def test_a_lookup_with_exceptions_is_found_with_its_share_and_its_commonest_valu
     assert names(found(places()[["zone", "borough"]])[1], Determines) == {"zone -> borough"}
 
 
+def test_a_lookup_with_exceptions_may_have_as_many_values_as_its_parent():
+    rng = np.random.default_rng(5)
+    code = rng.integers(10000, 10060, 3000)
+    latitude = np.round(40 + (code - 10000) * 0.01, 2)
+    odd = rng.random(3000) < 0.02  # another code's latitude
+    latitude[odd] = np.round(40 + rng.integers(0, 60, odd.sum()) * 0.01, 2)
+    df = pd.DataFrame({"code": code, "latitude": latitude})
+    schema, rules = found(df)
+    assert {r.name.split(" (")[0] for r in rules} == {"code -> latitude", "latitude -> code"}
+    assert_kept(df, schema, rules)
+    assert [r.name for r in rules_for_table(df, schema)] == [rules[0].name]  # one writes the other
+
+
 def test_a_child_of_one_common_value_is_no_lookup_with_exceptions():
     rng = np.random.default_rng(4)
     zone = rng.integers(0, 60, 3000)

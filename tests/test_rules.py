@@ -8,6 +8,7 @@ from tabgen import Synthesizer
 from tabgen.errors import TabgenError
 from tabgen.evaluation.result import EvaluationResult
 from tabgen.evaluation.rules_kept import rules_kept
+from tabgen.pairs import find_pairs
 from tabgen.rules.kinds import Determines, Granularity, LinearIdentity, Order, Tie
 from tabgen.rules.ruleset import RuleSet
 from tabgen.schema import infer_schema
@@ -185,7 +186,7 @@ def test_the_cli_declares_shows_drops_and_refuses_rules(tmp_path):
 
     shown = fit()
     assert shown.exit_code == 0, shown.output
-    assert "Rules every generated row keeps" in shown.output and "order: end >= start" in shown.output
+    assert "Rules kept in generated rows" in shown.output and "order: end >= start" in shown.output
     dropped = fit("--drop-rule", "end >= start", "--rule", "fare <= total")
     assert dropped.exit_code == 0 and "order: end >= start" not in dropped.output and "total >= fare" in dropped.output
     assert "order: end >= start" not in fit("--no-rules").output
@@ -387,3 +388,17 @@ def test_evaluate_lists_each_rule_of_the_real_table_with_the_share_each_table_ke
     # a share is shown rounded down, as in the rule's name: 100 % only where every row keeps it
     text = "\n".join(EvaluationResult(rules=[{**lookup, "real": 0.9996}]).rules_table())
     assert "99.9%" in text and "100.0%" not in text
+
+
+def test_a_parent_drawn_for_a_given_child_carries_its_one_to_one_partner():
+    rng = np.random.default_rng(6)
+    zone = rng.integers(0, 12, 600)
+    df = pd.DataFrame({"zone": [f"z{z}" for z in zone], "code": zone + 100, "borough": [ZONES[f"z{z}"] for z in zone]})
+    schema = find_pairs(df, infer_schema(df, categorical=["code"]))
+    partner, = schema.derived
+    parent = partner.derived_from
+    pairs = [[p, ZONES[f"z{int(p) - 100}" if parent == "code" else p], int(k)] for p, k in df[parent].value_counts().items()]
+    rules = RuleSet.for_table([Determines(parent, "borough", pairs)], schema)
+    back = rules.restore(df.assign(borough="south"), schema, given=pd.DataFrame({"borough": np.ones(600, dtype=bool)}), rng=rng)
+    assert (back["borough"] == "south").all() and rules.rules[0].holds(back, schema).all()
+    assert (back["code"].astype(int) == back["zone"].str[1:].astype(int) + 100).all()  # the partner follows the drawn zone

@@ -190,8 +190,9 @@ def _determines(df: pd.DataFrame, learned: list[ColumnSpec], alpha: float, near:
             values.append(unique)
     counts = [len(v) for v in values]
     parents = [p for p in range(len(names)) if _repeats(codes[p], counts[p])]
-    # One-to-one pairs (equal counts) are tabgen.pairs' business; a child has fewer values than its parent.
-    children_of = {p: [c for c in range(len(names)) if counts[c] < counts[p]] for p in parents}
+    # One-to-one pairs (equal counts) are tabgen.pairs' business; a child has fewer values than its parent,
+    # or as many where it has exceptions (a zip code and its latitude, mistyped in a few rows).
+    children_of = {p: [c for c in range(len(names)) if counts[c] <= counts[p] and c != p] for p in parents}
     tests = sum(len(c) for c in children_of.values())
     limit, near_limit = _log_limit(alpha, tests), _near_limit(tests)
     found, close, other = set(), set(), {}
@@ -200,7 +201,8 @@ def _determines(df: pd.DataFrame, learned: list[ColumnSpec], alpha: float, near:
     rng = np.random.default_rng(0)
     for p, children in children_of.items():
         rows = told[p]
-        exact = _functional(codes[p][rows], [codes[c][rows] for c in children], children)
+        fewer = [c for c in children if counts[c] < counts[p]]
+        exact = _functional(codes[p][rows], [codes[c][rows] for c in fewer], fewer)
         for c in exact:
             chance = _log_chance_pure(codes[p][rows], codes[c][rows])
             if chance < limit:

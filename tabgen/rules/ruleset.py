@@ -10,9 +10,10 @@ learns), on every path, by construction. A written column stays in the model so 
 end conditions the other columns; the rule is then solved for one input (a given total sets its widest
 term not given, a given end its start, a given borough draws a zone of it), never met by rejection.
 
-Each column is written by one rule at most; rules are applied inputs first (``zone → borough`` before
-``borough → region``). A rule that would write a column another rule writes, or form a cycle, or
-write a column of a one-to-one pair (:mod:`tabgen.pairs` writes those), is not kept.
+Each column is written by one rule at most (see :func:`kept_in_order` for the two exceptions); rules are
+applied inputs first (``zone → borough`` before ``borough → region``). A rule that would write a column
+another rule writes, or form a cycle, or write a column of a one-to-one pair (:mod:`tabgen.pairs` writes
+those), is not kept.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import TabgenError
+from ..pairs import write_derived
 from ..schema import ColumnSpec, Schema, as_numbers, from_numbers, infer_schema, json_scalar, restore_dtype
 from .kinds import Determines, Formula, Granularity, LinearIdentity, Order, Rule, Tie, rule_from_dict
 
@@ -222,7 +224,10 @@ class RuleSet:
         out = {}
         for spec in schema.columns:
             out[spec.name] = numbers.output(spec.name) if spec.name in numbers.changed else frame[spec.name]
-        return pd.DataFrame(out, index=frame.index)
+        # A column a rule wrote or drew may be a one-to-one pair's parent (tabgen.pairs): its partner follows.
+        written = {_writes(r, self.drawn) for r in self.rules} | {r.parent for r in self.rules if isinstance(r, Determines)}
+        partners = Schema([s for s in schema.columns if s.name in written or s.derived_from in written])
+        return write_derived(pd.DataFrame(out, index=frame.index), partners)
 
     def check_given(self, given: pd.DataFrame, schema: Schema) -> None:
         """Refuse given rows (the user's columns, NaN where not given) that break a rule in the cells
