@@ -212,6 +212,14 @@ def test_absent_holdout_or_target_gives_none_and_a_note():
     assert any("target" in note for note in no_target.notes)
 
 
+def test_identifier_and_extra_columns_are_each_named_in_a_note_of_their_own():
+    real = correlated(300).assign(**{"Row ID": np.arange(300)})
+    synthetic = correlated(300, seed=1).assign(**{"Row ID": np.arange(300) + 300, "extra": 1.0})
+    notes = fast(real, synthetic, metrics=["fidelity"]).notes
+    assert "synthetic column(s) ['extra'] are not in the real table and were ignored" in notes
+    assert "identifier column(s) ['Row ID'] were not compared" in notes
+
+
 def test_mistakes_name_the_culprit():
     real = correlated(100)
     with pytest.raises(TabgenError, match="'income'"):

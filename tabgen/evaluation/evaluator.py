@@ -87,7 +87,7 @@ def evaluate(
         schema=schema, target=target, seed=seed, max_rows=max_rows,
     )
 
-    result = _new_result(run, synthetic, wanted)
+    result = _new_result(run, synthetic, wanted, {str(c) for c in real.columns})
     result.rules = _rules(real, synthetic, holdout, given_schema) if "rules" in wanted else []
     steps = _steps(run, result, wanted, run.holdout is not None if floor is None else floor)
     with threadpool_limits(limits=BLAS_THREADS), \
@@ -119,15 +119,18 @@ def _rules(real: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame | 
                           schema or infer_schema(real))
 
 
-def _new_result(run: "_Run", synthetic: pd.DataFrame, wanted: set[str]) -> EvaluationResult:
+def _new_result(run: "_Run", synthetic: pd.DataFrame, wanted: set[str], real_columns: set[str]) -> EvaluationResult:
     """The result before any metric: the tables' sizes, and notes on what is left out."""
     result = EvaluationResult(seed=run.seed, max_rows=run.max_rows)
     result.rows = {"real": len(run.real), "synthetic": len(run.synthetic)}
     if run.holdout is not None:
         result.rows["holdout"] = len(run.holdout)
-    extra = [str(c) for c in synthetic.columns if str(c) not in run.schema.names]  # names as the schema spells them
+    extra = [str(c) for c in synthetic.columns if str(c) not in real_columns]
     if extra:
         result.notes.append(f"synthetic column(s) {extra} are not in the real table and were ignored")
+    identifiers = [str(c) for c in synthetic.columns if str(c) in real_columns and str(c) not in run.schema.names]
+    if identifiers:  # fresh by design (resolve_schema): comparing them measures nothing
+        result.notes.append(f"identifier column(s) {identifiers} were not compared")
     skipped = [name for name in METRICS if name not in wanted]
     if skipped:
         result.notes.append(f"not computed, as asked: {', '.join(skipped)}")

@@ -248,7 +248,8 @@ class RuleSet:
     def model_given(self, values: pd.DataFrame, given: pd.DataFrame, schema: Schema) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Given cells of the user's columns (``values``, with ``given`` saying which are fixed) and of
         the model table's added columns: a gap where both ends are given, a remainder where all of an
-        identity's columns are, a tie where both columns are, a step where the value is."""
+        identity's columns are, a tie where both columns are, a step where the value is, whether a lookup
+        with exceptions is followed where its parent and child are."""
         cells = values.where(given)
         numbers = _Numbers(cells, schema)
         values, given = values.copy(), given.copy()
