@@ -89,8 +89,12 @@ def _microseconds(series: pd.Series, fmt: str | None, name: str) -> np.ndarray:
     if fmt is not None:
         stamps = pd.to_datetime(series, format=fmt, errors="coerce")
         bad = stamps.isna() & series.notna()
+        if bad.any():  # an ISO 8601 date (2019-01-31) is read whatever the column's format: it is unambiguous
+            stamps[bad] = pd.to_datetime(series[bad], format="ISO8601", errors="coerce")
+            bad = stamps.isna() & series.notna()
         if bad.any():
-            raise TabgenError(f"column {name!r} holds {series[bad].iloc[0]!r}, which is not a date in the format {fmt!r}")
+            raise TabgenError(f"column {name!r} holds {series[bad].iloc[0]!r}, which is not a date in the format {fmt!r} "
+                              "nor in ISO 8601 (2019-01-31)")
     else:
         stamps = pd.to_datetime(series)
     if getattr(stamps.dtype, "tz", None) is not None:

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from tabgen import Schema, Synthesizer, TabgenError, infer_schema
+from tabgen.datetimes import datetimes_to_numbers
 from tabgen.errors import TabgenWarning
 from tabgen.identifiers import IdFormat, learn_format
 from tabgen.transform import TableTransform
@@ -309,6 +310,13 @@ def test_datetimes_come_back_as_datetimes_and_text_in_its_format():
         assert (parsed.dt.strftime(fmt) == text).all()
         real = pd.to_datetime(df[name], format=fmt)
         assert parsed.between(real.min(), real.max()).all()
+
+
+def test_a_date_column_of_one_format_reads_iso_dates_too():
+    days = datetimes_to_numbers(pd.Series(["31/01/21", "2021-02-01", None]), "D", "%d/%m/%y", "when")
+    assert days[1] - days[0] == 1
+    with pytest.raises(TabgenError, match=r"'01-02-21', which is not a date in the format '%d/%m/%y' nor in ISO 8601"):
+        datetimes_to_numbers(pd.Series(["31/01/21", "01-02-21"]), "D", "%d/%m/%y", "when")
 
 
 @pytest.mark.parametrize("fmt", ["%Y-%m-%dT%H:%M:%S", "%b %d, %Y", "%d.%m.%Y", "%Y/%m/%d %H:%M:%S.%f", "%d/%m/%y", "%m-%d-%y"])
