@@ -268,8 +268,9 @@ def _off_commonest(parent: np.ndarray, child: np.ndarray) -> tuple[int, int]:
     rows or more (a group of one row keeps any lookup)."""
     if len(child) == 0:
         return 0, 0
-    keys, counts = np.unique(parent * (int(child.max()) + 1) + child, return_counts=True)
-    groups = keys // (int(child.max()) + 1)
+    width = int(child.max()) + 1
+    keys, counts = np.unique(parent * width + child, return_counts=True)
+    groups = keys // width
     starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
     sizes, commonest = np.add.reduceat(counts, starts), np.maximum.reduceat(counts, starts)
     grouped = sizes >= 2
@@ -679,7 +680,7 @@ def _order_screen(sample: np.ndarray, pairs: list[tuple[int, int]]) -> list[tupl
             elif max(up, down) >= 1 - 2 * MAX_OTHER_SHARE:
                 low, high = (a, b) if up >= down else (b, a)
                 exempt = bool(((high == 0) & (high < low)).any())
-                p = _chance_above(low, high, exempt)
+                p = _chance_above(low, high, _biting(low, high, exempt))
                 if p <= MAX_EXCEPTION_CHANCE + 2 * MAX_OTHER_SHARE or (1 - max(up, down)) * EXCEPTION_LIFT <= 2 * (1 - p):
                     kept.append((i, j))
     return kept
@@ -691,10 +692,9 @@ def _biting(low: np.ndarray, high: np.ndarray, exempt: bool) -> np.ndarray:
     return rows & (high != 0) if exempt else rows
 
 
-def _chance_above(low: np.ndarray, high: np.ndarray, exempt: bool) -> float:
-    """``P(H ≥ L)`` for independent draws of the two columns' values over the rows where the order bites;
-    1 where there are none."""
-    rows = _biting(low, high, exempt)
+def _chance_above(low: np.ndarray, high: np.ndarray, rows: np.ndarray) -> float:
+    """``P(H ≥ L)`` for independent draws of the two columns' values over ``rows``, those where the order
+    bites (:func:`_biting`); 1 where there are none."""
     if not rows.any():
         return 1.0
     lows = np.sort(low[rows])
@@ -720,8 +720,8 @@ def _log_chance_order(low: np.ndarray, high: np.ndarray, exempt: bool, other: in
     where the order bites: 0 where the columns' ranges alone nearly keep it (snow hours, when not 0,
     exceed a dew point that is then below zero), or where it has too many exceptions
     (:func:`_few_enough_exceptions`)."""
-    n = int(_biting(low, high, exempt).sum())
-    p = _chance_above(low, high, exempt)
+    rows = _biting(low, high, exempt)
+    n, p = int(rows.sum()), _chance_above(low, high, rows)
     return _log_binomial_tail(n - other, n, p) if n and p <= MAX_ORDER_CHANCE and _few_enough_exceptions(p, other, n) else 0.0
 
 

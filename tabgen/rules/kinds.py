@@ -55,8 +55,8 @@ class Rule:
 
     @property
     def partial(self) -> bool:
-        """Whether it holds in a share of the rows only (a tie, a granularity, an identity or order with
-        exceptions): a share to match, which a given row may break."""
+        """Whether it holds in a share of the rows only (a tie, a granularity, a rule with exceptions): a
+        share to match, which a given row may break."""
         return bool(getattr(self, "other_rows", 0))
 
     def holds(self, df: pd.DataFrame, schema: Schema) -> np.ndarray:
