@@ -241,7 +241,7 @@ def round_trip(frame: pd.DataFrame, ds: Dataset, keep_dir: Path | None = None, m
 
 
 #: Formats of the shared tables' datetime columns (superstore's are day first, two-digit years).
-DATE_FORMATS = {"superstore": "%d/%m/%y"}
+DATE_FORMATS = {"superstore": "%d/%m/%y", "houses": "%Y%m%dT%H%M%S"}
 
 
 def parsed_dates(ds: Dataset) -> Dataset:

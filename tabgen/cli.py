@@ -223,7 +223,8 @@ def _fit_config(device: str, process: str, solver: str | None, no_value_protecti
                    "(a code and its label), one is learned and the others are written from it, exactly.")
 @click.option("--rule", "rules", multiple=True,
               help="A rule every generated row keeps, checked against the table (repeatable): 'total = fare + tip', "
-                   "'end >= start', 'zone -> borough', or a formula 'depth = 2*z/(x+y)*100 +- 0.05' (docs/rules.md).")
+                   "'end >= start', 'zone -> borough', or a formula 'depth = 2*z/(x+y)*100 +- 0.05'; ending in "
+                   "'(with exceptions)', one that at most 5 % of rows break is kept at its share (docs/rules.md).")
 @click.option("--no-rules", is_flag=True, help="Find no rules in the table (declared --rule ones are still kept).")
 @click.option("--drop-rule", "drop_rules", multiple=True,
               help="Leave out a found rule, by its name as fit shows it (repeatable).")

@@ -333,6 +333,16 @@ def _rare_categories(name: str, observed: pd.Series) -> list[list[Any]]:
     return [[value, int(rows)] for value, rows in rare.items()]
 
 
+#: Quantiles through which the transform learns a numerical column off its grid.
+QUANTILES = 1000
+
+
+def quantile_count(values: int, rare_rows: int = 0) -> int:
+    """How many quantiles learn a column of ``values`` present values, each standing for ``rare_rows``
+    rows or more (:func:`tabgen.protection.protected_numbers`)."""
+    return max(2, min(QUANTILES, values // max(rare_rows, 1)))
+
+
 def on_grid(distinct: int, rows: int) -> bool:
     """Whether a numerical column of ``distinct`` values in ``rows`` present rows is learned on its grid
     of values (the transform), so that it is generated on them, granularity included (the rules)."""

@@ -62,10 +62,10 @@ class Synthesizer:
         two units) are learned once: one of them is modelled and the others are written from it, so
         every generated row keeps them consistent. ``False`` models each column on its own.
     rules, find_rules, drop_rules:
-        Rules every generated row keeps (docs/rules.md): ``rules`` declares some, as text
-        (``"total = fare + tip"``, ``"end >= start"``, ``"zone -> borough"``, a formula) or rule
-        objects, each checked against the table; ``find_rules`` adds those found in the table;
-        ``drop_rules`` leaves out rules by name. The kept ones are in ``rules_``.
+        Rules every generated row keeps (docs/rules.md): ``rules`` declares some, as text (``"total = fare + tip"``,
+        ``"end >= start"``, ``"zone -> borough"``, a formula; one ending in ``(with exceptions)`` may be broken in
+        up to 5 % of rows) or rule objects, each checked against the table; ``find_rules`` adds those found in
+        the table; ``drop_rules`` leaves out rules by name. The kept ones are in ``rules_``.
     config:
         Every method setting; by default :meth:`SynthesizerConfig.for_device` of the chosen device.
     time_budget:
@@ -139,9 +139,9 @@ class Synthesizer:
                 config = replace(config, privacy=replace(config.privacy, epsilon=self.dp_epsilon))
             config.validate()
             # A private fit's networks alone are private: it finds no pairs nor rules in the rows.
-            private = config.privacy.epsilon is not None
-            df, schema = self._schema_of(df, config.rare_value_rows, self.exact_pairs and not private)
-            rules = rules_for_table(df, schema, self.rules, self.find_rules and not private, self.drop_rules)
+            private, rare = config.privacy.epsilon is not None, config.rare_value_rows
+            df, schema = self._schema_of(df, rare, self.exact_pairs and not private)
+            rules = rules_for_table(df, schema, self.rules, self.find_rules and not private, self.drop_rules, rare)
             with seeded(seed, device):
                 model = fit_model(df, schema, rules, config, device, plan, self.progress, self._adopt,
                                   streamed and replace(streamed, protection=self.protection_))

@@ -22,7 +22,7 @@ from .errors import TabgenError, TabgenWarning
 from .layout import TokenLayout
 from .pairs import snap_parents, write_derived
 from .protection import protected_numbers
-from .schema import ColumnSpec, Schema, as_numbers, from_numbers, json_scalar, on_grid, restore_dtype
+from .schema import QUANTILES, ColumnSpec, Schema, as_numbers, from_numbers, json_scalar, on_grid, quantile_count, restore_dtype
 
 # Keeps the normal scores finite at the ends of the observed range (sklearn uses the same bound).
 _CLIP = 1e-7
@@ -65,7 +65,7 @@ class QuantileNumeric:
     grid_cdf_: np.ndarray | None = None
     """... and the share of rows at or below each."""
 
-    def __init__(self, n_quantiles: int = 1000, grid: bool = False, rare_rows: int = 0):
+    def __init__(self, n_quantiles: int = QUANTILES, grid: bool = False, rare_rows: int = 0):
         self.n_quantiles = n_quantiles
         self.grid = grid
         self.rare_rows = rare_rows
@@ -74,7 +74,7 @@ class QuantileNumeric:
         """Learn ``values`` (present ones), protected (:func:`tabgen.protection.protected_numbers`) where
         ``rare_rows`` > 1: each stored quantile then stands for ``rare_rows`` rows or more."""
         values, grid = protected_numbers(np.asarray(values, dtype=np.float64), self.rare_rows)
-        n_q = max(2, min(self.n_quantiles, len(values) // max(self.rare_rows, 1)))
+        n_q = min(max(2, self.n_quantiles), quantile_count(len(values), self.rare_rows))
         self.quantiles_ = np.quantile(values, np.linspace(0, 1, n_q))
         distinct, counts = np.unique(values, return_counts=True)
         if self.grid and grid and on_grid(len(distinct), len(values)):

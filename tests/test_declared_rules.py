@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from tabgen.errors import TabgenError
-from tabgen.rules.declared import check_declared, evaluate_expression, expression_columns, parse_rule
+from tabgen.rules.declared import check_declared, evaluate_expression, expression_columns, parse_rule, split_exceptions
 from tabgen.rules.kinds import Determines, Formula, LinearIdentity, Order, Tie
 from tabgen.schema import infer_schema
 
@@ -291,6 +291,28 @@ def test_check_refuses_broken_orders_and_formulas(table, schema):
         check_declared(parse_rule("end >= start", schema), broken, schema)
     with pytest.raises(TabgenError, match=r"'depth = 2\*z/\(x\+y\)\*99' does not hold in the table \(within 0.05\): rows 1, 2 "):
         check_declared(parse_rule("depth = 2*z/(x+y)*99", schema), table, schema)
+
+
+def test_a_rule_declared_with_exceptions_counts_the_rows_that_break_it(table, schema):
+    broken = table.copy()
+    broken.loc[5, "end"] = broken.loc[5, "start"] - pd.Timedelta(days=1)
+    broken.loc[7, "z"] = 0.0  # a diamond measured 0
+    broken.loc[9, "total amount"] += 1.0
+    with pytest.raises(TabgenError, match=r"or end it with '\(with exceptions\)' to keep it in the 97.5 % of rows"):
+        check_declared(parse_rule("end >= start", schema), broken, schema)
+    text, exceptions = split_exceptions("end >= start  ( with exceptions ) ")
+    assert (text, exceptions) == ("end >= start", True) and split_exceptions("end >= start") == ("end >= start", False)
+    order = check_declared(parse_rule(text, schema), broken, schema, exceptions)
+    assert (order.held_rows, order.other_rows, order.name) == (39, 1, "end >= start (97.5 % of rows)")
+    formula = check_declared(parse_rule("depth = 2*z/(x+y)*100", schema), broken, schema, True)
+    assert (formula.held_rows, formula.other_rows, formula.name) == (39, 1, "depth = 2*z/(x+y)*100 (97.5 % of rows)")
+    identity = check_declared(parse_rule("total amount = fare paid + tip + tolls", schema), broken, schema, True)
+    assert (identity.remainder_rows, identity.other_rows, identity.partial) == ([39], 1, True)
+    broken.loc[[2, 16, 20], "total amount"] += 1.0
+    with pytest.raises(TabgenError, match=r"that is 10.0 % of the rows, and a rule with exceptions allows 5 %"):
+        check_declared(parse_rule("total amount = fare paid + tip + tolls", schema), broken, schema, True)
+    with pytest.raises(TabgenError, match=r"'\(with exceptions\)' belongs to an identity, a formula or an order"):
+        check_declared(parse_rule("zone -> borough", schema), table, schema, True)
 
 
 def test_check_refuses_a_parent_with_two_children(table, schema):

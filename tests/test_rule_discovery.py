@@ -284,6 +284,15 @@ def test_orders_are_found_reduced_and_exempt_a_zero():
     assert_kept(df, schema, rules)
 
 
+def test_an_order_exempt_at_zero_is_found_where_the_reverse_holds_but_for_a_few_rows():
+    # 4 % renovated: "built >= renovated" holds in the other 96 %, with exceptions; the exact way wins
+    built, renovated = renovations(np.random.default_rng(12), 8000, 0.96)
+    df = pd.DataFrame({"built": built, "renovated": renovated})
+    schema, rules = found(df)
+    assert names(rules, Order) == {"renovated >= built (or 0)"}
+    assert_kept(df, schema, rules)
+
+
 def test_an_order_broken_once_keeps_its_exception_and_one_stated_by_a_sum_is_not_reported():
     df = fares()[["fare", "tip", "other"]]
     df["total"] = df["fare"] + df["tip"]  # total >= fare: the identity says so, tips being >= 0
@@ -377,6 +386,20 @@ def test_round_prices_have_steps_and_uniform_integers_do_not():
     assert steps["price"].shares[0] == pytest.approx(0.78, abs=0.02) and sum(steps["price"].shares) == pytest.approx(1)
     assert steps["cents"].steps == [1.0, 0.1, 0.01] and steps["cents"].shares[0] == pytest.approx(0.5, abs=0.03)
     assert_kept(df, schema, rules)
+
+
+def test_round_values_the_quantiles_give_back_need_no_step_but_sparse_ones_do():
+    rng = np.random.default_rng(10)
+    n = 24_000
+    smooth = rng.lognormal(7, 1.5, n).round()
+    df = pd.DataFrame({
+        # 80 whole thousands of about 100 rows each: spikes of the distribution, which its quantiles keep
+        "payment": np.where(rng.random(n) < 0.35, rng.integers(1, 80, n) * 1000, smooth),
+        # 2,500 whole thousands of about 7 rows each, a quantile's width being 24: smoothed over
+        "price": np.where(rng.random(n) < 0.78, rng.integers(50, 2550, n) * 1000, smooth * 100 + 1),
+    })
+    _, rules = found(df)
+    assert [r.column for r in rules if isinstance(r, Granularity)] == ["price"]
 
 
 # Chance

@@ -192,6 +192,7 @@ def test_the_cli_declares_shows_drops_and_refuses_rules(tmp_path):
     assert "order: end >= start" not in fit("--no-rules").output
     broken = fit("--rule", "tip >= fare")
     assert broken.exit_code == 2 and broken.output.startswith("error: rule 'tip >= fare' does not hold in the table")
+    assert "granularity: price steps" in shown.output and "price steps" not in fit("--drop-rule", "price steps").output
     unknown = fit("--drop-rule", "a -> b")
     assert unknown.exit_code == 2 and "no rule named 'a -> b' to drop; the rules are:" in unknown.output
 
@@ -402,3 +403,23 @@ def test_a_parent_drawn_for_a_given_child_carries_its_one_to_one_partner():
     back = rules.restore(df.assign(borough="south"), schema, given=pd.DataFrame({"borough": np.ones(600, dtype=bool)}), rng=rng)
     assert (back["borough"] == "south").all() and rules.rules[0].holds(back, schema).all()
     assert (back["code"].astype(int) == back["zone"].str[1:].astype(int) + 100).all()  # the partner follows the drawn zone
+
+
+def test_a_formula_declared_with_exceptions_is_kept_at_its_share_and_saved(tmp_path):
+    rng = np.random.default_rng(3)
+    n = 1500
+    x = np.round(rng.uniform(4, 9, n), 2)
+    y, z = np.round(x * rng.uniform(0.98, 1.02, n), 2), np.round(x * rng.uniform(0.58, 0.64, n), 2)
+    depth = np.round(2 * z / (x + y) * 100, 1)
+    z[rng.choice(n, 15, replace=False)] = 0.0  # measured 0: 1 % of rows break the formula
+    df = pd.DataFrame({"x": x, "y": y, "z": z, "depth": depth, "cut": rng.choice(["good", "ideal"], n)})
+    with pytest.raises(TabgenError, match="or end it with '\\(with exceptions\\)' to keep it in the 99 % of rows"):
+        Synthesizer(config=fast_config(), progress=False, rules=["depth = 2*z/(x+y)*100 ± 0.1"]).fit(df)
+    syn = Synthesizer(config=fast_config(), progress=False, seed=0, find_rules=False,
+                      rules=["depth = 2*z/(x+y)*100 ± 0.1 (with exceptions)"]).fit(df)
+    (rule,) = syn.rules_.rules
+    assert rule.name == "depth = 2*z/(x+y)*100 (99 % of rows)" and rule.partial
+    rows = syn.sample(2000, seed=1)
+    assert kept(rule, rows, syn.schema_) > 0.95
+    syn.save(tmp_path / "m.tabgen")
+    assert Synthesizer.load(tmp_path / "m.tabgen", progress=False).rules_.rules == [rule]

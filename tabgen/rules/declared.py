@@ -12,6 +12,8 @@ A rule is one of these forms (spaces are free)::
                                   >= or <=: a generated gap may be 0, and keeping 0 out buys nothing
     end >= start (or 0)           an order that a high value of 0 also keeps (a year of renovation)
     zone -> borough               zone determines borough (Determines)
+    ... (with exceptions)         an identity, formula or order that at most 5 % of the table's rows
+                                  break (a mistyped total, a diamond measured 0): kept at its share
 
 An *expression* is numbers, column names, ``+ - * / ** %``, unary ``-`` and ``+``, parentheses and the
 functions ``abs(x)``, ``round(x)`` or ``round(x, digits)`` (digits a whole number; halves round to even,
@@ -37,8 +39,11 @@ Checking against the table
 --------------------------
 :func:`check_declared` fills in what the table gives and refuses a rule the table breaks, naming its
 first rows ("row 3" is the table's third data row, the CSV's fourth line under a header) and their
-values. A determination gets the child value of every parent value (missing counts as a value). An
-identity or formula of tolerance 0 gets the tolerance its columns' rounding allows (``± 0`` means the same):
+values, unless it is declared ``(with exceptions)`` and those rows are at most ``MAX_OTHER_SHARE`` of
+the rows checked: the model then learns which rows break it, as it does for the rules found with
+exceptions (:mod:`tabgen.rules.discovery`). A determination gets the child value of every parent value
+(missing counts as a value). An identity or formula of tolerance 0 gets the tolerance its columns'
+rounding allows (``± 0`` means the same):
 
 - identity: half the finest decimal step among its columns (amounts in cents: 0.005), enough for the
   float rounding of values read from text (0.1 + 0.2 is not 0.3 in floats) and still less than any gap
@@ -67,6 +72,7 @@ import pandas as pd
 from ..errors import TabgenError
 from ..protection import RARE
 from ..schema import Schema, as_numbers, from_numbers, written_decimals
+from .discovery import MAX_OTHER_SHARE
 from .expressions import (
     _needs_backticks,
     _protect,
@@ -77,9 +83,9 @@ from .expressions import (
     evaluate_expression,
     expression_columns,
 )
-from .kinds import Determines, Formula, LinearIdentity, Order, Rule, _column_keys, _same
+from .kinds import Determines, Formula, LinearIdentity, Order, Rule, _column_keys, _same, floored_percent
 
-__all__ = ["check_declared", "evaluate_expression", "expression_columns", "parse_rule"]
+__all__ = ["check_declared", "evaluate_expression", "expression_columns", "parse_rule", "split_exceptions"]
 
 _FORMS = "a rule is 'c = a + b', 'c = expression [± tolerance]', 'end >= start' or 'zone -> borough'"
 _UNITS = {"D": "days", "h": "hours", "min": "minutes", "s": "seconds", "ms": "milliseconds", "us": "microseconds"}
@@ -114,6 +120,12 @@ def parse_rule(text: str, schema: Schema) -> Rule:
         raise TabgenError(f"{where}: '(or 0)' belongs to an order ('renovated >= built (or 0)')")
     _check_columns(rule, schema, where)
     return rule
+
+
+def split_exceptions(text: str) -> tuple[str, bool]:
+    """The rule without its ``(with exceptions)`` suffix, and whether it had one."""
+    body, found = re.subn(r"\s*\(\s*with\s+exceptions\s*\)\s*$", "", text)
+    return body, bool(found)
 
 
 def _split_tolerance(body: str, where: str) -> tuple[str, float]:
@@ -230,11 +242,12 @@ def _check_units(rule: Rule, schema: Schema, where: str) -> None:
 # ------------------------------------------------------------------ checking against the table
 
 
-def check_declared(rule: Rule, df: pd.DataFrame, schema: Schema) -> Rule:
+def check_declared(rule: Rule, df: pd.DataFrame, schema: Schema, exceptions: bool = False) -> Rule:
     """``rule`` with what the table gives filled in (a determination's pairs, an identity's or formula's
     tolerance where 0, an identity's rows), once ``df`` is seen to keep it; a rule it breaks is refused
-    with its first rows and their values. A tie or a granularity states shares of rows, not something
-    each row keeps: it comes back as it is."""
+    with its first rows and their values. With ``exceptions`` an identity, formula or order that at most
+    ``MAX_OTHER_SHARE`` of the rows checked break comes back with those rows counted. A tie or a
+    granularity states shares of rows, not something each row keeps: it comes back as it is."""
     _check_columns(rule, schema, f"rule {_shown(rule.name)}")
     absent = [c for c in rule.columns if c not in df.columns]
     if absent:
@@ -245,18 +258,24 @@ def check_declared(rule: Rule, df: pd.DataFrame, schema: Schema) -> Rule:
         rule = replace(rule, pairs=_pair_table(rule, df, schema))
     if isinstance(rule, (LinearIdentity, Formula)) and rule.tolerance == 0:
         rule = replace(rule, tolerance=_tolerance(rule, df, schema))
+    if exceptions and isinstance(rule, Determines):
+        raise TabgenError(f"rule {rule.name!r}: '(with exceptions)' belongs to an identity, a formula or an order")
     unchecked = _unchecked(rule, df, schema)
-    if isinstance(rule, LinearIdentity) and not rule.remainder_rows and rule.remainder == [0.0]:
-        rule = replace(rule, remainder_rows=[int((~unchecked).sum())])
     broken = np.flatnonzero(~rule.holds(df, schema) & ~unchecked)
-    if len(broken):
-        raise TabgenError(_broken(rule, df, schema, broken))
+    checked = int((~unchecked).sum())
+    if len(broken) and not (exceptions and len(broken) <= MAX_OTHER_SHARE * checked):
+        raise TabgenError(_broken(rule, df, schema, broken, checked, exceptions))
+    if isinstance(rule, LinearIdentity) and not rule.remainder_rows and rule.remainder == [0.0]:
+        rule = replace(rule, remainder_rows=[checked - len(broken)], other_rows=len(broken))
+    elif isinstance(rule, (Formula, Order)) and len(broken):
+        rule = replace(rule, held_rows=checked - len(broken), other_rows=len(broken))
     return rule
 
 
 def _unchecked(rule: Rule, df: pd.DataFrame, schema: Schema) -> np.ndarray:
-    """Rows an identity or formula is not checked in: those where any of its columns is missing."""
-    if not isinstance(rule, (LinearIdentity, Formula)):
+    """Rows a rule is not checked in: those where any of its columns is missing (a determination is
+    checked everywhere: missing is a value)."""
+    if isinstance(rule, Determines):
         return np.zeros(len(df), dtype=bool)
     return np.column_stack([np.isnan(as_numbers(df[c], schema[c])) for c in rule.columns]).any(axis=1)
 
@@ -297,8 +316,8 @@ def _tolerance(rule: LinearIdentity | Formula, df: pd.DataFrame, schema: Schema)
     return 0.0 if finest == 0 and isinstance(rule, LinearIdentity) else 0.5 * 10.0**-finest
 
 
-def _broken(rule: Rule, df: pd.DataFrame, schema: Schema, rows: np.ndarray) -> str:
-    """The message for a rule that ``rows`` (positions) of the table break."""
+def _broken(rule: Rule, df: pd.DataFrame, schema: Schema, rows: np.ndarray, checked: int, exceptions: bool) -> str:
+    """The message for a rule that ``rows`` (positions) of the table break, of the ``checked`` rows."""
     named = [str(r + 1) for r in rows[: 3 if len(rows) <= 3 else 2]]
     if len(rows) == 1:
         which = f"row {named[0]} breaks it"
@@ -313,6 +332,11 @@ def _broken(rule: Rule, df: pd.DataFrame, schema: Schema, rows: np.ndarray) -> s
         within = f" (within {rule.tolerance:g})" if rule.tolerance else ""
         cells += f"; the right side gives {_right_side(rule, df, schema, first)}"
         hint = "; correct those rows, or give a tolerance if it holds only up to rounding ('... ± 0.05')"
+    share = len(rows) / max(checked, 1)
+    if exceptions:
+        hint = f"; that is {100 * share:.1f} % of the rows, and a rule with exceptions allows {100 * MAX_OTHER_SHARE:g} %"
+    elif share <= MAX_OTHER_SHARE and not isinstance(rule, Determines):
+        hint += f"; or end it with '(with exceptions)' to keep it in the {floored_percent(1 - share):g} % of rows that keep it"
     return f"rule {rule.name!r} does not hold in the table{within}: {which} (e.g. row {first + 1}: {cells}){hint}"
 
 

@@ -300,16 +300,24 @@ def _is_multiple(values: np.ndarray, step: float) -> np.ndarray:
 @dataclass
 class Formula(Rule):
     """``target = expression`` over other columns, within ``tolerance``: declared by the user
-    (``depth = 2*z/(x+y)*100``), never found."""
+    (``depth = 2*z/(x+y)*100``), never found. Declared with exceptions, ``other_rows`` of the ``held_rows
+    + other_rows`` rows with every column present break it: the model learns which, and keeps its own
+    target there."""
 
     target_column: str
     expression: str
     tolerance: float = 0.0
+    other_rows: int = 0
+    held_rows: int = 0
     kind: ClassVar[str] = "formula"
 
     @property
+    def share(self) -> float:
+        return self.held_rows / (self.held_rows + self.other_rows) if self.other_rows else 1.0
+
+    @property
     def name(self) -> str:
-        return f"{self.target_column} = {self.expression}"
+        return f"{self.target_column} = {self.expression}{_held_share(self.share, self.other_rows)}"
 
     @property
     def target(self) -> str:

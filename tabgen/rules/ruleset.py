@@ -314,6 +314,8 @@ def _added_base(rule: Rule, rules: list[Rule]) -> str | None:
         return f"{rule.column} (step)"
     if isinstance(rule, Determines) and rule.other_rows:
         return f"{rule.child} (from {rule.parent})"
+    if isinstance(rule, Formula) and rule.other_rows:
+        return f"{rule.target_column} (formula)"
     return None
 
 
@@ -326,6 +328,10 @@ def _given_added(rule: Rule, numbers: "_Numbers", df: pd.DataFrame, rules: list[
         cells[rule.holds(df, numbers.schema)] = 1
         # A given cell is never missing: missing there is not given, and the token then unknown.
         return cells.where(~(df[rule.parent].isna() | df[rule.child].isna()).to_numpy(), None) if given_only else cells
+    if isinstance(rule, Formula):  # 1 where it holds, the exceptions' class where it does not
+        cells = pd.Series(OTHER, index=index, dtype=object)
+        cells[rule.holds(df, numbers.schema)] = 1
+        return cells.where(~np.column_stack([np.isnan(numbers.get(c)) for c in rule.columns]).any(axis=1), None)
     if isinstance(rule, LinearIdentity):
         rest = numbers.get(rule.target_column).copy()
         for k, column in rule.terms:
@@ -457,8 +463,12 @@ def _restore_formula(rules: RuleSet, rule: Formula, numbers: _Numbers, frame: pd
     from .declared import evaluate_expression
 
     values = evaluate_expression(rule.expression, {c: numbers.get(c) for c in rule.columns[1:]})
-    target_given = _fixed(given, rule.target_column)
-    numbers.set(rule.target_column, values, ~target_given)
+    # Where the formula gives no number (an input missing, a division by zero), or the model drew one of
+    # the table's exceptions, the model's own value stays.
+    written = ~_fixed(given, rule.target_column) & np.isfinite(values)
+    if rule.name in rules.added:
+        written &= rules.token(rule, frame) == 1
+    numbers.set(rule.target_column, values, written)
 
 
 def _restore_tie(rules: RuleSet, rule: Tie, numbers: _Numbers, frame: pd.DataFrame, schema: Schema,

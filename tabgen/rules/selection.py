@@ -20,22 +20,24 @@ NEAR_MISSES_NAMED = 3
 
 
 def rules_for_table(df: pd.DataFrame, schema: Schema, declared: Iterable[str | Rule] = (), find: bool = True,
-                    drop: Iterable[str] = ()) -> RuleSet:
+                    drop: Iterable[str] = (), rare_rows: int = 0) -> RuleSet:
     """The rules kept for ``df``: each declared one (text such as ``"total = fare + tip"`` or a rule
     object) checked against the table, then, with ``find``, those found in it; ``drop`` names rules
-    (as :attr:`Rule.name` shows them, or their column list) to leave out."""
+    (as :attr:`Rule.name` shows them, or their column list) to leave out; ``rare_rows`` is the fit's value
+    protection (:func:`tabgen.rules.discovery.find_rules`)."""
     if isinstance(declared, (str, Rule)):
         declared = [declared]
     if isinstance(drop, str):
         drop = [drop]
     declared = list(declared)
     if declared:
-        from .declared import check_declared, parse_rule
+        from .declared import check_declared, parse_rule, split_exceptions
 
-    rules = [parse_rule(r, schema) if isinstance(r, str) else r for r in declared]
+    texts = [split_exceptions(r) if isinstance(r, str) else (r, False) for r in declared]
+    rules = [(parse_rule(r, schema) if isinstance(r, str) else r, exceptions) for r, exceptions in texts]
     # Ties and granularities hold in a share of rows: there is nothing to check them against.
-    rules = [r if isinstance(r, (Tie, Granularity)) else check_declared(r, df, schema) for r in rules]
-    found, near = find_rules_and_near_misses(df, schema) if find else ([], [])
+    rules = [r if isinstance(r, (Tie, Granularity)) else check_declared(r, df, schema, exceptions) for r, exceptions in rules]
+    found, near = find_rules_and_near_misses(df, schema, rare_rows=rare_rows) if find else ([], [])
     names = {r.name for r in rules}
     rules += [r for r in found if r.name not in names]
     _warn_near_misses([r for r in near if r.name not in names], len(df))
@@ -48,8 +50,9 @@ def rules_for_table(df: pd.DataFrame, schema: Schema, declared: Iterable[str | R
 
 
 def _named(rule: Rule, name: str) -> bool:
-    """A rule is named by its full name, or by the name before its detail in parentheses."""
-    return name.strip() in (rule.name, rule.name.split(" (")[0])
+    """A rule is named by its full name, or by the name before its detail: its share in parentheses, or a
+    granularity's steps after the colon (``price steps``)."""
+    return name.strip() in (rule.name, rule.name.split(" (")[0], rule.name.split(": ")[0])
 
 
 def _warn_near_misses(near: list[Rule], rows: int) -> None:
