@@ -200,6 +200,17 @@ def argmax_bias(logits: Tensor, shares: Tensor) -> Tensor:
     return bias
 
 
+def bias_seconds(logits: list[Tensor]) -> float:
+    """Seconds that :func:`argmax_bias` takes on these heads' logits (a batch of rows), read from one timed
+    run on the head of most classes: the cost grows with rows × classes (on superstore's 14,336 rows,
+    heads of 321 to 1,000 classes took 0.77 to 2.6 s)."""
+    widest = max(logits, key=lambda lg: lg.shape[1]).detach().double().cpu()
+    k = widest.shape[1]
+    began = time.perf_counter()
+    argmax_bias(widest, torch.full((k,), 1 / k, dtype=widest.dtype))
+    return (time.perf_counter() - began) * sum(lg.shape[1] for lg in logits) / k
+
+
 def _midway(gap: Tensor, k: int) -> Tensor:
     """Halfway between the ``k``-th and the ``k+1``-th smallest of ``gap`` (1 ≤ k < len): one partial
     sort from the nearer end, as most classes win few rows."""

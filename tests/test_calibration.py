@@ -160,3 +160,21 @@ def test_a_file_from_before_calibration_and_latent_bounds_samples_as_before(mixe
     assert loaded.codec_.calibration is None and loaded.codec_.scaling.low is None
     syn.codec_.calibration, syn.codec_.scaling.low = None, None
     pd.testing.assert_frame_equal(loaded.sample(40, seed=3), syn.sample(40, seed=3))
+
+
+def test_under_a_deadline_the_calibration_samples_only_the_rows_whose_biases_still_fit(monkeypatch):
+    import time
+
+    from tabgen import fitting
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"code": rng.integers(0, 300, 3000).astype(str), "x": rng.normal(size=3000)})
+    syn = Synthesizer(config=fast_config(rare_value_rows=0), progress=False, seed=0).fit(frame)
+    tensors = syn.codec_.transform.transform(frame).to_tensors()
+    fitted_on = []
+    monkeypatch.setattr(fitting, "fit_calibration", lambda x_num, *rest: fitted_on.append(len(x_num)))
+    monkeypatch.setattr(fitting, "bias_seconds", lambda logits: 30.0)  # a batch's biases take 30 s
+    fitting.calibrate(syn.sampler_, tensors, 8192)
+    for seconds in (0, 50, 100, 1000):  # one batch at least; then as many as sampling and biases allow
+        fitting.calibrate(syn.sampler_, tensors, 8192, deadline=time.monotonic() + seconds)
+    assert fitted_on == [8192, 2048, 2048, 6144, 8192] and calibration_module.CALIBRATION_BATCH == 2048
