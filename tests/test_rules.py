@@ -242,6 +242,20 @@ def test_an_order_s_later_column_keeps_its_steps_and_its_order():
     assert (back["price"] == back["price"].round()).all()
 
 
+def test_an_order_s_later_column_beyond_the_tables_widest_gap_is_written_from_the_gap():
+    df = ruled_frame()[["start", "end"]]  # ends 3 to 119 minutes after their starts
+    schema = infer_schema(df)
+    rules = RuleSet.for_table([Order("start", "end")], schema, df)
+    (order,) = rules.rules
+    assert 100 < order.widest_gap <= 119 * 60 / pd.Timedelta(1, schema["end"].datetime_unit).total_seconds()
+    table, _ = rules.model_table(df, schema)
+    far = np.arange(len(df)) % 2 == 0
+    table.loc[far, "end"] = table.loc[far, "start"] + pd.Timedelta(days=30)  # a model's own end, far off
+    back = rules.restore(table, schema)
+    assert (back["end"] == df["end"]).all()  # the far ends from the learned gap, the others the model's own
+    assert RuleSet.from_list(rules.to_list()).rules == [order]
+
+
 def mistyped_totals(n: int = 1500, seed: int = 0, share: float = 0.04) -> pd.DataFrame:
     """total = fare + tip + a surcharge of 0 or 2.5, and end ≥ start, except in ``share`` of rows each (a
     total mistyped, the times swapped)."""

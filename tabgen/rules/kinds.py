@@ -204,6 +204,9 @@ class Order(Rule):
     other_rows: int = 0
     held_rows: int = 0
     """The rows it was found to hold in, of those where both are present (as :meth:`holds` counts them)."""
+    widest_gap: float | None = None
+    """``high − low`` in the table, at most (its 99.9th percentile), set with the model's table; a generated
+    ``high`` further from ``low`` is written from the learned gap."""
     kind: ClassVar[str] = "order"
 
     @property

@@ -18,7 +18,7 @@ those), is not kept.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -123,6 +123,9 @@ class RuleSet:
         as keep each under :data:`MAX_PACKED_CLASSES` combinations in ``df``: every column is a token
         of the model, and a token costs the VAE more than the classes of one."""
         rules, drawn = kept_in_order(rules, schema)
+        if df is not None:
+            numbers = _Numbers(df, schema)
+            rules = [_with_widest_gap(r, numbers) if isinstance(r, Order) and r.widest_gap is None else r for r in rules]
         taken, added, ties = set(schema.names), {}, {}
         for rule in rules:
             if isinstance(rule, Tie) and rule.column in ties:  # one token for all of a column's ties
@@ -441,14 +444,27 @@ def _span(spec: ColumnSpec) -> float:
     return 0.0 if spec.min is None or spec.max is None else spec.max - spec.min
 
 
+#: The share of an order's gaps in the table that its widest kept gap leaves out (:attr:`Order.widest_gap`).
+WIDEST_GAP_LEFT_OUT = 0.001
+
+
+def _with_widest_gap(rule: Order, numbers: _Numbers) -> Order:
+    low, high = numbers.get(rule.low), numbers.get(rule.high)
+    gap = high - low
+    bites = ~np.isnan(gap) & (gap >= 0) & ~((high == 0) & rule.zero_exempt)
+    return replace(rule, widest_gap=float(np.quantile(gap[bites], 1 - WIDEST_GAP_LEFT_OUT))) if bites.any() else rule
+
+
 def _restore_order(rules: RuleSet, rule: Order, numbers: _Numbers, frame: pd.DataFrame, schema: Schema,
                    given: pd.DataFrame, rng: np.random.Generator) -> None:
     gap = rules.token(rule, frame)
     low, own = numbers.get(rule.low), numbers.get(rule.high)
-    # The model's own later value where it keeps the order (its ties to the other columns are the
-    # model's), the earlier one plus the learned gap where it does not, or where the gap is one of the
-    # table's exceptions (negative).
-    high = np.where(~np.isnan(gap) & (own >= low) & ~(gap < 0), own, low + gap)
+    # The model's own later value where it keeps the order within the table's widest gap (its ties to the
+    # other columns are the model's), the earlier one plus the learned gap where it does not, or where the
+    # gap is one of the table's exceptions (negative): a model that has not learned how close two columns
+    # are (superstore's ship dates, 0 to 11 days after the order) would place the later one anywhere after.
+    keeps = (own >= low) if rule.widest_gap is None else (own >= low) & (own - low <= rule.widest_gap)
+    high = np.where(~np.isnan(gap) & keeps & ~(gap < 0), own, low + gap)
     if rule.zero_exempt:
         high = np.where(np.isnan(gap) & ~np.isnan(low), 0.0, high)
     high_given = _fixed(given, rule.high)
