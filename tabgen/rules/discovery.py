@@ -645,7 +645,9 @@ def _orders(numbers: _Numbers, identities: list[LinearIdentity], alpha: float, n
     for i, j in _order_screen(x[numbers.sample], pairs):
         ways = [(low, high, _order_holds(x[:, low], x[:, high])) for low, high in ((i, j), (j, i))]
         holding = [(low, high, *held) for low, high, held in ways if held is not None]
-        if len(holding) == 2:  # both: equal wherever both are present, or one way exact and the other not
+        if len(holding) == 2:
+            # One way exact and the other with exceptions (a year renovated, 0 in most rows, and the year
+            # built): the exact one. Both exact (equal wherever both are present) or both not: neither.
             holding = [way for way in holding if not way[4]] if bool(holding[0][4]) != bool(holding[1][4]) else []
         if not holding:
             continue
