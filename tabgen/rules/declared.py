@@ -12,8 +12,9 @@ A rule is one of these forms (spaces are free)::
                                   >= or <=: a generated gap may be 0, and keeping 0 out buys nothing
     end >= start (or 0)           an order that a high value of 0 also keeps (a year of renovation)
     zone -> borough               zone determines borough (Determines)
-    ... (with exceptions)         an identity, formula or order that at most 5 % of the table's rows
-                                  break (a mistyped total, a diamond measured 0): kept at its share
+    ... (with exceptions)         a rule that at most 5 % of the table's rows break (a mistyped total,
+                                  a diamond measured 0, a zone filed under two boroughs): kept at its
+                                  share; a dependency takes each parent value's commonest child
 
 An *expression* is numbers, column names, ``+ - * / ** %``, unary ``-`` and ``+``, parentheses and the
 functions ``abs(x)``, ``round(x)`` or ``round(x, digits)`` (digits a whole number; halves round to even,
@@ -73,6 +74,7 @@ from ..errors import TabgenError
 from ..protection import RARE
 from ..schema import Schema, as_numbers, from_numbers, written_decimals
 from .discovery import MAX_OTHER_SHARE
+from .discovery import _pair_table as _commonest_pairs
 from .expressions import (
     _needs_backticks,
     _protect,
@@ -245,8 +247,8 @@ def _check_units(rule: Rule, schema: Schema, where: str) -> None:
 def check_declared(rule: Rule, df: pd.DataFrame, schema: Schema, exceptions: bool = False) -> Rule:
     """``rule`` with what the table gives filled in (a determination's pairs, an identity's or formula's
     tolerance where 0, an identity's rows), once ``df`` is seen to keep it; a rule it breaks is refused
-    with its first rows and their values. With ``exceptions`` an identity, formula or order that at most
-    ``MAX_OTHER_SHARE`` of the rows checked break comes back with those rows counted. A tie or a
+    with its first rows and their values. With ``exceptions`` a rule that at most ``MAX_OTHER_SHARE`` of
+    the rows checked break comes back with those rows counted. A tie or a
     granularity states shares of rows, not something each row keeps: it comes back as it is."""
     _check_columns(rule, schema, f"rule {_shown(rule.name)}")
     absent = [c for c in rule.columns if c not in df.columns]
@@ -255,11 +257,9 @@ def check_declared(rule: Rule, df: pd.DataFrame, schema: Schema, exceptions: boo
     if not isinstance(rule, (Determines, LinearIdentity, Order, Formula)):
         return rule
     if isinstance(rule, Determines) and not rule.pairs:
-        rule = replace(rule, pairs=_pair_table(rule, df, schema))
+        rule = replace(rule, pairs=_told_pairs(rule, df, schema) if exceptions else _pair_table(rule, df, schema))
     if isinstance(rule, (LinearIdentity, Formula)) and rule.tolerance == 0:
         rule = replace(rule, tolerance=_tolerance(rule, df, schema))
-    if exceptions and isinstance(rule, Determines):
-        raise TabgenError(f"rule {rule.name!r}: '(with exceptions)' belongs to an identity, a formula or an order")
     unchecked = _unchecked(rule, df, schema)
     broken = np.flatnonzero(~rule.holds(df, schema) & ~unchecked)
     checked = int((~unchecked).sum())
@@ -269,7 +269,19 @@ def check_declared(rule: Rule, df: pd.DataFrame, schema: Schema, exceptions: boo
         rule = replace(rule, remainder_rows=[checked - len(broken)], other_rows=len(broken))
     elif isinstance(rule, (Formula, Order)) and len(broken):
         rule = replace(rule, held_rows=checked - len(broken), other_rows=len(broken))
+    elif isinstance(rule, Determines):
+        rule = replace(rule, other_rows=len(broken))
     return rule
+
+
+def _told_pairs(rule: Determines, df: pd.DataFrame, schema: Schema) -> list[list[Any]]:
+    """``[parent value, child value, rows]`` for each parent value, its child the commonest: a lookup
+    with exceptions. Rare values grouped as one say nothing of the child."""
+    parents, children = _column_keys(df, schema, rule.parent), _column_keys(df, schema, rule.child)
+    told = (parents != RARE).to_numpy()
+    parent, parent_values = pd.factorize(parents[told], use_na_sentinel=False)
+    child, child_values = pd.factorize(children[told], use_na_sentinel=False)
+    return _commonest_pairs(parent.astype(np.int64), parent_values, child.astype(np.int64), child_values)
 
 
 def _unchecked(rule: Rule, df: pd.DataFrame, schema: Schema) -> np.ndarray:
@@ -298,7 +310,8 @@ def _pair_table(rule: Determines, df: pd.DataFrame, schema: Schema) -> list[list
             raise TabgenError(
                 f"rule {rule.name!r} does not hold in the table: {p}={_show(df[p].iloc[row])} goes with "
                 f"{rule.child}={_show(df[rule.child].iloc[first])} (row {first + 1}) and "
-                f"{rule.child}={_show(df[rule.child].iloc[row])} (row {row + 1})")
+                f"{rule.child}={_show(df[rule.child].iloc[row])} (row {row + 1}); if a few rows are mistyped, end it "
+                "with '(with exceptions)'")
     return [[parent, child, rows] for parent, (child, _, rows) in seen.items()]
 
 
@@ -335,7 +348,7 @@ def _broken(rule: Rule, df: pd.DataFrame, schema: Schema, rows: np.ndarray, chec
     share = len(rows) / max(checked, 1)
     if exceptions:
         hint = f"; that is {100 * share:.1f} % of the rows, and a rule with exceptions allows {100 * MAX_OTHER_SHARE:g} %"
-    elif share <= MAX_OTHER_SHARE and not isinstance(rule, Determines):
+    elif share <= MAX_OTHER_SHARE:
         hint += f"; or end it with '(with exceptions)' to keep it in the {floored_percent(1 - share):g} % of rows that keep it"
     return f"rule {rule.name!r} does not hold in the table{within}: {which} (e.g. row {first + 1}: {cells}){hint}"
 
