@@ -397,9 +397,14 @@ def test_round_values_the_quantiles_give_back_need_no_step_but_sparse_ones_do():
         "payment": np.where(rng.random(n) < 0.35, rng.integers(1, 80, n) * 1000, smooth),
         # 2,500 whole thousands of about 7 rows each, a quantile's width being 24: smoothed over
         "price": np.where(rng.random(n) < 0.78, rng.integers(50, 2550, n) * 1000, smooth * 100 + 1),
+        # whole hundreds of 2 or 3 rows each in 40 % of rows, and whole thousands as spikes in 25 %: the
+        # hundreds, which most rows are rounded to, are smoothed over
+        "rent": np.where(rng.random(n) < 0.25, rng.integers(1, 20, n) * 1000,
+                         np.where(rng.random(n) < 0.53, rng.integers(1, 400, n) * 1000 + rng.integers(1, 10, n) * 100,
+                                  smooth * 10 + 1)),
     })
     _, rules = found(df)
-    assert [r.column for r in rules if isinstance(r, Granularity)] == ["price"]
+    assert [r.column for r in rules if isinstance(r, Granularity)] == ["price", "rent"]
 
 
 # Chance
