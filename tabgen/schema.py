@@ -343,6 +343,14 @@ def quantile_count(values: int, rare_rows: int = 0) -> int:
     return max(2, min(QUANTILES, values // max(rare_rows, 1)))
 
 
+def quantile_ranks(values: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
+    """Where ``values`` lie among evenly spaced ``quantiles``, in [0, 1]. Averaging the interpolation from
+    both ends puts a repeated value (a spike such as capital.gain = 0) in the middle of its quantile range
+    rather than at one edge."""
+    ref = np.linspace(0, 1, len(quantiles))
+    return 0.5 * (np.interp(values, quantiles, ref) - np.interp(-values, -quantiles[::-1], -ref[::-1]))
+
+
 def on_grid(distinct: int, rows: int) -> bool:
     """Whether a numerical column of ``distinct`` values in ``rows`` present rows is learned on its grid
     of values (the transform), so that it is generated on them, granularity included (the rules)."""

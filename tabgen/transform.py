@@ -22,7 +22,18 @@ from .errors import TabgenError, TabgenWarning
 from .layout import TokenLayout
 from .pairs import snap_parents, write_derived
 from .protection import protected_numbers
-from .schema import QUANTILES, ColumnSpec, Schema, as_numbers, from_numbers, json_scalar, on_grid, quantile_count, restore_dtype
+from .schema import (
+    QUANTILES,
+    ColumnSpec,
+    Schema,
+    as_numbers,
+    from_numbers,
+    json_scalar,
+    on_grid,
+    quantile_count,
+    quantile_ranks,
+    restore_dtype,
+)
 
 # Keeps the normal scores finite at the ends of the observed range (sklearn uses the same bound).
 _CLIP = 1e-7
@@ -90,11 +101,7 @@ class QuantileNumeric:
         if self.grid_ is not None:
             middles = self.grid_cdf_ - 0.5 * np.diff(self.grid_cdf_, prepend=0.0)
             return ndtri(np.clip(np.interp(x, self.grid_, middles), _CLIP, 1 - _CLIP))
-        q, ref = self.quantiles_, self.references_
-        # Averaging the interpolation from both ends puts a repeated value (a spike such as
-        # capital.gain = 0) in the middle of its quantile range rather than at one edge.
-        p = 0.5 * (np.interp(x, q, ref) - np.interp(-x, -q[::-1], -ref[::-1]))
-        return ndtri(np.clip(p, _CLIP, 1 - _CLIP))
+        return ndtri(np.clip(quantile_ranks(x, self.quantiles_), _CLIP, 1 - _CLIP))
 
     def inverse_transform(self, z: np.ndarray) -> np.ndarray:
         p = ndtr(np.asarray(z, dtype=np.float64))

@@ -248,8 +248,8 @@ def check_declared(rule: Rule, df: pd.DataFrame, schema: Schema, exceptions: boo
     """``rule`` with what the table gives filled in (a determination's pairs, an identity's or formula's
     tolerance where 0, an identity's rows), once ``df`` is seen to keep it; a rule it breaks is refused
     with its first rows and their values. With ``exceptions`` a rule that at most ``MAX_OTHER_SHARE`` of
-    the rows checked break comes back with those rows counted. A tie or a
-    granularity states shares of rows, not something each row keeps: it comes back as it is."""
+    the rows checked break comes back with those rows counted. A tie or a granularity states shares of
+    rows, not something each row keeps: it comes back as it is."""
     _check_columns(rule, schema, f"rule {_shown(rule.name)}")
     absent = [c for c in rule.columns if c not in df.columns]
     if absent:

@@ -42,7 +42,7 @@ import pandas as pd
 
 from ..pairs import comparable_values
 from ..protection import RARE
-from ..schema import ColumnSpec, Schema, as_numbers, json_scalar, on_grid, quantile_count
+from ..schema import ColumnSpec, Schema, as_numbers, json_scalar, on_grid, quantile_count, quantile_ranks
 from .kinds import Determines, Granularity, LinearIdentity, Order, Rule, Tie
 
 #: The chance, per kind of rule, that a table of independent columns yields one (before the error of
@@ -870,8 +870,8 @@ def _granularities(numbers: _Numbers, alpha: float, rare_rows: int) -> list[Gran
     return found
 
 
-#: A column whose coarsest round values its quantile transform gives back within this share of rows
-#: needs no rule (the issue's tolerance for the share of a partial rule).
+#: A column whose round values (at the step most rows are rounded to) its quantile transform gives back
+#: within this share of rows needs no rule (the issue's tolerance for the share of a partial rule).
 REPRODUCED_TOLERANCE = 0.02
 
 
@@ -885,11 +885,9 @@ def _quantiles_reproduce(rule: Granularity, present: np.ndarray, decimals: int, 
     rows). Finer steps than the one most rows are rounded to are not compared: default's hundreds come
     back less often than the table's."""
     n_q = quantile_count(len(present), rare_rows)
-    q, ref = np.quantile(present, np.linspace(0, 1, n_q)), np.linspace(0, 1, n_q)
-    # As the transform scores a value: a repeated one in the middle of its quantiles.
-    p = 0.5 * (np.interp(present, q, ref) - np.interp(-present, -q[::-1], -ref[::-1]))
-    p = np.clip(p + np.random.default_rng(0).uniform(-1, 1, len(p)) / (n_q - 1), 0, 1)
-    return float(np.mean(rule.step_of(np.round(np.interp(p, ref, q), decimals)) <= level))
+    q = np.quantile(present, np.linspace(0, 1, n_q))
+    p = np.clip(quantile_ranks(present, q) + np.random.default_rng(0).uniform(-1, 1, len(present)) / (n_q - 1), 0, 1)
+    return float(np.mean(rule.step_of(np.round(np.interp(p, np.linspace(0, 1, n_q), q), decimals)) <= level))
 
 
 def _on_grid(present: np.ndarray) -> bool:
