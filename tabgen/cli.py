@@ -6,7 +6,6 @@ User mistakes (:class:`TabgenError`) print one line and exit with code 2, never 
 from __future__ import annotations
 
 import contextlib
-import gc
 import json
 import os
 import re
@@ -33,7 +32,6 @@ _FLAGS = {"a larger time budget": "a larger --time-budget", "resume=True": "--re
 
 class _Group(click.Group):
     def invoke(self, ctx: click.Context):
-        gc.freeze()
         keep_large_blocks()  # this process's own allocator: its tensors stay on the heap between batches
         try:
             with _stop_signals_as_interrupts(), warnings.catch_warnings():

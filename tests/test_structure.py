@@ -55,3 +55,12 @@ def test_functions_are_short_and_the_facade_small():
             and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES]
     assert long == []
     assert len((PACKAGE / "synthesizer.py").read_text().splitlines()) <= MAX_FACADE_LINES
+
+
+def test_importing_the_package_leaves_the_collector_as_it_found_it():
+    import subprocess
+    import sys
+
+    for before in ("gc.enable()", "gc.disable()"):
+        code = f"import gc; {before}; was = gc.isenabled(); import tabgen; assert gc.isenabled() == was"
+        subprocess.run([sys.executable, "-c", code], check=True)
