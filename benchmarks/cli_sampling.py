@@ -20,7 +20,16 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .harness import add_dataset_arguments, commit_label, git_state, load_dataset, machine, timed, write_results
+from .harness import (
+    add_dataset_arguments,
+    commit_label,
+    git_state,
+    load_dataset,
+    machine,
+    timed,
+    user_environment,
+    write_results,
+)
 
 PROFILES: dict[str, dict[str, str]] = {
     "native": {},
@@ -38,9 +47,7 @@ def wall_seconds(command: list[str], env: dict[str, str], cwd: Path) -> float:
 
 def profile_times(csv: Path, categorical: list[str], rows: int, repeats: int, budget: int, folder: Path,
                   changes: dict[str, str]) -> dict[str, Any]:
-    # An installed tabgen has its modules compiled (pip compiles them on install); where this variable is
-    # set (as on the project's machines) an editable install compiled them again in every process: 0.15 s.
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"} | changes
+    env = user_environment(changes)
     model = folder / "model.tabgen"
     fit = TABGEN + ["fit", str(csv), "-o", str(model), "--time-budget", str(budget), "-q"]
     wall_seconds(fit + (["--categorical", ",".join(categorical)] if categorical else []), env, folder)
