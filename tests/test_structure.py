@@ -1,7 +1,10 @@
 """The package's shape, as the design notes state it: data flows one way, so the modules' imports
-form no cycle; functions stay short enough to read at once; the facade only delegates."""
+form no cycle; functions stay short enough to read at once; the facade only delegates; importing it
+changes nothing of the interpreter's that a user set."""
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "tabgen"
@@ -58,9 +61,6 @@ def test_functions_are_short_and_the_facade_small():
 
 
 def test_importing_the_package_leaves_the_collector_as_it_found_it():
-    import subprocess
-    import sys
-
     for before in ("gc.enable()", "gc.disable()"):
         code = f"import gc; {before}; was = gc.isenabled(); import tabgen; assert gc.isenabled() == was"
         subprocess.run([sys.executable, "-c", code], check=True)
