@@ -48,8 +48,9 @@ def fit_seconds(table: str, budget: float, seed: int, datasets_dir: Path) -> dic
     if done.returncode != 0:
         raise RuntimeError(f"{table}: exit {done.returncode}: {done.stderr.strip()[-400:]}")
     said = re.search(r"Fitted [\d,]+ rows in ([\d.]+) s", done.stdout + done.stderr)
-    return {"table": table, "rows": len(ds.train), "budget": budget, "wall_s": wall,
-            "fit_s": float(said.group(1)) if said else None}
+    if said is None:
+        raise RuntimeError(f"{table}: the fit did not say its seconds: {done.stderr.strip()[-400:]}")
+    return {"table": table, "rows": len(ds.train), "budget": budget, "wall_s": wall, "fit_s": float(said.group(1))}
 
 
 def markdown(results: dict[str, Any]) -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 from .harness import (
     DATASETS_DIR,
     RESULTS_DIR,
+    commit_label,
     fit_tabgen,
     git_state,
     load_dataset,
@@ -44,7 +45,7 @@ def compare(name: str, datasets: Path) -> dict:
 
 
 def markdown(results: dict) -> str:
-    lines = [f"# An order's widest gap, on and off ({results['machine']['cpu']}, commit {results['git']['commit'][:7]})", "",
+    lines = [f"# An order's widest gap, on and off ({results['machine']['cpu']}, {commit_label(results['git'])})", "",
              f"`{results['command']}`: one default fit per table (seed 0), its rows sampled at seed 1 with and without each "
              "order's widest gap, all rows scored (Trend % · tree C2ST).", "",
              "| table | orders (widest gap) | rows changed | with: vs training | vs held-out | without: vs training "

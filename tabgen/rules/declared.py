@@ -73,8 +73,7 @@ import pandas as pd
 from ..errors import TabgenError
 from ..protection import RARE
 from ..schema import Schema, as_numbers, from_numbers, written_decimals
-from .discovery import MAX_OTHER_SHARE
-from .discovery import _pair_table as _commonest_pairs
+from .discovery import MAX_OTHER_SHARE, commonest_pairs
 from .expressions import (
     _needs_backticks,
     _protect,
@@ -281,7 +280,7 @@ def _told_pairs(rule: Determines, df: pd.DataFrame, schema: Schema) -> list[list
     told = (parents != RARE).to_numpy()
     parent, parent_values = pd.factorize(parents[told], use_na_sentinel=False)
     child, child_values = pd.factorize(children[told], use_na_sentinel=False)
-    return _commonest_pairs(parent.astype(np.int64), parent_values, child.astype(np.int64), child_values)
+    return commonest_pairs(parent.astype(np.int64), parent_values, child.astype(np.int64), child_values)
 
 
 def _unchecked(rule: Rule, df: pd.DataFrame, schema: Schema) -> np.ndarray:

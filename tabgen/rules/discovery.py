@@ -225,7 +225,7 @@ def _determines(df: pd.DataFrame, learned: list[ColumnSpec], alpha: float, near:
         # The parent telling the most rows first: of two writing one child, it writes it (a postal code
         # its city, not an order ID that is rare in most rows).
         kept = sorted(((p, c) for p, c in pairs if not implied(p, c, among)), key=lambda pc: (-len(told[pc[0]]), pc))
-        return [Determines(names[p], names[c], _pair_table(codes[p][told[p]], values[p], codes[c][told[p]], values[c]),
+        return [Determines(names[p], names[c], commonest_pairs(codes[p][told[p]], values[p], codes[c][told[p]], values[c]),
                            other.get((p, c), 0)) for p, c in kept]
 
     near += reduced(close, found | close)
@@ -329,7 +329,7 @@ def _log_sum_exp(x: np.ndarray) -> float:
     return top + math.log(float(np.exp(x - top).sum()))
 
 
-def _pair_table(parent: np.ndarray, parent_values: Any, child: np.ndarray, child_values: Any) -> list[list[Any]]:
+def commonest_pairs(parent: np.ndarray, parent_values: Any, child: np.ndarray, child_values: Any) -> list[list[Any]]:
     """``[parent value, child value, rows]`` for each parent value, in the order they first appear; the
     child value is the parent's commonest (the first to appear among equally common ones)."""
     codes, first, rows = np.unique(parent, return_index=True, return_counts=True)

@@ -123,8 +123,8 @@ class RuleSet:
         as keep each under :data:`MAX_PACKED_CLASSES` combinations in ``df``: every column is a token
         of the model, and a token costs the VAE more than the classes of one."""
         rules, drawn = kept_in_order(rules, schema)
-        if df is not None:
-            numbers = _Numbers(df, schema)
+        numbers = None if df is None else _Numbers(df, schema)
+        if numbers is not None:
             rules = [_with_widest_gap(r, numbers) if isinstance(r, Order) and r.widest_gap is None else r for r in rules]
         taken, added, ties = set(schema.names), {}, {}
         for rule in rules:
@@ -137,12 +137,11 @@ class RuleSet:
                 if isinstance(rule, Tie):
                     ties[rule.column] = added[rule.name]
         ruleset = cls(rules, added, drawn)
-        if df is not None:
-            ruleset._pack(df, schema, taken)
+        if numbers is not None:
+            ruleset._pack(df, schema, taken, numbers)
         return ruleset
 
-    def _pack(self, df: pd.DataFrame, schema: Schema, taken: set[str]) -> None:
-        numbers = _Numbers(df, schema)
+    def _pack(self, df: pd.DataFrame, schema: Schema, taken: set[str], numbers: _Numbers) -> None:
         packs: list[list[str]] = []
         combined: pd.Series | None = None
         for column in dict.fromkeys(self.added.values()):
