@@ -152,7 +152,8 @@ def model_tensors(cached: Any, ds: Dataset):
     return model.codec.transform.transform(model.rules.model_frame(train, model.schema)).to_tensors(model.device)
 
 
-def run_variant(dataset_dir: str, name: str, steps: int, seed: int, threads: int, cache: str) -> dict[str, Any]:
+def run_variant(dataset_dir: str, name: str, steps: int, seed: int, threads: int, cache: str,
+                last_weights: bool = False) -> dict[str, Any]:
     import torch
 
     from tabgen import Synthesizer
@@ -174,6 +175,8 @@ def run_variant(dataset_dir: str, name: str, steps: int, seed: int, threads: int
     z = codec.scaling.standardise(latents)
     train_idx, val_idx = validation_split(torch.randperm(len(z)), config)
     denoiser = edm_denoiser(z.shape[1], c, codec.vae.d_token)
+    if last_weights:
+        _keep_last_weights()
     start = time.perf_counter()
     result = train_diffusion(denoiser, z[train_idx], z[val_idx], c, progress=False)
     fit_seconds = time.perf_counter() - start
@@ -185,6 +188,20 @@ def run_variant(dataset_dir: str, name: str, steps: int, seed: int, threads: int
     return sampled_and_scored(syn, ds, seed, {
         "variant": name, "changes": changes, "steps": result.steps, "best_epoch": result.best_epoch,
         "epochs": result.epochs, "best_val_loss": result.best_loss, "diffusion_seconds": fit_seconds, "threads": threads})
+
+
+def _keep_last_weights() -> None:
+    """Make this worker's trainings keep their last weights rather than their best epoch's: variants
+    that draw σ differently are validated differently, so the epoch each keeps confounds their scores."""
+    from tabgen import train
+
+    finish = train._Loop.finish
+
+    def finish_last(self, module):
+        self.best_state = None
+        return finish(self, module)
+
+    train._Loop.finish = finish_last
 
 
 def run_end_to_end(dataset_dir: str, name: str, budget: float | None, seed: int, threads: int) -> dict[str, Any]:
@@ -236,7 +253,9 @@ def render(results: dict[str, Any]) -> str:
         lines = [f"# Ablation on {results['dataset']}", "",
                  (f"Base: the defaults of {ran} (denoiser width {base['width']}, lr {base['lr']}, "
                  f"lr decay {base['lr_decay']}); each variant changes what its row says."), "",
-                 (f"Diffusion trained for {results['steps']} steps per variant on the same VAE; {results['jobs']} "
+                 (f"Diffusion trained for {results['steps']} steps per variant on the same VAE"
+                  + ("; each keeps its last weights" if results.get("last_weights") else "; each keeps its best epoch's weights")
+                  + f"; {results['jobs']} "
                  f"variant(s) at a time. {one_seed} Validation losses compare only between variants that draw σ "
                  "alike (not across σ_data or P_mean changes)."), ""]
         columns = scores + [("best val loss", "{best_val_loss:.4f}"), ("diffusion s", "{diffusion_seconds:.0f}"),
@@ -262,12 +281,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=1, help="variants trained side by side, one thread each")
     parser.add_argument("--cache", type=Path, default=MODEL_CACHE)
+    parser.add_argument("--last-weights", action="store_true",
+                        help="keep each denoiser's last weights, not its best epoch's (not with --end-to-end)")
     parser.add_argument("--label", default="", help="suffix of the result files, to keep rounds on other defaults apart")
     args = parser.parse_args(argv)
     names = [v.strip() for v in args.variants.split(",") if v.strip()]
     unknown = sorted(set(names) - set(VARIANTS))
     if unknown:
         parser.error(f"unknown variant(s) {unknown}; choose from {list(VARIANTS)}")
+    if args.last_weights and args.end_to_end:
+        parser.error("--last-weights applies to the cached-VAE variants, not --end-to-end")
     if args.budget is not None and not (args.end_to_end and args.budget > 0):
         parser.error("--budget needs --end-to-end and a positive number of seconds")
     threads = 1 if args.jobs > 1 else usable_cores()
@@ -282,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     stem = f"{args.dataset}-{args.label}" if args.label else args.dataset
     json_path = out_dir / f"{stem}.json"
     settings = {"seed": args.seed, "end_to_end": args.end_to_end}
-    settings |= {"budget": args.budget} if args.end_to_end else {"steps": args.steps}
+    settings |= {"budget": args.budget} if args.end_to_end else {"steps": args.steps, "last_weights": args.last_weights}
     results = json.loads(json_path.read_text()) if json_path.exists() else {"variants": {}}
     if any(results.get(k, v) != v for k, v in settings.items()):
         results = {"variants": {}}  # other settings: start a fresh table
@@ -293,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
         dataset_dir = str(args.datasets_dir / args.dataset)
         futures = {name: pool.submit(run_end_to_end, dataset_dir, name, args.budget, args.seed, threads)
                    if args.end_to_end else
-                   pool.submit(run_variant, dataset_dir, name, args.steps, args.seed, threads, str(args.cache))
+                   pool.submit(run_variant, dataset_dir, name, args.steps, args.seed, threads, str(args.cache), args.last_weights)
                    for name in names}
         for name, future in futures.items():
             try:
