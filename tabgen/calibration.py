@@ -29,6 +29,7 @@ conditional maps of the numbers from there to 0.74 · 2.14 · 0.808 (one parent:
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -243,6 +244,65 @@ def _gap(a: Tensor, b: Tensor) -> float:
     return 0.5 * float((a - b).abs().sum())
 
 
+#: In a private fit, a parent class gets its own biases on its child's logits only where its noisy rows number
+#: at least this many times the child's classes times the counts' noise std.
+NOISY_ROWS_PER_CLASS = 1.0
+#: A pair of categorical columns gets noisy joint counts in a private fit only where its table has at most
+#: this many cells: wider ones would spend the counts' budget on cells too noisy to read.
+MAX_PRIVATE_PAIR_CELLS = 4096
+
+
+@dataclass
+class TableCounts:
+    """The table as a private fit's calibration reads it (:func:`noisy_table_counts`): each head's class
+    counts, and each pair of categorical columns' joint counts (``joints[i, j]``, i < j, rows the classes
+    of i), every cell with Gaussian noise of std ``noise_std`` (negative cells set to 0)."""
+
+    marginals: list[Tensor]
+    joints: dict[tuple[int, int], Tensor]
+    noise_std: float
+
+    def joint(self, parent: int, child: int) -> Tensor:
+        """The counts of (parent class, child class)."""
+        return self.joints[parent, child] if parent < child else self.joints[child, parent].T
+
+
+def noisy_table_counts(classes: Tensor, cardinalities: list[int], n_categorical: int, noise: float) -> TableCounts:
+    """The Gaussian mechanism on the table's counts: each head's class counts (``classes`` holds each row's
+    class per head, ``IGNORED`` where missing) and the joint counts of each pair of the first
+    ``n_categorical`` heads of at most :data:`MAX_PRIVATE_PAIR_CELLS` cells. A row added or removed moves
+    one cell of each of these tables by one, so their L2 sensitivity is √tables, and each cell gets noise
+    of std ``noise · √tables`` (``noise`` is the mechanism's noise multiplier)."""
+    pairs = [(i, j) for i in range(n_categorical) for j in range(i + 1, n_categorical)
+             if cardinalities[i] * cardinalities[j] <= MAX_PRIVATE_PAIR_CELLS]
+    std = noise * math.sqrt(len(cardinalities) + len(pairs))
+
+    def noisy(counts: Tensor) -> Tensor:
+        return (counts.double() + std * torch.randn(counts.shape, dtype=torch.float64)).clamp(min=0)
+
+    marginals = []
+    for h, k in enumerate(cardinalities):
+        column = classes[:, h]
+        marginals.append(noisy(torch.bincount(column[column != IGNORED].long(), minlength=k)[:k]))
+    joints = {}
+    for i, j in pairs:
+        a, b = classes[:, i].long(), classes[:, j].long()
+        known = (a != IGNORED) & (b != IGNORED)
+        cells = torch.bincount(a[known] * cardinalities[j] + b[known], minlength=cardinalities[i] * cardinalities[j])
+        joints[i, j] = noisy(cells.reshape(cardinalities[i], cardinalities[j]))
+    return TableCounts(marginals, joints, std)
+
+
+def _information(joint: Tensor) -> float:
+    """The mutual information (nats) of a table of joint counts."""
+    total = joint.sum()
+    if total <= 0:
+        return 0.0
+    p = joint / total
+    outer = p.sum(1, keepdim=True) * p.sum(0, keepdim=True)
+    return float(torch.where(p > 0, p * (p / outer.clamp_min(1e-300)).log(), 0).sum())
+
+
 def mutual_information(a: Tensor, b: Tensor, ka: int, kb: list[int]) -> Tensor:
     """Of one head's classes ``a`` (rows,) with each column of ``b`` (rows, columns; ``kb[j]`` classes
     in column j), in nats, over the rows where both are known, less its bias on independent columns
@@ -293,7 +353,12 @@ def chow_liu_pairs(classes: Tensor, cardinalities: list[int]) -> list[tuple[int,
     info = torch.zeros(n, n, dtype=torch.float64)
     for i in range(n - 1):
         info[i, i + 1 :] = mutual_information(classes[:, i], classes[:, i + 1 :], cardinalities[i], cardinalities[i + 1 :])
-    info = info + info.T
+    return _spanning_tree(info + info.T)
+
+
+def _spanning_tree(info: Tensor) -> list[tuple[int, int]]:
+    """:func:`chow_liu_pairs`' tree of a symmetric matrix of mutual information."""
+    n = len(info)
     pairs = []
     best, link = info[0].clone(), torch.zeros(n, dtype=torch.long)
     best[0] = -torch.inf  # in the tree
@@ -363,18 +428,27 @@ def fit_conditional_scores(sampled: np.ndarray, sampled_classes: np.ndarray, tab
     return ConditionalScores(parents, group.reshape(shape), np.array(maps[0]), np.array(maps[1]))
 
 
-def _pair_table(lg: Tensor, real: Tensor, bias: Tensor, parent: Tensor, k_parent: int, shares: Tensor,
+def _joint_counts(real: Tensor, k_parent: int, k_child: int) -> Tensor:
+    """The table's counts of (parent class, child class) from its rows (``real``: parent, child)."""
+    known = (real[:, 0] != IGNORED) & (real[:, 1] != IGNORED)
+    cells = real[known, 0].long() * k_child + real[known, 1].long()
+    return torch.bincount(cells, minlength=k_parent * k_child).reshape(k_parent, k_child).double()
+
+
+def _pair_table(lg: Tensor, joint: Tensor, bias: Tensor, parent: Tensor, shares: Tensor, min_rows: float = PAIR_MIN_ROWS,
                 deadline: float | None = None) -> Tensor:
     """A child head's biases per class of its parent: the table's shares given the class, where at
-    least ``PAIR_MIN_ROWS`` sampled rows (whose parent came out as ``parent``) and table rows (``real``:
-    parent, child) have it. ``bias`` and ``shares`` are the child's marginal biases and table shares."""
+    least ``PAIR_MIN_ROWS`` sampled rows (whose parent came out as ``parent``) and ``min_rows`` table rows
+    (``joint``: counts of parent class × child class) have it. ``bias`` and ``shares`` are the child's
+    marginal biases and table shares."""
+    k_parent = len(joint)
     table = bias.double().repeat(k_parent, 1)
     own = torch.zeros(k_parent, dtype=torch.bool)
     for k in range(k_parent):
         rows = parent == k
-        real_k = real[(real[:, 0] == k) & (real[:, 1] != IGNORED), 1]
-        if rows.sum() >= PAIR_MIN_ROWS and len(real_k) >= PAIR_MIN_ROWS and not _past(deadline):
-            table[k] = argmax_bias(lg[rows], _shares(real_k, lg.shape[1]))
+        real_k = joint[k]
+        if rows.sum() >= PAIR_MIN_ROWS and real_k.sum() >= min_rows and not _past(deadline):
+            table[k] = argmax_bias(lg[rows], real_k / real_k.sum())
             own[k] = True
     fitted = own[parent]
     if fitted.any() and not fitted.all():
@@ -386,8 +460,9 @@ def _pair_table(lg: Tensor, real: Tensor, bias: Tensor, parent: Tensor, k_parent
     return table
 
 
-def fit_calibration(x_num: Tensor, logits: list[Tensor], real_classes: Tensor, layout: TokenLayout,
-                    real_scores: Tensor | None = None, deadline: float | None = None) -> Calibration:
+def fit_calibration(x_num: Tensor, logits: list[Tensor], real_classes: Tensor | None, layout: TokenLayout,
+                    real_scores: Tensor | None = None, deadline: float | None = None,
+                    counts: TableCounts | None = None) -> Calibration:
     """Learn the maps from the model's own rows.
 
     ``x_num`` and ``logits`` are the VAE's raw reconstruction of the sampled latents, heads in the
@@ -400,30 +475,50 @@ def fit_calibration(x_num: Tensor, logits: list[Tensor], real_classes: Tensor, l
     ``deadline`` (a time budget's end) the pair tables' parent classes and the conditional maps not
     yet fitted are left out (columns of thousands of classes take seconds each); each column's own
     biases are always fitted: without them an undertrained decoder writes one or two classes.
+
+    ``counts`` (a private fit's noisy counts, :func:`noisy_table_counts`) take the place of
+    ``real_classes``, which is then not read: the heads' biases, the tree and its pair biases come from
+    them (a parent class needing ``PAIR_MIN_ROWS`` noisy rows, and as many as its child's classes times
+    the noise's std), each number's own quantile map reads only the sampled scores, and the conditional
+    maps, which would read the table's scores, are left out.
     """
     n_argmax, discrete, gappy = len(layout.cardinalities), layout.discrete, layout.gappy
     biases, table_shares, decoded = [], [], []
     for h, lg in enumerate(logits):
         lg = lg.detach().double().cpu()
-        real = real_classes[:, h].cpu()
-        real = real[real != IGNORED]
-        shares = _shares(real, lg.shape[1])
-        if not len(real):  # no cell of the table to match
+        if counts is None:
+            real = real_classes[:, h].cpu()
+            head_shares = _shares(real[real != IGNORED], lg.shape[1])
+        else:
+            head_shares = counts.marginals[h] / counts.marginals[h].sum().clamp_min(1e-300)
+        if not head_shares.sum() > 0:  # no cell of the table to match
             bias = torch.zeros(lg.shape[1], dtype=lg.dtype)
         else:
-            bias = argmax_bias(lg, shares) if h < n_argmax else drawn_bias(lg, shares)
+            bias = argmax_bias(lg, head_shares) if h < n_argmax else drawn_bias(lg, head_shares)
         biases.append(bias.float())
-        table_shares.append(shares)
+        table_shares.append(head_shares)
         decoded.append((lg + bias).argmax(-1))
     n_categorical = n_argmax - len(gappy)
     cardinalities = [lg.shape[1] for lg in logits[:n_categorical]]
-    real_categorical = real_classes[:, :n_categorical].cpu()
-    pairs = [] if _past(deadline) else chow_liu_pairs(real_categorical, cardinalities)
+    real_categorical = None if counts is not None else real_classes[:, :n_categorical].cpu()
+    if _past(deadline):
+        pairs = []
+    elif counts is not None:
+        pairs = _spanning_tree(torch.tensor([[_information(counts.joint(i, j)) if (min(i, j), max(i, j)) in counts.joints else 0.0
+                                              for j in range(n_categorical)] for i in range(n_categorical)],
+                                            dtype=torch.float64))
+    else:
+        pairs = chow_liu_pairs(real_categorical, cardinalities)
     pair_bias = []
     for child, parent in pairs:
         lg = logits[child].detach().double().cpu()
-        table = _pair_table(lg, real_categorical[:, [parent, child]], biases[child], decoded[parent],
-                            cardinalities[parent], table_shares[child], deadline)
+        if counts is None:
+            joint = _joint_counts(real_categorical[:, [parent, child]], cardinalities[parent], lg.shape[1])
+            min_rows = PAIR_MIN_ROWS
+        else:
+            joint = counts.joint(parent, child)
+            min_rows = max(PAIR_MIN_ROWS, NOISY_ROWS_PER_CLASS * lg.shape[1] * counts.noise_std)
+        table = _pair_table(lg, joint, biases[child], decoded[parent], table_shares[child], min_rows, deadline)
         pair_bias.append(table.float())
         decoded[child] = (lg + table[decoded[parent]]).argmax(-1)
     scores = x_num.detach().double().cpu().numpy()

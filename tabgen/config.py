@@ -228,9 +228,9 @@ class PrivacyConfig(_Validated):
 
     With ``epsilon`` set, both networks train on every row (no validation rows, no early stopping, the
     last weights kept) with each row's gradient clipped and noised, for the step counts and batches
-    below, which replace the VAE's and the denoiser's; the calibration and the rules found in the
-    table, which read the rows again, are left out. What the guarantee does not cover is listed in
-    docs/privacy.md."""
+    below, which replace the VAE's and the denoiser's; the rules found in the table, which read the rows
+    again, are left out, and the calibration reads them only as noisy class counts, which spend part of ε
+    (:data:`tabgen.dp_sgd.COUNTS_SHARE`). What the guarantee does not cover is listed in docs/privacy.md."""
 
     epsilon: float | None = None
     """The privacy budget ε of (ε, δ)-differential privacy over both trainings; ``None`` trains without it."""
@@ -363,13 +363,12 @@ class SynthesizerConfig(_Validated):
 
     def private(self) -> "SynthesizerConfig":
         """This config as a fit with ``privacy.epsilon`` set trains: on every row, for the private
-        step counts and batches, without calibration."""
+        step counts and batches."""
         dp = self.privacy
         return replace(self, validation_fraction=0.0,
                        vae=replace(self.vae, max_steps=dp.vae_steps, batch_size=min(self.vae.batch_size, dp.vae_batch_size)),
                        diffusion=replace(self.diffusion, max_steps=dp.diffusion_steps, batch_size=dp.diffusion_batch_size,
-                                         whiten_correlation=None),
-                       sampler=replace(self.sampler, calibration_rows=0))
+                                         whiten_correlation=None))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

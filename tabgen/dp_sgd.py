@@ -39,17 +39,21 @@ def _opacus_rdp():
 
 @dataclass(frozen=True)
 class Phase:
-    """A training phase as the accountant sees it: ``steps`` steps, each drawing every row with
-    probability ``sample_rate``."""
+    """A phase as the accountant sees it: ``steps`` releases of a Gaussian mechanism, each on rows drawn
+    with probability ``sample_rate``: a training's steps, or (``sample_rate`` 1, one step, a noise of its
+    own) the calibration's noisy counts."""
 
     sample_rate: float
     steps: int
+    noise: float | None = None
+    """The phase's own noise multiplier; ``None``: the one the trainings share."""
 
 
 def spent_epsilon(noise_multiplier: float, phases: list[Phase], delta: float) -> float:
     """ε of (ε, δ)-DP after ``phases`` at ``noise_multiplier`` (RDP composed over them, then converted)."""
     rdp = _opacus_rdp()
-    total = sum(rdp.compute_rdp(q=p.sample_rate, noise_multiplier=noise_multiplier, steps=p.steps, orders=RDP_ORDERS)
+    total = sum(rdp.compute_rdp(q=p.sample_rate, noise_multiplier=p.noise or noise_multiplier, steps=p.steps,
+                                orders=RDP_ORDERS)
                 for p in phases if p.steps > 0)
     if isinstance(total, int):  # no step taken: nothing spent
         return 0.0
@@ -79,10 +83,25 @@ class PrivacySpent:
     delta: float
     noise_multiplier: float
     max_grad_norm: float
+    counts_noise: float | None = None
+    """The noise multiplier of the calibration's counts (:func:`tabgen.calibration.noisy_table_counts`);
+    ``None``: no calibration."""
 
     def __str__(self) -> str:
-        return (f"(ε = {self.epsilon:.3g}, δ = {self.delta:.2g})-differential privacy for the networks' training "
+        counts = "" if self.counts_noise is None else f" and the calibration's counts (noise {self.counts_noise:.3g})"
+        return (f"(ε = {self.epsilon:.3g}, δ = {self.delta:.2g})-differential privacy for the networks' training{counts} "
                 f"(noise multiplier {self.noise_multiplier:.3g}, rows' gradients clipped to {self.max_grad_norm:g})")
+
+
+#: The share of ε that a private fit's calibration counts spend on their own (the trainings' noise is then
+#: chosen so that all of it, composed, spends ε). On adult at ε = 4 a quarter raised the trainings' noise by 4 %
+#: (9.76 → 10.17) and took the counts' from 10.1 to 4.3, and the calibrated rows' Trend from 11.3 % to 10.0 %.
+COUNTS_SHARE = 0.25
+
+
+def counts_noise(epsilon: float, delta: float) -> float:
+    """The noise multiplier at which one release of the counts alone spends ``COUNTS_SHARE · epsilon``."""
+    return noise_multiplier(COUNTS_SHARE * epsilon, delta, [Phase(1.0, 1)])
 
 
 def default_delta(n_rows: int) -> float:

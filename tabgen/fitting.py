@@ -18,13 +18,13 @@ from tqdm.auto import tqdm
 
 from . import distributed
 from .batches import Batch, StreamedRows
-from .calibration import CALIBRATION_BATCH, Calibration, bias_seconds, fit_calibration
+from .calibration import CALIBRATION_BATCH, Calibration, bias_seconds, fit_calibration, noisy_table_counts
 from .codec import Codec
 from .config import DiffusionConfig, SynthesizerConfig
 from .diffusion.denoiser import edm_denoiser
 from .diffusion.edm import EDMPrecond
 from .diffusion.solvers import resolved_solver
-from .dp_sgd import Phase, PrivacySpent, default_delta, noise_multiplier, spent_epsilon
+from .dp_sgd import Phase, PrivacySpent, counts_noise, default_delta, noise_multiplier, spent_epsilon
 from .errors import TabgenError, TabgenWarning
 from .fit_plan import FitPlan
 from .io import read_table
@@ -105,6 +105,8 @@ class PrivatePlan:
     training: PrivateTraining
     sample_rates: tuple[float, float]
     delta: float
+    counts_noise: float | None = None
+    """The calibration's counts' noise multiplier (:func:`tabgen.dp_sgd.counts_noise`); ``None``: no calibration."""
 
     @classmethod
     def for_fit(cls, config: SynthesizerConfig, n_train: int) -> "PrivatePlan | None":
@@ -113,15 +115,23 @@ class PrivatePlan:
             return None
         rates = tuple(min(c.batch_size / n_train, 1.0) for c in (config.vae, config.diffusion))
         delta = dp.delta or default_delta(n_train)
+        counts = counts_noise(dp.epsilon, delta) if config.sampler.calibration_rows > 0 else None
         phases = [Phase(rate, planned_steps(n_train, c.batch_size, c.max_steps))
-                  for rate, c in zip(rates, (config.vae, config.diffusion))]
-        return cls(PrivateTraining(noise_multiplier(dp.epsilon, delta, phases), dp.max_grad_norm), rates, delta)
+                  for rate, c in zip(rates, (config.vae, config.diffusion))] + _counts_phase(counts)
+        return cls(PrivateTraining(noise_multiplier(dp.epsilon, delta, phases), dp.max_grad_norm), rates, delta, counts)
 
     def spent(self, vae_steps: int, diffusion_steps: int) -> PrivacySpent:
-        """The privacy spent by the steps taken (a time budget may end them before the plan)."""
+        """The privacy spent by the steps taken (a time budget may end them before the plan) and the counts."""
         sigma = self.training.noise_multiplier
         phases = [Phase(self.sample_rates[0], vae_steps), Phase(self.sample_rates[1], diffusion_steps)]
-        return PrivacySpent(spent_epsilon(sigma, phases, self.delta), self.delta, sigma, self.training.max_grad_norm)
+        phases += _counts_phase(self.counts_noise)
+        return PrivacySpent(spent_epsilon(sigma, phases, self.delta), self.delta, sigma, self.training.max_grad_norm,
+                            self.counts_noise)
+
+
+def _counts_phase(noise: float | None) -> list[Phase]:
+    """The calibration's one release of every row's class counts, as the accountant sees it."""
+    return [] if noise is None else [Phase(1.0, 1, noise)]
 
 
 @dataclass
@@ -267,7 +277,7 @@ def fit_model(table: pd.DataFrame, schema: Schema, rules: RuleSet, config: Synth
             if shared_seed is not None:
                 torch.manual_seed(shared_seed)
             codec.calibration = calibrate(model.sampler, tensors, config.sampler.calibration_rows, plan.deadline,
-                                          progress and distributed.current().main)
+                                          progress and distributed.current().main, private and private.counts_noise)
         else:
             model.diffusion_result = TrainResult(stopped_by=NOTHING_VARIES)
     finally:
@@ -316,9 +326,11 @@ def _fit_vae(vae: VAE, train: Tensors | StreamedRows, val: Tensors, n_train: int
 
 @torch.inference_mode()
 def calibrate(sampler: Sampler, tensors: Tensors, rows: int, deadline: float | None = None,
-              progress: bool = False) -> Calibration | None:
+              progress: bool = False, counts_noise: float | None = None) -> Calibration | None:
     """Learn the calibration from ``rows`` of the model's own rows (at least one batch of them, fewer
-    if ``deadline`` comes first); ``tensors`` are the encoded training table's. ``None`` if ``rows`` is 0."""
+    if ``deadline`` comes first); ``tensors`` are the encoded training table's. ``None`` if ``rows`` is 0.
+    With ``counts_noise`` (a private fit's), the table is read only as class counts with Gaussian noise of
+    that multiplier (:func:`tabgen.calibration.noisy_table_counts`)."""
     if rows <= 0:
         return None
     codec = sampler.codec
@@ -345,7 +357,12 @@ def calibrate(sampler: Sampler, tensors: Tensors, rows: int, deadline: float | N
             if time.monotonic() + sampling / (batch + 1) + bias_per_row * more > deadline:
                 break
     regressed, real_classes = codec.vae.targets(*tensors)
-    return fit_calibration(torch.cat(x_num), [torch.cat(h) for h in zip(*logits)], real_classes, codec.layout,
+    heads = [torch.cat(h) for h in zip(*logits)]
+    if counts_noise is not None:
+        counts = noisy_table_counts(real_classes.cpu(), [h.shape[1] for h in heads],
+                                    len(codec.layout.cardinalities) - len(codec.layout.gappy), counts_noise)
+        return fit_calibration(torch.cat(x_num), heads, None, codec.layout, counts=counts)
+    return fit_calibration(torch.cat(x_num), heads, real_classes, codec.layout,
                            torch.where(regressed, tensors[0], torch.nan), deadline)
 
 

@@ -107,7 +107,9 @@ def model_from_state(header: dict[str, Any], tensors: dict[str, torch.Tensor], d
     _load_state(denoiser, part("denoiser."), "denoiser")
     rules = RuleSet.from_list(header.get("rules", []))
     table_schema = Schema.from_dict(header["table_schema"]) if "table_schema" in header else None
-    privacy = PrivacySpent(**{k: float(header["privacy"][k]) for k in PRIVACY_FIELDS}) if "privacy" in header else None
+    # counts_noise is None where the fit had no calibration, and absent from files written before it had one.
+    privacy = PrivacySpent(**{k: float(v) for k, v in header["privacy"].items()
+                              if k in PRIVACY_FIELDS and v is not None}) if "privacy" in header else None
     return FittedModel(codec, denoiser.to(device).eval(), config, device, TrainResult(), n_rows=header["n_rows"],
                        rules=rules, schema=table_schema, privacy=privacy)
 

@@ -12,6 +12,7 @@ from tabgen.calibration import (
     chow_liu_pairs,
     drawn_bias,
     fit_calibration,
+    noisy_table_counts,
     score_parents,
 )
 from tabgen.layout import TokenLayout
@@ -66,6 +67,34 @@ def test_pair_biases_give_a_child_its_tables_shares_given_its_parent():
     decoded = [lg.argmax(-1) for lg in calibration.shift(fresh)]
     assert abs(float((decoded[0] == decoded[1]).double().mean()) - 0.9) < 0.03
     assert all(abs(float(d.double().mean()) - 0.5) < 0.03 for d in decoded)  # the marginals stay the table's
+
+
+def test_noisy_counts_are_the_tables_without_noise_and_leave_out_missing_cells_and_wide_pairs(monkeypatch):
+    classes = torch.tensor([[0, 1, 0], [0, IGNORED, 1], [2, 1, 1], [0, 0, 0]])
+    counts = noisy_table_counts(classes, [3, 2, 2], 2, noise=0.0)
+    assert [c.tolist() for c in counts.marginals] == [[3, 0, 1], [1, 2], [2, 2]]
+    assert list(counts.joints) == [(0, 1)]  # pairs among the first two heads only
+    assert counts.joint(0, 1).tolist() == [[1, 1], [0, 0], [0, 1]] and torch.equal(counts.joint(1, 0), counts.joint(0, 1).T)
+    monkeypatch.setattr(calibration_module, "MAX_PRIVATE_PAIR_CELLS", 5)
+    wide = noisy_table_counts(classes, [3, 2, 2], 2, noise=1.0)
+    # Each table released adds to the sensitivity: three marginals, no pair table.
+    assert wide.joints == {} and wide.noise_std == pytest.approx(3**0.5)
+    assert all(bool((c >= 0).all()) for c in wide.marginals)  # noise never makes a count negative
+
+
+def test_pair_biases_from_noisy_counts_read_no_row_and_match_the_tables_shares():
+    g = torch.Generator().manual_seed(0)
+    n = 8000
+    logits = [3 * torch.randn(n, 2, generator=g, dtype=torch.float64) for _ in range(2)]
+    parent = torch.randint(0, 2, (n,), generator=g)
+    child = torch.where(torch.rand(n, generator=g) < 0.9, parent, 1 - parent)
+    torch.manual_seed(0)
+    counts = noisy_table_counts(torch.stack([parent, child], 1), [2, 2], 2, noise=5.0)
+    calibration = fit_calibration(torch.zeros(n, 0), logits, None, TokenLayout(0, (2, 2)), counts=counts)
+    assert calibration.pairs in ([(1, 0)], [(0, 1)])
+    fresh = [3 * torch.randn(n, 2, generator=g, dtype=torch.float64) for _ in range(2)]
+    decoded = [lg.argmax(-1) for lg in calibration.shift(fresh)]
+    assert abs(float((decoded[0] == decoded[1]).double().mean()) - 0.9) < 0.03
 
 
 def test_score_parents_are_the_columns_a_number_depends_on_jointly(monkeypatch):

@@ -10,7 +10,16 @@ from torch import nn
 
 from tabgen import Synthesizer
 from tabgen.config import PrivacyConfig
-from tabgen.dp_sgd import Phase, PrivateStep, clip_factors, noise_multiplier, poisson_batches, spent_epsilon
+from tabgen.dp_sgd import (
+    COUNTS_SHARE,
+    Phase,
+    PrivateStep,
+    clip_factors,
+    counts_noise,
+    noise_multiplier,
+    poisson_batches,
+    spent_epsilon,
+)
 from tabgen.errors import TabgenError
 
 from conftest import fast_config
@@ -121,17 +130,41 @@ def test_a_private_fit_reports_the_epsilon_it_spent_and_keeps_it_in_the_file(tmp
     syn = Synthesizer(config=_private_config(), dp_epsilon=3.0, progress=False).fit(_table())
     spent = syn.privacy_
     assert spent.epsilon <= 3.0 and spent.epsilon == pytest.approx(3.0, rel=0.05)
-    assert spent.delta == 1e-5 and spent.noise_multiplier > 0
-    assert "ε = 3" in str(spent)
+    assert spent.delta == 1e-5 and spent.noise_multiplier > 0 and spent.counts_noise > 0
+    assert "ε = 3" in str(spent) and "calibration's counts" in str(spent)
     # Every row trains, for the planned steps, with the last weights: no validation rows to select with.
     assert syn.vae_result_.steps == 40 and syn.diffusion_result_.stopped_by == "max steps"
-    assert syn.config_.validation_fraction == 0 and syn.codec_.calibration is None
+    assert syn.config_.validation_fraction == 0
+    # The calibration read the table only as noisy counts: no map of a number given a class, which would read its scores.
+    calibration = syn.codec_.calibration
+    assert calibration is not None and all(c is None for c in calibration.conditional_scores)
     # Pairs and rules found in the rows are not private: none are found.
     assert len(syn.rules_) == 0 and not any(c.derived_from for c in syn.schema_.columns)
     assert len(syn.sample(50)) == 50
     syn.save(tmp_path / "m.tabgen")
     assert Synthesizer.load(tmp_path / "m.tabgen").privacy_ == spent
     assert Synthesizer(config=fast_config(), progress=False).fit(_table(200)).privacy_ is None
+
+
+def test_a_private_fit_without_calibration_spends_epsilon_on_the_trainings_alone(tmp_path):
+    config = _private_config()
+    config.sampler.calibration_rows = 0
+    syn = Synthesizer(config=config, dp_epsilon=3.0, progress=False).fit(_table())
+    assert syn.codec_.calibration is None and syn.privacy_.counts_noise is None
+    assert syn.privacy_.epsilon == pytest.approx(3.0, rel=0.05) and "counts" not in str(syn.privacy_)
+    syn.save(tmp_path / "m.tabgen")
+    assert Synthesizer.load(tmp_path / "m.tabgen").privacy_ == syn.privacy_
+
+
+def test_the_counts_alone_spend_their_share_of_epsilon_and_every_phase_together_epsilon():
+    delta = 1e-5
+    counts = counts_noise(4.0, delta)
+    assert spent_epsilon(123.0, [Phase(1.0, 1, counts)], delta) == pytest.approx(COUNTS_SHARE * 4.0, rel=0.01)
+    phases = [Phase(0.05, 300), Phase(1.0, 1, counts)]
+    sigma = noise_multiplier(4.0, delta, phases)
+    assert spent_epsilon(sigma, phases, delta) == pytest.approx(4.0, rel=0.01)
+    # The counts' share leaves the trainings less: they need more noise than with all of ε.
+    assert sigma > noise_multiplier(4.0, delta, phases[:1])
 
 
 def test_declared_rules_are_kept_in_a_private_fit():
