@@ -266,6 +266,13 @@ class TableCounts:
         """The counts of (parent class, child class)."""
         return self.joints[parent, child] if parent < child else self.joints[child, parent].T
 
+    def information(self, n: int) -> Tensor:
+        """The mutual information of each pair of the first ``n`` columns (0 for a pair without counts)."""
+        info = torch.zeros(n, n, dtype=torch.float64)
+        for (i, j), joint in self.joints.items():
+            info[i, j] = info[j, i] = _information(joint)
+        return info
+
 
 def noisy_table_counts(classes: Tensor, cardinalities: list[int], n_categorical: int, noise: float) -> TableCounts:
     """The Gaussian mechanism on the table's counts: each head's class counts (``classes`` holds each row's
@@ -504,9 +511,7 @@ def fit_calibration(x_num: Tensor, logits: list[Tensor], real_classes: Tensor | 
     if _past(deadline):
         pairs = []
     elif counts is not None:
-        pairs = _spanning_tree(torch.tensor([[_information(counts.joint(i, j)) if (min(i, j), max(i, j)) in counts.joints else 0.0
-                                              for j in range(n_categorical)] for i in range(n_categorical)],
-                                            dtype=torch.float64))
+        pairs = _spanning_tree(counts.information(n_categorical))
     else:
         pairs = chow_liu_pairs(real_categorical, cardinalities)
     pair_bias = []

@@ -233,7 +233,8 @@ class PrivacyConfig(_Validated):
     (:data:`tabgen.dp_sgd.COUNTS_SHARE`). What the guarantee does not cover is listed in docs/privacy.md."""
 
     epsilon: float | None = None
-    """The privacy budget ε of (ε, δ)-differential privacy over both trainings; ``None`` trains without it."""
+    """The privacy budget ε of (ε, δ)-differential privacy over both trainings and the calibration's counts;
+    ``None`` trains without it."""
     delta: float | None = None
     """δ; ``None``: 10⁻⁵, or 1/(10·n) for a table of n > 10,000 rows (:func:`tabgen.dp_sgd.default_delta`)."""
     max_grad_norm: float = 1.0

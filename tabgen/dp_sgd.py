@@ -88,9 +88,9 @@ class PrivacySpent:
     ``None``: no calibration."""
 
     def __str__(self) -> str:
-        counts = "" if self.counts_noise is None else f" and the calibration's counts (noise {self.counts_noise:.3g})"
-        return (f"(ε = {self.epsilon:.3g}, δ = {self.delta:.2g})-differential privacy for the networks' training{counts} "
-                f"(noise multiplier {self.noise_multiplier:.3g}, rows' gradients clipped to {self.max_grad_norm:g})")
+        counts = "" if self.counts_noise is None else f" and the calibration's counts (noise multiplier {self.counts_noise:.3g})"
+        return (f"(ε = {self.epsilon:.3g}, δ = {self.delta:.2g})-differential privacy for the networks' training "
+                f"(noise multiplier {self.noise_multiplier:.3g}, rows' gradients clipped to {self.max_grad_norm:g}){counts}")
 
 
 #: The share of ε that a private fit's calibration counts spend on their own (the trainings' noise is then
