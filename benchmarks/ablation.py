@@ -46,6 +46,8 @@ from benchmarks.harness import (
 #: Named changes to the CPU defaults, as ``section__field: value``.
 VARIANTS: dict[str, dict[str, Any]] = {
     "constant_lr": {"diffusion__lr_decay": False},
+    # the denoiser's gradients unclipped, as before max_grad_norm (default's training failed once without it)
+    "unclipped": {"diffusion__max_grad_norm": None},
     "defaults": {},
     "uncalibrated": {"sampler__calibration_rows": 0},
     "unwhitened": {"diffusion__whiten_correlation": None},

@@ -378,6 +378,8 @@ def train_diffusion(D: EDMPrecond, z_train: Tensor | StreamedRows, z_val: Tensor
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(config.lr, step, schedule_done, config.warmup_steps, config.lr_decay)
             loss = gradient_step(batch)
+            if config.max_grad_norm is not None and private is None:
+                torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
             optimizer.step()
             ema_update(ema_params, params, config.ema_decay, step)
         if private is not None:

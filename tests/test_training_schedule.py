@@ -142,3 +142,33 @@ def test_configs_are_validated_on_construction():
         SynthesizerConfig(validation_fraction=1.0)
     assert SamplerConfig(calibration_rows=0).calibration_rows == 0 and DiffusionConfig(P_mean=-3.0).P_mean == -3.0
     assert SynthesizerConfig.from_dict(SynthesizerConfig.for_device("cpu").to_dict()) == SynthesizerConfig.for_device("cpu")
+
+
+@pytest.mark.parametrize("max_grad_norm", [1e-3, None])
+def test_the_denoisers_steps_take_gradients_of_at_most_max_grad_norm(mixed_frame, monkeypatch, max_grad_norm):
+    import tabgen.train as train
+
+    norms = []
+    adam = train.adam
+
+    def recording(params, lr):
+        optimizer = adam(params, lr)
+        step = optimizer.step
+
+        def recorded(*args, **kwargs):
+            grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+            norms.append(float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))))
+            return step(*args, **kwargs)
+
+        optimizer.step = recorded
+        return optimizer
+
+    monkeypatch.setattr(train, "adam", recording)
+    config = fast_config()
+    config.vae.max_steps, config.diffusion.max_steps, config.diffusion.max_grad_norm = 5, 40, max_grad_norm
+    Synthesizer(config=config, progress=False).fit(mixed_frame)
+    denoiser_steps = norms[-40:]  # the VAE's optimizer came first and is not clipped
+    if max_grad_norm is None:
+        assert max(denoiser_steps) > 1e-2
+    else:
+        assert max(denoiser_steps) <= max_grad_norm * 1.001
