@@ -467,6 +467,30 @@ def _pair_table(lg: Tensor, joint: Tensor, bias: Tensor, parent: Tensor, shares:
     return table
 
 
+def _table_shares(head: int, k: int, real_classes: Tensor | None, counts: TableCounts | None) -> Tensor:
+    """A head's class shares in the table: from its rows, or from a private fit's noisy counts."""
+    if counts is not None:
+        return counts.marginals[head] / counts.marginals[head].sum().clamp_min(1e-300)
+    real = real_classes[:, head].cpu()
+    return _shares(real[real != IGNORED], k)
+
+
+def _tree_links(cardinalities: list[int], real_categorical: Tensor | None, counts: TableCounts | None) -> list[tuple[int, int]]:
+    """The Chow-Liu tree of the categorical columns: from the rows, or from a private fit's noisy counts."""
+    if counts is not None:
+        return _spanning_tree(counts.information(len(cardinalities)))
+    return chow_liu_pairs(real_categorical, cardinalities)
+
+
+def _pair_counts(parent: int, child: int, cardinalities: list[int], real_categorical: Tensor | None,
+                 counts: TableCounts | None) -> tuple[Tensor, float]:
+    """The table's joint counts of a tree link, and the rows a parent class needs for biases of its own:
+    from the rows, or from a private fit's noisy counts (then also the child's classes times their noise)."""
+    if counts is None:
+        return _joint_counts(real_categorical[:, [parent, child]], cardinalities[parent], cardinalities[child]), PAIR_MIN_ROWS
+    return counts.joint(parent, child), max(PAIR_MIN_ROWS, NOISY_ROWS_PER_CLASS * cardinalities[child] * counts.noise_std)
+
+
 def fit_calibration(x_num: Tensor, logits: list[Tensor], real_classes: Tensor | None, layout: TokenLayout,
                     real_scores: Tensor | None = None, deadline: float | None = None,
                     counts: TableCounts | None = None) -> Calibration:
@@ -482,22 +506,15 @@ def fit_calibration(x_num: Tensor, logits: list[Tensor], real_classes: Tensor | 
     ``deadline`` (a time budget's end) the pair tables' parent classes and the conditional maps not
     yet fitted are left out (columns of thousands of classes take seconds each); each column's own
     biases are always fitted: without them an undertrained decoder writes one or two classes.
-
-    ``counts`` (a private fit's noisy counts, :func:`noisy_table_counts`) take the place of
-    ``real_classes``, which is then not read: the heads' biases, the tree and its pair biases come from
-    them (a parent class needing ``PAIR_MIN_ROWS`` noisy rows, and as many as its child's classes times
-    the noise's std), each number's own quantile map reads only the sampled scores, and the conditional
-    maps, which would read the table's scores, are left out.
+    ``counts`` (a private fit's, :func:`noisy_table_counts`) replace ``real_classes``, then not read: the
+    biases, the tree and its pair biases come from them; the conditional maps, which would read the table's
+    scores, are left out (each number's own map reads only the sampled scores).
     """
     n_argmax, discrete, gappy = len(layout.cardinalities), layout.discrete, layout.gappy
     biases, table_shares, decoded = [], [], []
     for h, lg in enumerate(logits):
         lg = lg.detach().double().cpu()
-        if counts is None:
-            real = real_classes[:, h].cpu()
-            head_shares = _shares(real[real != IGNORED], lg.shape[1])
-        else:
-            head_shares = counts.marginals[h] / counts.marginals[h].sum().clamp_min(1e-300)
+        head_shares = _table_shares(h, lg.shape[1], real_classes, counts)
         if not head_shares.sum() > 0:  # no cell of the table to match
             bias = torch.zeros(lg.shape[1], dtype=lg.dtype)
         else:
@@ -508,21 +525,11 @@ def fit_calibration(x_num: Tensor, logits: list[Tensor], real_classes: Tensor | 
     n_categorical = n_argmax - len(gappy)
     cardinalities = [lg.shape[1] for lg in logits[:n_categorical]]
     real_categorical = None if counts is not None else real_classes[:, :n_categorical].cpu()
-    if _past(deadline):
-        pairs = []
-    elif counts is not None:
-        pairs = _spanning_tree(counts.information(n_categorical))
-    else:
-        pairs = chow_liu_pairs(real_categorical, cardinalities)
+    pairs = [] if _past(deadline) else _tree_links(cardinalities, real_categorical, counts)
     pair_bias = []
     for child, parent in pairs:
         lg = logits[child].detach().double().cpu()
-        if counts is None:
-            joint = _joint_counts(real_categorical[:, [parent, child]], cardinalities[parent], lg.shape[1])
-            min_rows = PAIR_MIN_ROWS
-        else:
-            joint = counts.joint(parent, child)
-            min_rows = max(PAIR_MIN_ROWS, NOISY_ROWS_PER_CLASS * lg.shape[1] * counts.noise_std)
+        joint, min_rows = _pair_counts(parent, child, cardinalities, real_categorical, counts)
         table = _pair_table(lg, joint, biases[child], decoded[parent], table_shares[child], min_rows, deadline)
         pair_bias.append(table.float())
         decoded[child] = (lg + table[decoded[parent]]).argmax(-1)

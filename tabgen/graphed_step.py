@@ -25,13 +25,16 @@ class GradientStep:
     With ``graphed``, the first call records the pass as a CUDA graph and every call replays it on
     the batch copied into fixed input buffers, so batches must keep their shapes. The gradients are
     written into the graph's own tensors, which each call sets as ``.grad`` again. Random numbers
-    drawn inside ``loss_fn`` are fresh at every replay.
+    drawn inside ``loss_fn`` are fresh at every replay. With ``max_grad_norm``, the gradients are then
+    scaled down to at most that norm (together).
     """
 
-    def __init__(self, loss_fn: Callable[..., Tensor], params: list[Tensor], graphed: bool):
+    def __init__(self, loss_fn: Callable[..., Tensor], params: list[Tensor], graphed: bool,
+                 max_grad_norm: float | None = None):
         self.loss_fn = loss_fn
         self.params = params
         self.graphed = graphed
+        self.max_grad_norm = max_grad_norm
         self._graph: torch.cuda.CUDAGraph | None = None
 
     def __call__(self, *batch: Tensor) -> Tensor:
@@ -40,16 +43,19 @@ class GradientStep:
                 p.grad = None
             loss = self.loss_fn(*batch)
             loss.backward()
-            return loss
-        with torch.cuda.device(batch[0].device):  # the tensors' GPU, which need not be the current one
-            if self._graph is None:
-                self._capture(batch)
-            for buffer, x in zip(self._inputs, batch):
-                buffer.copy_(x)
-            self._graph.replay()
-        for p, grad in zip(self.params, self._grads):
-            p.grad = grad
-        return self._loss
+        else:
+            with torch.cuda.device(batch[0].device):  # the tensors' GPU, which need not be the current one
+                if self._graph is None:
+                    self._capture(batch)
+                for buffer, x in zip(self._inputs, batch):
+                    buffer.copy_(x)
+                self._graph.replay()
+            for p, grad in zip(self.params, self._grads):
+                p.grad = grad
+            loss = self._loss
+        if self.max_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(self.params, self.max_grad_norm)
+        return loss
 
     def _capture(self, batch: tuple[Tensor, ...]) -> None:
         self._inputs = [x.clone() for x in batch]

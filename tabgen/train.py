@@ -302,10 +302,11 @@ def train_vae(vae: VAE, train: tuple[Tensor, Tensor, Tensor] | StreamedRows, val
 
 
 def _step(loss: Callable[..., Tensor], module: nn.Module, device: torch.device, private: PrivateTraining | None,
-          batch_size: int) -> GradientStep | PrivateStep:
-    """The gradient of a step: of the batch's loss, or DP-SGD's (which averages over ``batch_size``)."""
+          batch_size: int, max_grad_norm: float | None = None) -> GradientStep | PrivateStep:
+    """The gradient of a step: of the batch's loss (clipped to ``max_grad_norm``), or DP-SGD's (which clips
+    each row's and averages over ``batch_size``)."""
     if private is None:
-        return GradientStep(loss, list(module.parameters()), graphed=_graphed(device))
+        return GradientStep(loss, list(module.parameters()), graphed=_graphed(device), max_grad_norm=max_grad_norm)
     return PrivateStep(module, loss, private.noise_multiplier, private.max_grad_norm, batch_size)
 
 
@@ -366,7 +367,7 @@ def train_diffusion(D: EDMPrecond, z_train: Tensor | StreamedRows, z_val: Tensor
         with mixed_precision(x.device, config.precision, cache=False):
             return process.loss(model, x, process.training_sigma(len(x), x.device), torch.randn_like(x))
 
-    gradient_step = _step(batch_loss, D, z_val.device, private, loop.batch_size)
+    gradient_step = _step(batch_loss, D, z_val.device, private, loop.batch_size, config.max_grad_norm)
 
     def epoch() -> bool:
         D.train()
@@ -378,8 +379,6 @@ def train_diffusion(D: EDMPrecond, z_train: Tensor | StreamedRows, z_val: Tensor
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(config.lr, step, schedule_done, config.warmup_steps, config.lr_decay)
             loss = gradient_step(batch)
-            if config.max_grad_norm is not None and private is None:
-                torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
             optimizer.step()
             ema_update(ema_params, params, config.ema_decay, step)
         if private is not None:
