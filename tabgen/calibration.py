@@ -291,12 +291,7 @@ def noisy_table_counts(classes: Tensor, cardinalities: list[int], n_categorical:
     for h, k in enumerate(cardinalities):
         column = classes[:, h]
         marginals.append(noisy(torch.bincount(column[column != IGNORED].long(), minlength=k)[:k]))
-    joints = {}
-    for i, j in pairs:
-        a, b = classes[:, i].long(), classes[:, j].long()
-        known = (a != IGNORED) & (b != IGNORED)
-        cells = torch.bincount(a[known] * cardinalities[j] + b[known], minlength=cardinalities[i] * cardinalities[j])
-        joints[i, j] = noisy(cells.reshape(cardinalities[i], cardinalities[j]))
+    joints = {(i, j): noisy(_joint_counts(classes[:, [i, j]], cardinalities[i], cardinalities[j])) for i, j in pairs}
     return TableCounts(marginals, joints, std)
 
 
