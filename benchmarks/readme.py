@@ -160,13 +160,26 @@ def speed_table(tables: dict[str, dict[str, dict[str, Any]]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def provenance(tables: dict[str, dict[str, dict[str, Any]]]) -> str:
+    """Which command and code gave which cells, earliest first: a rerun without ``--force`` keeps the cells it finds."""
+    runs: dict[tuple[str, str], tuple[str, set[str]]] = {}
+    for cells in tables.values():
+        for cell, r in cells.items():
+            began, kinds = runs.get((r["command"], commit_label(r["git"])), (r["began"], set()))
+            runs[r["command"], commit_label(r["git"])] = (min(began, r["began"]), kinds | {cell})
+    ordered = sorted(runs.items(), key=lambda run: run[1][0])
+    if len(ordered) == 1:
+        return f"`{ordered[0][0][0]}`, code of commit {ordered[0][0][1]}"
+    return "; ".join(f"`{command}`, code of commit {commit}: {' / '.join(CELLS[c] for c in RUN_ORDER if c in kinds)}"
+                     for (command, commit), (_, kinds) in ordered)
+
+
 def results_page(tables: dict[str, dict[str, dict[str, Any]]], label: str) -> str:
     records = [r for cells in tables.values() for r in cells.values()]
-    commits = sorted({commit_label(r["git"]) for r in records})
     began = sorted(r["began"] for r in records)
     lines = [f"# The README's figures on `{label}` ({records[0]['machine']['cpu']}, "
              f"{records[0]['machine']['usable_cores']} cores)", "",
-             f"`{records[0]['command']}`, code of commit {', '.join(commits)}, cells run {began[0]} … {began[-1]}. "
+             f"{provenance(tables)}, cells run {began[0]} … {began[-1]}. "
              "Seed 0; each model samples as many rows as the training table, written to CSV and read back; "
              "all rows scored against the training table and against the held-out rows. Shape and Trend are "
              "errors in %, the tree C2ST is 1 where a gradient-boosted classifier cannot tell the rows apart.", "",
