@@ -9,7 +9,8 @@ calibration is learned again from that sampler's own rows (as a fit would learn 
 samples as many rows as the training table, timed in process (rows per second, rules written). The rows
 are written to CSV and read back, and all of them scored against the training table and against the
 held-out rows. Results: ``<results-dir>/<machine>/solvers/<out>.json`` and ``.md``, rewritten after
-every setting.
+every setting. ``distilled:K`` samples with K Euler steps of a student denoiser distilled from the
+model's Heun sampler (:mod:`benchmarks.distillation`; its seconds are ``distillation_seconds``).
 """
 
 from __future__ import annotations
@@ -63,11 +64,14 @@ def recalibrated(syn: Any, ds: Dataset, solver: str, steps: int) -> float:
     """Set the model's sampler to ``solver`` at ``steps`` levels and learn its calibration from those
     rows; returns the seconds that took."""
     from tabgen.fitting import calibrate
+    from tabgen.protection import ValueProtection
     from tabgen.schema import validate_frame
 
     model = syn.model_
     model.sampler.config = replace(model.sampler.config, solver=solver, num_steps=steps)
-    df, _ = model.rules.model_table(validate_frame(ds.train), model.schema)
+    table = validate_frame(ds.train)  # with its rare values grouped, as the fit learned it
+    table = ValueProtection.fit(table, model.schema, model.config.rare_value_rows).apply(table)
+    df, _ = model.rules.model_table(table, model.schema)
     tensors = model.codec.transform.transform(df).to_tensors(model.device)
     _, seconds = timed(lambda: setattr(model.codec, "calibration",
                                        calibrate(model.sampler, tensors, model.sampler.config.calibration_rows)))
@@ -76,11 +80,22 @@ def recalibrated(syn: Any, ds: Dataset, solver: str, steps: int) -> float:
 
 def run(syn: Any, ds: Dataset, setting: str, args: argparse.Namespace) -> dict[str, Any]:
     solver, steps = setting.split(":")
-    calibration_s = recalibrated(syn, ds, solver, int(steps))
+    if solver != "distilled":
+        return scored(syn, ds, solver, int(steps), setting, args)
+    from .distillation import distil, sampling_with
+
+    (student, levels), seconds = timed(lambda: distil(syn.model_, int(steps)))
+    with sampling_with(syn.model_, student, levels):
+        r = scored(syn, ds, "heun", int(steps), setting, args)
+    return {**r, "solver": solver, "denoiser_calls": int(steps), "distillation_seconds": seconds}
+
+
+def scored(syn: Any, ds: Dataset, solver: str, steps: int, setting: str, args: argparse.Namespace) -> dict[str, Any]:
+    calibration_s = recalibrated(syn, ds, solver, steps)
     rows, sample_s = timed(lambda: syn.sample(len(ds.train), seed=args.seed))
     back = read_back(rows, ds, BENCHMARKS_DIR / "synthetic" / "solvers", setting.replace(":", "-"))
-    calls = 2 * int(steps) - 1 if solver == "heun" else int(steps)
-    return {"solver": solver, "steps": int(steps), "denoiser_calls": calls, "calibration_seconds": calibration_s,
+    calls = 2 * steps - 1 if solver == "heun" else steps
+    return {"solver": solver, "steps": steps, "denoiser_calls": calls, "calibration_seconds": calibration_s,
             "sample_seconds": sample_s, "rows_per_second": len(rows) / sample_s,
             "scores": scored_against_both(ds, back, seed=args.seed, schema=ds.schema(), round_tripped=True)}
 
@@ -98,6 +113,10 @@ def markdown(results: dict[str, Any]) -> str:
                      f"{s['trend_holdout']:.2f} | {s['c2st_holdout']:.3f} |")
     for table, f in results["floors"].items():
         lines.append(f"| {table} | floor (held-out rows) | | | | {f['trend']:.2f} | {f['c2st_tree']:.3f} | | |")
+    distilled = [f"{key}: {r['distillation_seconds']:.0f} s" for key, r in results["runs"].items() if "distillation_seconds" in r]
+    if distilled:
+        lines += ["", "`distilled`: Euler steps of a student denoiser distilled from the model's Heun sampler "
+                  "(benchmarks/distillation.py); seconds to distil: " + ", ".join(distilled) + "."]
     return "\n".join(lines) + "\n"
 
 
