@@ -4,7 +4,7 @@
 The student is a copy of the fitted denoiser, trained so that one Euler step of it between K noise
 levels lands where the teacher's Heun steps land (Luhman & Luhman 2021; per step, as in progressive
 distillation). Levels: the first K of EDM's ρ-spaced schedule of K + 1, then σ = 0, so that no call is
-spent at σ_min. Between two levels the teacher takes ``substeps`` Heun steps of their own ρ-spaced
+spent at σ_min; or levels given. Between two levels the teacher takes ``substeps`` Heun steps of their own ρ-spaced
 schedule. An Euler step x' = x + (σ' − σ)(x − D)/σ lands on the teacher's x' when D is
 x − σ(x' − x)/(σ' − σ), which the student regresses on, weighted by the error its step makes in x'
 relative to the scale of x', (1 − σ'/σ)² / (σ'² + σ_d²). The student is held within the training
@@ -26,11 +26,14 @@ import torch
 ROWS, BATCH, STEPS, LEARNING_RATE, SUBSTEPS = 65_536, 10_000, 3_000, 3e-4, 5
 
 
-def student_levels(K: int, config: Any) -> list[float]:
-    """K noise levels for K calls, then 0."""
+def student_levels(K: str, config: Any) -> list[float]:
+    """The noise levels of ``K`` calls, then 0: ``"6"``, the first 6 of EDM's ρ-spaced schedule of 7, or
+    ``"80/8/2.5/1.2/0.6/0.25/0.06"``, those levels."""
     from tabgen.diffusion.sampler import sigma_schedule
 
-    return sigma_schedule(K + 1, config.sigma_min, config.sigma_max, config.rho).tolist()[:K] + [0.0]
+    if "/" in K:
+        return [float(level) for level in K.split("/")] + [0.0]
+    return sigma_schedule(int(K) + 1, config.sigma_min, config.sigma_max, config.rho).tolist()[:int(K)] + [0.0]
 
 
 def euler_step(D: Any, x: torch.Tensor, sigma: float, sigma_next: float) -> torch.Tensor:
@@ -64,8 +67,9 @@ def teacher_pairs(model: Any, levels: list[float], substeps: int = SUBSTEPS, row
     return torch.cat(xs), torch.cat(ks), torch.cat(ys)
 
 
-def distil(model: Any, K: int, steps: int = STEPS, lr: float = LEARNING_RATE) -> tuple[torch.nn.Module, list[float]]:
-    """A student of ``model``'s denoiser for K Euler steps, and its levels."""
+def distil(model: Any, K: str, steps: int = STEPS, lr: float = LEARNING_RATE) -> tuple[torch.nn.Module, list[float]]:
+    """A student of ``model``'s denoiser for Euler steps between the levels ``K`` names
+    (:func:`student_levels`), and those levels."""
     from tabgen.precision import mixed_precision
 
     levels = student_levels(K, model.sampler.config)

@@ -10,7 +10,8 @@ samples as many rows as the training table, timed in process (rows per second, r
 are written to CSV and read back, and all of them scored against the training table and against the
 held-out rows. Results: ``<results-dir>/<machine>/solvers/<out>.json`` and ``.md``, rewritten after
 every setting. ``distilled:K`` samples with K Euler steps of a student denoiser distilled from the
-model's Heun sampler (:mod:`benchmarks.distillation`; its seconds are ``distillation_seconds``).
+model's Heun sampler, ``distilled:80/8/2.5/1.2/0.6/0.25/0.06`` between those noise levels
+(:mod:`benchmarks.distillation`; its seconds are ``distillation_seconds``).
 """
 
 from __future__ import annotations
@@ -84,10 +85,10 @@ def run(syn: Any, ds: Dataset, setting: str, args: argparse.Namespace) -> dict[s
         return scored(syn, ds, solver, int(steps), setting, args)
     from .distillation import distil, sampling_with
 
-    (student, levels), seconds = timed(lambda: distil(syn.model_, int(steps)))
+    (student, levels), seconds = timed(lambda: distil(syn.model_, steps))
     with sampling_with(syn.model_, student, levels):
-        r = scored(syn, ds, "heun", int(steps), setting, args)
-    return {**r, "solver": solver, "denoiser_calls": int(steps), "distillation_seconds": seconds}
+        r = scored(syn, ds, "heun", len(levels) - 1, setting.replace("/", "_"), args)
+    return {**r, "solver": solver, "levels": levels[:-1], "denoiser_calls": len(levels) - 1, "distillation_seconds": seconds}
 
 
 def scored(syn: Any, ds: Dataset, solver: str, steps: int, setting: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -108,7 +109,8 @@ def markdown(results: dict[str, Any]) -> str:
              "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for key, r in results["runs"].items():
         s = r["scores"]
-        lines.append(f"| {key.split('/')[0]} | {r['solver']} | {r['steps']} | {r['denoiser_calls']} | "
+        table, setting = key.split("/", 1)
+        lines.append(f"| {table} | {r['solver']} | {setting.split(':')[1]} | {r['denoiser_calls']} | "
                      f"{r['rows_per_second']:,.0f} | {s['trend']:.2f} | {s['c2st_tree']:.3f} | "
                      f"{s['trend_holdout']:.2f} | {s['c2st_holdout']:.3f} |")
     for table, f in results["floors"].items():
