@@ -3,8 +3,8 @@
 
 The student is a copy of the fitted denoiser, trained so that one Euler step of it between K noise
 levels lands where the teacher's Heun steps land (Luhman & Luhman 2021; per step, as in progressive
-distillation). Levels: the first K of EDM's ρ-spaced schedule of K + 1, then σ = 0, so that no call is
-spent at σ_min; or levels given. Between two levels the teacher takes ``substeps`` Heun steps of their own ρ-spaced
+distillation). Levels: given, or the first K of EDM's ρ-spaced schedule of K + 1, then σ = 0, so that no
+call is spent at σ_min. Between two levels the teacher takes ``substeps`` Heun steps of their own ρ-spaced
 schedule. An Euler step x' = x + (σ' − σ)(x − D)/σ lands on the teacher's x' when D is
 x − σ(x' − x)/(σ' − σ), which the student regresses on, weighted by the error its step makes in x'
 relative to the scale of x', (1 − σ'/σ)² / (σ'² + σ_d²). The student is held within the training
