@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import math
 from typing import Any, Iterator
 
 import torch
@@ -71,6 +70,7 @@ def distil(model: Any, K: str, steps: int = STEPS, lr: float = LEARNING_RATE) ->
     """A student of ``model``'s denoiser for Euler steps between the levels ``K`` names
     (:func:`student_levels`), and those levels."""
     from tabgen.precision import mixed_precision
+    from tabgen.train import adam, learning_rate
 
     levels = student_levels(K, model.sampler.config)
     xs, ks, ys = teacher_pairs(model, levels)
@@ -80,10 +80,10 @@ def distil(model: Any, K: str, steps: int = STEPS, lr: float = LEARNING_RATE) ->
     sigma = torch.tensor(levels, dtype=torch.float32, device=model.device)
     sd2 = model.denoiser.sigma_data ** 2
     weight = torch.tensor([(1 - b / a) ** 2 / (b**2 + sd2) for a, b in zip(levels[:-1], levels[1:])], device=model.device)
-    opt = torch.optim.Adam(student.parameters(), lr=lr)
-    decay = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 0.5 * (1 + math.cos(math.pi * min(i, steps) / steps)))
+    opt = adam(student.parameters(), lr)
     student.train()
-    for _ in range(steps):
+    for step in range(steps):
+        opt.param_groups[0]["lr"] = learning_rate(lr, step, step / steps, warmup_steps=0, decay=True)
         i = torch.randint(len(xs), (1024,), device=model.device)
         x, k, y = xs[i], ks[i], ys[i]
         s, s_next = sigma[k, None], sigma[k + 1, None]
@@ -95,7 +95,6 @@ def distil(model: Any, K: str, steps: int = STEPS, lr: float = LEARNING_RATE) ->
         loss.backward()
         torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
         opt.step()
-        decay.step()
     return student.eval(), levels
 
 

@@ -165,8 +165,9 @@ def provenance(tables: dict[str, dict[str, dict[str, Any]]]) -> str:
     runs: dict[tuple[str, str], tuple[str, set[str]]] = {}
     for cells in tables.values():
         for cell, r in cells.items():
-            began, kinds = runs.get((r["command"], commit_label(r["git"])), (r["began"], set()))
-            runs[r["command"], commit_label(r["git"])] = (min(began, r["began"]), kinds | {cell})
+            run = (r["command"], commit_label(r["git"]))
+            began, kinds = runs.get(run, (r["began"], set()))
+            runs[run] = (min(began, r["began"]), kinds | {cell})
     ordered = sorted(runs.items(), key=lambda run: run[1][0])
     if len(ordered) == 1:
         return f"`{ordered[0][0][0]}`, code of commit {ordered[0][0][1]}"
