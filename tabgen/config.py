@@ -137,11 +137,15 @@ class DiffusionConfig(_Validated):
     """Width of the noise-level embedding (TabSyn: the denoiser's width): as good, and steps cheaper."""
     lr: float = 4e-3
     """Peak learning rate, reached after ``warmup_steps`` (the GPU profile, at width 1,024: 2e-3)."""
-    max_grad_norm: float | None = 1.0
-    """Each step's gradient is scaled down to at most this norm (``None``: never). Without it, default's
-    denoiser (seed 0, one cached VAE, 24,000 steps) jumped at epoch ~465 from a validation loss of 0.447 to
-    5.79 and never came back (2.09 to the end; its kept epoch scored C2ST 0.182, its last 0.013); clipped at
-    1.0 the same run went on falling (docs/rules.md). A private fit clips each row's gradient instead."""
+    max_grad_norm: float | None = None
+    """Each step's gradient is scaled down to at most this norm (``None``: never). A norm of 1 cost
+    superstore's C2ST 0.03-0.07 (docs/speed.md); ``grad_spike_factor`` guards against spikes instead. A
+    private fit clips each row's gradient (:class:`DPConfig`)."""
+    grad_spike_factor: float | None = 5.0
+    """Each step's gradient is scaled down to at most this many times the running mean of the recent
+    steps' norms (:class:`tabgen.gradient_clip.GradientClip`; ``None``: never). Without it, default's
+    denoiser (seed 0, one cached VAE) spiked at step 12,171 from a norm of 0.8 to 976,000 and died: its
+    validation loss jumped from 0.44 to 5.8 and its C2ST fell to 0.20 (docs/speed.md)."""
     warmup_steps: int = 100
     lr_decay: bool = True
     """Anneal the rate to zero (cosine) by the step limit or the end of the time budget."""

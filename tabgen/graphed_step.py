@@ -13,6 +13,8 @@ from typing import Callable
 import torch
 from torch import Tensor
 
+from .gradient_clip import GradientClip
+
 #: Eager passes run before capture, on a side stream, so that lazily made state (cuBLAS handles,
 #: autograd's buffers) exists before the graph records the memory it uses.
 WARMUP_PASSES = 3
@@ -25,16 +27,15 @@ class GradientStep:
     With ``graphed``, the first call records the pass as a CUDA graph and every call replays it on
     the batch copied into fixed input buffers, so batches must keep their shapes. The gradients are
     written into the graph's own tensors, which each call sets as ``.grad`` again. Random numbers
-    drawn inside ``loss_fn`` are fresh at every replay. With ``max_grad_norm``, the gradients are then
-    scaled down to at most that norm (together).
+    drawn inside ``loss_fn`` are fresh at every replay. Then ``clip``, if any, scales them down.
     """
 
     def __init__(self, loss_fn: Callable[..., Tensor], params: list[Tensor], graphed: bool,
-                 max_grad_norm: float | None = None):
+                 clip: GradientClip | None = None):
         self.loss_fn = loss_fn
         self.params = params
         self.graphed = graphed
-        self.max_grad_norm = max_grad_norm
+        self.clip = clip
         self._graph: torch.cuda.CUDAGraph | None = None
 
     def __call__(self, *batch: Tensor) -> Tensor:
@@ -53,8 +54,8 @@ class GradientStep:
             for p, grad in zip(self.params, self._grads):
                 p.grad = grad
             loss = self._loss
-        if self.max_grad_norm is not None:
-            torch.nn.utils.clip_grad_norm_(self.params, self.max_grad_norm)
+        if self.clip is not None:
+            self.clip(self.params)
         return loss
 
     def _capture(self, batch: tuple[Tensor, ...]) -> None:

@@ -25,6 +25,7 @@ from .diffusion.edm import EDMPrecond
 from .diffusion.process import Process
 from .dp_sgd import PrivateStep, poisson_batches
 from .fit_plan import PhaseLimits
+from .gradient_clip import GradientClip
 from .graphed_step import GradientStep
 from .precision import mixed_precision
 from .vae import VAE, BetaSchedule, vae_loss
@@ -302,11 +303,11 @@ def train_vae(vae: VAE, train: tuple[Tensor, Tensor, Tensor] | StreamedRows, val
 
 
 def _step(loss: Callable[..., Tensor], module: nn.Module, device: torch.device, private: PrivateTraining | None,
-          batch_size: int, max_grad_norm: float | None = None) -> GradientStep | PrivateStep:
-    """The gradient of a step: of the batch's loss (clipped to ``max_grad_norm``), or DP-SGD's (which clips
-    each row's and averages over ``batch_size``)."""
+          batch_size: int, clip: GradientClip | None = None) -> GradientStep | PrivateStep:
+    """The gradient of a step: of the batch's loss (then ``clip``'s), or DP-SGD's (which clips each row's
+    and averages over ``batch_size``)."""
     if private is None:
-        return GradientStep(loss, list(module.parameters()), graphed=_graphed(device), max_grad_norm=max_grad_norm)
+        return GradientStep(loss, list(module.parameters()), graphed=_graphed(device), clip=clip)
     return PrivateStep(module, loss, private.noise_multiplier, private.max_grad_norm, batch_size)
 
 
@@ -367,7 +368,10 @@ def train_diffusion(D: EDMPrecond, z_train: Tensor | StreamedRows, z_val: Tensor
         with mixed_precision(x.device, config.precision, cache=False):
             return process.loss(model, x, process.training_sigma(len(x), x.device), torch.randn_like(x))
 
-    gradient_step = _step(batch_loss, D, z_val.device, private, loop.batch_size, config.max_grad_norm)
+    clip = GradientClip(config.max_grad_norm, config.grad_spike_factor)
+    if resume and "clip" in resume:
+        clip.load_state_dict(resume["clip"])
+    gradient_step = _step(batch_loss, D, z_val.device, private, loop.batch_size, clip)
 
     def epoch() -> bool:
         D.train()
@@ -391,7 +395,8 @@ def train_diffusion(D: EDMPrecond, z_train: Tensor | StreamedRows, z_val: Tensor
         return loop.end_epoch(val_loss, ema, may_stop_early, train=loss.item())
 
     def snapshot() -> dict[str, Any]:
-        return {"loop": loop.snapshot(), "model": D.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict()}
+        return {"loop": loop.snapshot(), "model": D.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(),
+                "clip": clip.state_dict()}
 
     try:
         loop.run(epoch, "diffusion", snapshot, checkpoint)
