@@ -16,12 +16,15 @@ from torch import Tensor
 #: The running mean of the norms forgets with this factor a step (about the last 100 steps): fast
 #: enough to follow a phase whose norms rise tenfold over a few hundred steps, as superstore's do.
 MEAN_DECAY = 0.99
+#: The spike bound holds from this step on, once the mean has seen its memory's worth of steps: the
+#: first norms swing fivefold from step to step, while the learning rate is still warming up.
+SPIKE_FROM_STEP = 100
 
 
 class GradientClip:
     """``clip(params)`` scales the parameters' gradients (together) down to at most ``max_norm``, and to
     at most ``spike_factor`` times the running mean of earlier steps' norms (each counted as clipped,
-    so that a spike does not lift the bound). Either may be ``None``. The first step sets the mean.
+    so that a spike does not lift the bound) from step :data:`SPIKE_FROM_STEP` on. Either may be ``None``.
 
     Everything stays on the gradients' device, so a step on a GPU never waits for the host.
     """
@@ -30,6 +33,7 @@ class GradientClip:
         self.max_norm = max_norm
         self.spike_factor = spike_factor
         self.mean: Tensor | None = None
+        self.steps = 0
 
     def __call__(self, params: list[Tensor]) -> None:
         grads = [p.grad for p in params if p.grad is not None]
@@ -40,16 +44,19 @@ class GradientClip:
         if self.spike_factor is not None:
             if self.mean is None:
                 self.mean = norm.detach().clone()
-            limit = self.spike_factor * self.mean
+            if self.steps >= SPIKE_FROM_STEP:
+                limit = self.spike_factor * self.mean
+        self.steps += 1
         if self.max_norm is not None:
             limit = self.max_norm if limit is None else limit.clamp(max=self.max_norm)
-        torch._foreach_mul_(grads, (limit / (norm + 1e-6)).clamp(max=1.0))
+        if limit is not None:
+            torch._foreach_mul_(grads, (limit / (norm + 1e-6)).clamp(max=1.0))
         if self.mean is not None:
-            self.mean.mul_(MEAN_DECAY).add_(torch.minimum(norm, limit), alpha=1 - MEAN_DECAY)
+            self.mean.mul_(MEAN_DECAY).add_(norm if limit is None else norm.clamp(max=limit), alpha=1 - MEAN_DECAY)
 
-    def state_dict(self) -> dict[str, Tensor | None]:
-        return {"mean": self.mean}
+    def state_dict(self) -> dict[str, Tensor | int | None]:
+        return {"mean": self.mean, "steps": self.steps}
 
-    def load_state_dict(self, state: dict[str, Tensor | None]) -> None:
-        self.mean = state["mean"]
+    def load_state_dict(self, state: dict[str, Tensor | int | None]) -> None:
+        self.mean, self.steps = state.get("mean"), state.get("steps", 0)
 

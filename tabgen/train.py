@@ -355,10 +355,9 @@ def train_diffusion(D: EDMPrecond, z_train: Tensor | StreamedRows, z_val: Tensor
     model = _trained(D)  # before the average is copied from it: DDP gives every rank rank 0's weights
     ema = copy.deepcopy(D).requires_grad_(False)
     optimizer = adam(D.parameters(), config.lr)
-    if resume:
-        D.load_state_dict(resume["model"])
-        ema.load_state_dict(resume["ema"])
-        optimizer.load_state_dict(resume["optimizer"])
+    parts = {"model": D, "ema": ema, "optimizer": optimizer, "clip": GradientClip(config.max_grad_norm, config.grad_spike_factor)}
+    for key, part in parts.items() if resume else ():
+        part.load_state_dict(resume.get(key, {}))  # a checkpoint of an older version has no "clip"
     process = D.process
     z_val, val_sigma, val_noise = _validation_set(z_val, process)
     params, ema_params = list(D.parameters()), list(ema.parameters())
@@ -368,10 +367,7 @@ def train_diffusion(D: EDMPrecond, z_train: Tensor | StreamedRows, z_val: Tensor
         with mixed_precision(x.device, config.precision, cache=False):
             return process.loss(model, x, process.training_sigma(len(x), x.device), torch.randn_like(x))
 
-    clip = GradientClip(config.max_grad_norm, config.grad_spike_factor)
-    if resume and "clip" in resume:
-        clip.load_state_dict(resume["clip"])
-    gradient_step = _step(batch_loss, D, z_val.device, private, loop.batch_size, clip)
+    gradient_step = _step(batch_loss, D, z_val.device, private, loop.batch_size, parts["clip"])
 
     def epoch() -> bool:
         D.train()
@@ -395,8 +391,7 @@ def train_diffusion(D: EDMPrecond, z_train: Tensor | StreamedRows, z_val: Tensor
         return loop.end_epoch(val_loss, ema, may_stop_early, train=loss.item())
 
     def snapshot() -> dict[str, Any]:
-        return {"loop": loop.snapshot(), "model": D.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(),
-                "clip": clip.state_dict()}
+        return {"loop": loop.snapshot(), **{key: part.state_dict() for key, part in parts.items()}}
 
     try:
         loop.run(epoch, "diffusion", snapshot, checkpoint)
