@@ -139,8 +139,9 @@ class DiffusionConfig(_Validated):
     """Peak learning rate, reached after ``warmup_steps`` (the GPU profile, at width 1,024: 2e-3)."""
     max_grad_norm: float | None = None
     """Each step's gradient is scaled down to at most this norm (``None``: never). A norm of 1 cost
-    superstore's C2ST 0.03-0.07 (docs/speed.md); ``grad_spike_factor`` guards against spikes instead. A
-    private fit clips each row's gradient (:class:`DPConfig`)."""
+    superstore's C2ST 0.03-0.07 at two seeds in bfloat16, nothing in float32 (docs/speed.md);
+    ``grad_spike_factor`` guards against spikes at any scale. A private fit clips each row's gradient
+    (:class:`DPConfig`)."""
     grad_spike_factor: float | None = 5.0
     """Each step's gradient is scaled down to at most this many times the running mean of the recent
     steps' norms (:class:`tabgen.gradient_clip.GradientClip`; ``None``: never). Without it, default's
