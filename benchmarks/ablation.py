@@ -46,7 +46,7 @@ from benchmarks.harness import (
 #: Named changes to the CPU defaults, as ``section__field: value``.
 VARIANTS: dict[str, dict[str, Any]] = {
     "constant_lr": {"diffusion__lr_decay": False},
-    # the denoiser's gradients unclipped (default's training failed once so), or clipped to norm 1 (it cost superstore)
+    # the denoiser's gradients unclipped (default's training died so), or clipped to norm 1 (the default to 7ece577)
     "unclipped": {"diffusion__max_grad_norm": None, "diffusion__grad_spike_factor": None},
     "clipped_1": {"diffusion__max_grad_norm": 1.0, "diffusion__grad_spike_factor": None},
     "defaults": {},
