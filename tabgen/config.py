@@ -137,16 +137,17 @@ class DiffusionConfig(_Validated):
     """Width of the noise-level embedding (TabSyn: the denoiser's width): as good, and steps cheaper."""
     lr: float = 4e-3
     """Peak learning rate, reached after ``warmup_steps`` (the GPU profile, at width 1,024: 2e-3)."""
-    max_grad_norm: float | None = None
-    """Each step's gradient is scaled down to at most this norm (``None``: never). A norm of 1 cost
-    superstore's C2ST 0.03-0.07 at two seeds in bfloat16, nothing in float32 (docs/speed.md);
-    ``grad_spike_factor`` guards against spikes at any scale. A private fit clips each row's gradient
-    (:class:`DPConfig`)."""
-    grad_spike_factor: float | None = 5.0
+    max_grad_norm: float | None = 1.0
+    """Each step's gradient is scaled down to at most this norm (``None``: never). Without a bound,
+    default's denoiser (seed 0, one cached VAE) spiked at step 12,171 from a norm of 0.8 to 976,000 and
+    died: its validation loss jumped from 0.44 to 5.8 and its C2ST fell to 0.20 (docs/speed.md). A private
+    fit clips each row's gradient (:class:`DPConfig`)."""
+    grad_spike_factor: float | None = None
     """Each step's gradient is scaled down to at most this many times the running mean of the recent
-    steps' norms (:class:`tabgen.gradient_clip.GradientClip`; ``None``: never). Without it, default's
-    denoiser (seed 0, one cached VAE) spiked at step 12,171 from a norm of 0.8 to 976,000 and died: its
-    validation loss jumped from 0.44 to 5.8 and its C2ST fell to 0.20 (docs/speed.md)."""
+    steps' norms (:class:`tabgen.gradient_clip.GradientClip`; ``None``: never), a bound on spikes alone at
+    any scale of gradients. At 5 instead of ``max_grad_norm`` 1 it scored level with it on superstore and
+    beijing in float32 (0.013 and 0.004 of C2ST behind, one seed), where norm 1 had cost superstore
+    0.03-0.07 against no bound in bfloat16 (docs/speed.md): not the default until measured there."""
     warmup_steps: int = 100
     lr_decay: bool = True
     """Anneal the rate to zero (cosine) by the step limit or the end of the time budget."""

@@ -5,8 +5,8 @@ three learning rates in one step (Adam's first moment grows with the spike, the 
 second only a tenth as fast), and the denoiser may never recover: default's jumped from a validation
 loss of 0.447 to 5.79 (docs/speed.md, ``grad_spike_factor``). A fixed norm of 1 stopped that, but it
 also scales down every step of a phase whose norms run at 3-12 for a thousand steps, as superstore's
-did, and whether that costs depends on the table's scale of gradients (superstore lost 0.03-0.07 of C2ST
-at two seeds in bfloat16, nothing in float32); a bound relative to the recent norms touches only spikes.
+did (superstore lost 0.03-0.07 of C2ST to it at two seeds in bfloat16, nothing in float32); a bound
+relative to the recent norms touches only spikes, at any scale of gradients.
 """
 
 from __future__ import annotations
