@@ -112,6 +112,14 @@ VARIANTS: dict[str, dict[str, Any]] = {
 }
 
 
+def variant_names(parser: argparse.ArgumentParser, listed: str) -> list[str]:
+    """The comma-separated variants of ``--variants``; an unknown one ends the program with a usage error."""
+    names = [v.strip() for v in listed.split(",") if v.strip()]
+    if unknown := sorted(set(names) - set(VARIANTS)):
+        parser.error(f"unknown variant(s) {unknown}; choose from {list(VARIANTS)}")
+    return names
+
+
 def variant_config(changes: dict[str, Any]):
     """The CPU defaults with the variant's changes."""
     from tabgen import SynthesizerConfig
@@ -289,10 +297,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="keep each denoiser's last weights, not its best epoch's (not with --end-to-end)")
     parser.add_argument("--label", default="", help="suffix of the result files, to keep rounds on other defaults apart")
     args = parser.parse_args(argv)
-    names = [v.strip() for v in args.variants.split(",") if v.strip()]
-    unknown = sorted(set(names) - set(VARIANTS))
-    if unknown:
-        parser.error(f"unknown variant(s) {unknown}; choose from {list(VARIANTS)}")
+    names = variant_names(parser, args.variants)
     if args.last_weights and args.end_to_end:
         parser.error("--last-weights applies to the cached-VAE variants, not --end-to-end")
     if args.budget is not None and not (args.end_to_end and args.budget > 0):

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.ablation import VARIANTS, run_variant
+from benchmarks.ablation import VARIANTS, run_variant, variant_names
 from benchmarks.harness import MODEL_CACHE, add_dataset_arguments, commit_label, git_state, usable_cores, write_json
 
 WINDOW = 2_000
@@ -82,9 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cache", type=Path, default=MODEL_CACHE)
     args = parser.parse_args(argv)
-    names = [v.strip() for v in args.variants.split(",") if v.strip()]
-    if unknown := sorted(set(names) - set(VARIANTS)):
-        parser.error(f"unknown variant(s) {unknown}; choose from {list(VARIANTS)}")
+    names = variant_names(parser, args.variants)
     results = {"dataset": args.dataset, "seed": args.seed, "steps": args.steps, "git": git_state(), "variants": {}}
     out = args.results_dir / "gradient-norms" / args.dataset
     for name in names:
