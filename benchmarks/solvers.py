@@ -9,7 +9,8 @@ calibration is learned again from that sampler's own rows (as a fit would learn 
 samples as many rows as the training table, timed in process (rows per second, rules written). The rows
 are written to CSV and read back, and all of them scored against the training table and against the
 held-out rows. Results: ``<results-dir>/<machine>/solvers/<out>.json`` and ``.md``, rewritten after
-every setting. ``distilled:K`` samples with K Euler steps of a student denoiser distilled from the
+every setting. ``heun:14:10`` takes 14 levels from σ = 10 rather than the config's σ_max (EDM's 80).
+``distilled:K`` samples with K Euler steps of a student denoiser distilled from the
 model's Heun sampler, ``distilled:80/8/2.5/1.2/0.6/0.25/0.06`` between those noise levels
 (:mod:`benchmarks.distillation`; its seconds are ``distillation_seconds``).
 """
@@ -61,15 +62,16 @@ def fitted(ds: Dataset, args: argparse.Namespace) -> Any:
     return syn
 
 
-def recalibrated(syn: Any, ds: Dataset, solver: str, steps: int) -> float:
-    """Set the model's sampler to ``solver`` at ``steps`` levels and learn its calibration from those
-    rows; returns the seconds that took."""
+def recalibrated(syn: Any, ds: Dataset, solver: str, steps: int, sigma_max: float | None) -> float:
+    """Set the model's sampler to ``solver`` at ``steps`` levels (from ``sigma_max``, or the config's) and
+    learn its calibration from those rows; returns the seconds that took."""
     from tabgen.fitting import calibrate
     from tabgen.protection import ValueProtection
     from tabgen.schema import validate_frame
 
     model = syn.model_
-    model.sampler.config = replace(model.sampler.config, solver=solver, num_steps=steps)
+    model.sampler.config = replace(model.sampler.config, solver=solver, num_steps=steps,
+                                   sigma_max=sigma_max or model.config.sampler.sigma_max)
     table = validate_frame(ds.train)  # with its rare values grouped, as the fit learned it
     table = ValueProtection.fit(table, model.schema, model.config.rare_value_rows).apply(table)
     df, _ = model.rules.model_table(table, model.schema)
@@ -80,23 +82,25 @@ def recalibrated(syn: Any, ds: Dataset, solver: str, steps: int) -> float:
 
 
 def run(syn: Any, ds: Dataset, setting: str, args: argparse.Namespace) -> dict[str, Any]:
-    solver, steps = setting.split(":")
+    solver, steps, *sigma_max = setting.split(":")
     if solver != "distilled":
-        return scored(syn, ds, solver, int(steps), setting, args)
+        return scored(syn, ds, solver, int(steps), float(sigma_max[0]) if sigma_max else None, setting, args)
     from .distillation import distil, sampling_with
 
     (student, levels), seconds = timed(lambda: distil(syn.model_, steps))
     with sampling_with(syn.model_, student, levels):
-        r = scored(syn, ds, "heun", len(levels) - 1, setting.replace("/", "_"), args)
+        r = scored(syn, ds, "heun", len(levels) - 1, None, setting.replace("/", "_"), args)
     return {**r, "solver": solver, "levels": levels[:-1], "denoiser_calls": len(levels) - 1, "distillation_seconds": seconds}
 
 
-def scored(syn: Any, ds: Dataset, solver: str, steps: int, setting: str, args: argparse.Namespace) -> dict[str, Any]:
-    calibration_s = recalibrated(syn, ds, solver, steps)
+def scored(syn: Any, ds: Dataset, solver: str, steps: int, sigma_max: float | None, setting: str,
+           args: argparse.Namespace) -> dict[str, Any]:
+    calibration_s = recalibrated(syn, ds, solver, steps, sigma_max)
     rows, sample_s = timed(lambda: syn.sample(len(ds.train), seed=args.seed))
     back = read_back(rows, ds, BENCHMARKS_DIR / "synthetic" / "solvers", setting.replace(":", "-"))
     calls = 2 * steps - 1 if solver == "heun" else steps
-    return {"solver": solver, "steps": steps, "denoiser_calls": calls, "calibration_seconds": calibration_s,
+    return {"solver": solver, "steps": steps, "sigma_max": syn.model_.sampler.config.sigma_max, "denoiser_calls": calls,
+            "calibration_seconds": calibration_s,
             "sample_seconds": sample_s, "rows_per_second": len(rows) / sample_s,
             "scores": scored_against_both(ds, back, seed=args.seed, schema=ds.schema(), round_tripped=True)}
 
@@ -105,16 +109,16 @@ def markdown(results: dict[str, Any]) -> str:
     lines = [f"# ODE solvers and step counts ({results['machine']['cpu']}, commit {commit_label(results['git'])})", "",
              f"`{results['command']}`: seed 0, one default fit per table, the calibration learned again for each "
              "setting; all rows scored against the training table and against the held-out rows.", "",
-             "| table | solver | levels | denoiser calls | rows/s | Trend % | C2ST | vs held-out: Trend % | C2ST |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "| table | solver | levels | σ_max | denoiser calls | rows/s | Trend % | C2ST | vs held-out: Trend % | C2ST |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for key, r in results["runs"].items():
         s = r["scores"]
         table, setting = key.split("/", 1)
-        lines.append(f"| {table} | {r['solver']} | {setting.split(':')[1]} | {r['denoiser_calls']} | "
+        lines.append(f"| {table} | {r['solver']} | {setting.split(':')[1]} | {r.get('sigma_max', '')} | {r['denoiser_calls']} | "
                      f"{r['rows_per_second']:,.0f} | {s['trend']:.2f} | {s['c2st_tree']:.3f} | "
                      f"{s['trend_holdout']:.2f} | {s['c2st_holdout']:.3f} |")
     for table, f in results["floors"].items():
-        lines.append(f"| {table} | floor (held-out rows) | | | | {f['trend']:.2f} | {f['c2st_tree']:.3f} | | |")
+        lines.append(f"| {table} | floor (held-out rows) | | | | | {f['trend']:.2f} | {f['c2st_tree']:.3f} | | |")
     distilled = [f"{key}: {r['distillation_seconds']:.0f} s" for key, r in results["runs"].items() if "distillation_seconds" in r]
     if distilled:
         lines += ["", "`distilled`: Euler steps of a student denoiser distilled from the model's Heun sampler "
