@@ -6,12 +6,14 @@
 For each table, seed 0: tabgen fitted once with the defaults a user gets (or read from
 ``--models DIR/<table>.tabgen``, written there after a fit). Then for each solver and step count, the
 calibration is learned again from that sampler's own rows (as a fit would learn it), and the model
-samples as many rows as the training table, timed in process (rows per second, rules written). The rows
+samples as many rows as the training table, timed in process (rows per second, rules written); a model
+fitted before the latents' widest directions (:mod:`tabgen.latent_axes`) gets them from the table's
+latents, as a fit now measures them. The rows
 are written to CSV and read back, and all of them scored against the training table and against the
 held-out rows. Results: ``<results-dir>/<machine>/solvers/<out>.json`` and ``.md``, rewritten after
-every setting. ``heun:14:10`` takes 14 levels from σ = 10 rather than the config's σ_max (EDM's 80).
-``distilled:K`` samples with K Euler steps of a student denoiser distilled from the
-model's Heun sampler, ``distilled:80/8/2.5/1.2/0.6/0.25/0.06`` between those noise levels
+every setting. ``heun:20:80`` takes 20 levels from σ = 80 (EDM's), ``heun:14`` 14 from the model's own
+σ_max. ``distilled:K`` samples with K Euler steps of a student denoiser distilled from the model's Heun
+sampler, ``distilled:80/8/2.5/1.2/0.6/0.25/0.06`` between those noise levels
 (:mod:`benchmarks.distillation`; its seconds are ``distillation_seconds``).
 """
 
@@ -66,6 +68,7 @@ def recalibrated(syn: Any, ds: Dataset, solver: str, steps: int, sigma_max: floa
     """Set the model's sampler to ``solver`` at ``steps`` levels (from ``sigma_max``, or the config's) and
     learn its calibration from those rows; returns the seconds that took."""
     from tabgen.fitting import calibrate
+    from tabgen.latent_axes import principal_axes
     from tabgen.protection import ValueProtection
     from tabgen.schema import validate_frame
 
@@ -76,6 +79,10 @@ def recalibrated(syn: Any, ds: Dataset, solver: str, steps: int, sigma_max: floa
     table = ValueProtection.fit(table, model.schema, model.config.rare_value_rows).apply(table)
     df, _ = model.rules.model_table(table, model.schema)
     tensors = model.codec.transform.transform(df).to_tensors(model.device)
+    scaling = model.codec.scaling
+    if scaling.axes is None and model.config.privacy.epsilon is None:  # fitted before them: as a fit measures them now
+        z = scaling.standardise(model.codec.encode_means(tensors[0], tensors[2]))
+        scaling.axes, scaling.axis_variances, scaling.rest_variance = principal_axes(z)
     _, seconds = timed(lambda: setattr(model.codec, "calibration",
                                        calibrate(model.sampler, tensors, model.sampler.config.calibration_rows)))
     return seconds

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from .calibration import Calibration
+from .latent_axes import principal_axes
 from .layout import TokenLayout
 from .schema import Schema
 from .transform import TableTransform
@@ -24,6 +25,8 @@ from .whitening import correlated_groups, grouped_whitening
 
 #: Column tokens encoded at once when computing the latents of the whole table.
 ENCODE_TOKENS_PER_CHUNK = 2**19
+#: The scaling's tensors that files from before each of them lack.
+_OPTIONAL_STATE = ("low", "high", "mix", "unmix", "axes", "axis_variances", "rest_variance")
 
 
 @dataclass
@@ -40,10 +43,17 @@ class LatentScaling:
     """The whitening after the per-dimension standardisation (identity outside the groups); ``None``
     where the table has no group, as in files from before it."""
     unmix: Tensor | None = None
+    axes: Tensor | None = None
+    """The standardised training latents' widest directions (columns), their variances and the mean
+    variance off them (:mod:`tabgen.latent_axes`), which shape the sampler's start; ``None`` in a private
+    fit's file, which would hold the rows' covariance outside ε, and in files from before them."""
+    axis_variances: Tensor | None = None
+    rest_variance: Tensor | None = None
 
     @classmethod
-    def fit(cls, latents: Tensor, target_std: float, groups: Sequence[Sequence[int]] = ()) -> "LatentScaling":
-        """The scaling of ``latents``; ``groups`` are lists of latent dimensions whitened together."""
+    def fit(cls, latents: Tensor, target_std: float, groups: Sequence[Sequence[int]] = (), axes: bool = True) -> "LatentScaling":
+        """The scaling of ``latents``; ``groups`` are lists of latent dimensions whitened together; ``axes``
+        measures their widest directions."""
         mean = latents.mean(0)
         # One row has no spread: treat it as unit spread (asked for, torch's std warns and gives NaN).
         spread = latents.std(0) if len(latents) > 1 else torch.ones_like(mean)
@@ -52,6 +62,8 @@ class LatentScaling:
             scaling.mix, scaling.unmix = grouped_whitening(scaling.standardise(latents) / target_std, groups)
         z = scaling.standardise(latents)
         scaling.low, scaling.high = z.min(0).values, z.max(0).values
+        if axes:
+            scaling.axes, scaling.axis_variances, scaling.rest_variance = principal_axes(z)
         return scaling
 
     def standardise(self, latents: Tensor) -> Tensor:
@@ -64,13 +76,14 @@ class LatentScaling:
         return z * self.std + self.mean
 
     def state_tensors(self) -> dict[str, Tensor]:
-        optional = {k: getattr(self, k) for k in ("low", "high", "mix", "unmix") if getattr(self, k) is not None}
+        optional = {k: getattr(self, k) for k in _OPTIONAL_STATE if getattr(self, k) is not None}
         return {"mean": self.mean, "std": self.std, **optional}
 
     @classmethod
     def from_state(cls, tensors: dict[str, Tensor], device: torch.device) -> "LatentScaling":
-        optional = (tensors[k].to(device) if k in tensors else None for k in ("low", "high", "mix", "unmix"))
+        optional = (tensors[k].to(device) if k in tensors else None for k in _OPTIONAL_STATE)
         return cls(tensors["mean"].to(device), tensors["std"].to(device), *optional)
+
 
 
 class Codec:
@@ -95,12 +108,14 @@ class Codec:
     def latent_dim(self) -> int:
         return self.layout.n_tokens * self.vae.d_token
 
-    def fit_scaling(self, latents: Tensor, x_num: Tensor, latent_std: float, whiten_correlation: float | None) -> None:
+    def fit_scaling(self, latents: Tensor, x_num: Tensor, latent_std: float, whiten_correlation: float | None,
+                    axes: bool = True) -> None:
         """The scaling of ``latents`` (of rows whose numerical columns are ``x_num``): standardised to
-        ``latent_std``, the tokens of numerical columns correlated at ``whiten_correlation`` whitened together."""
+        ``latent_std``, the tokens of numerical columns correlated at ``whiten_correlation`` whitened
+        together, and with their widest directions where ``axes``."""
         groups = [] if whiten_correlation is None else correlated_groups(x_num, whiten_correlation)
         d = self.vae.d_token
-        self.scaling = LatentScaling.fit(latents, latent_std, [[j * d + k for j in g for k in range(d)] for g in groups])
+        self.scaling = LatentScaling.fit(latents, latent_std, [[j * d + k for j in g for k in range(d)] for g in groups], axes)
 
     def tokens(self, latents: Tensor) -> Tensor:
         """Flat latent rows as (rows, tokens, d_token)."""

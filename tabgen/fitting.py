@@ -197,15 +197,16 @@ class TrainingRows:
             return tuple(t[self._mine(self.train_idx)] for t in self.tensors)
         return self._streamed(codec, lambda *t: vae_batch(codec.vae, *t), phase=1)
 
-    def latents(self, codec: Codec, config: DiffusionConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The standardised latents (the scaling fitted on them), and which of them train and validate."""
+    def latents(self, codec: Codec, config: DiffusionConfig, axes: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The standardised latents (the scaling fitted on them, with their widest directions where
+        ``axes``), and which of them train and validate."""
         encoded, fit, val = slice(None), self.train_idx, self.val_idx
         if self.streamed is not None:  # the statistics need not all of a large sample, whose encoding takes seconds
             encoded = torch.cat([self.val_idx, self.train_idx[:STREAMED_LATENT_ROWS]])
             val, fit = torch.arange(len(self.val_idx)), torch.arange(len(self.val_idx), len(encoded))
         x_num = self.tensors[0][encoded]
         latents = codec.encode_means(x_num, self.tensors[2][encoded])
-        codec.fit_scaling(latents, x_num, config.latent_std, config.whiten_correlation)
+        codec.fit_scaling(latents, x_num, config.latent_std, config.whiten_correlation, axes)
         return codec.scaling.standardise(latents), fit, val
 
     def for_denoiser(self, codec: Codec, z: torch.Tensor, fit: torch.Tensor) -> torch.Tensor | StreamedRows:
@@ -261,7 +262,7 @@ def fit_model(table: pd.DataFrame, schema: Schema, rules: RuleSet, config: Synth
                           plan, progress, private and private.training) if learn else TrainResult(stopped_by=NOTHING_VARIES)
     codec.vae.eval()
     plan.vae_done(codec.vae, vae_result)
-    z, z_fit, z_val = rows.latents(codec, config.diffusion)
+    z, z_fit, z_val = rows.latents(codec, config.diffusion, axes=config.privacy.epsilon is None)
     denoiser = edm_denoiser(z.shape[1], config.diffusion, codec.vae.d_token).to(device)
     denoiser.process.fit(z[z_fit])
     model = FittedModel(codec, denoiser, config, device, vae_result, rules=rules, schema=schema,

@@ -4,6 +4,7 @@ cells by inpainting, rebalanced shares) on the same model, without retraining or
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from typing import Any, Iterator, Mapping
 
 import numpy as np
@@ -16,6 +17,7 @@ from .conditions import Givens, Rebalance, allocate, given_from_frame, given_fro
 from .config import SamplerConfig
 from .diffusion.edm import Denoiser, EDMPrecond, bounded_denoiser
 from .diffusion.inpaint import heun_inpaint
+from .diffusion.prior import prior_noise
 from .diffusion.solvers import solve
 from .errors import TabgenError
 from .known_latents import encoder_inputs
@@ -40,9 +42,11 @@ class Sampler:
         self.precision = sampling_precision(precision, device)
         self.device = device
 
-    def times(self, steps: int) -> list[float]:
-        """The process's sampler times for ``steps`` steps (EDM's: its noise levels σ), then the data's (σ = 0)."""
-        return self.denoiser.process.time_steps(steps, self.config)
+    def times(self, steps: int, conditional: bool = False) -> list[float]:
+        """The process's sampler times for ``steps`` steps (EDM's: its noise levels σ, from ``inpaint_sigma_max``
+        where ``conditional``), then the data's (σ = 0)."""
+        config = replace(self.config, sigma_max=self.config.inpaint_sigma_max) if conditional else self.config
+        return self.denoiser.process.time_steps(steps, config)
 
     def _bounded(self) -> Denoiser:
         """The denoiser held within the training latents' range (files from before have no range)."""
@@ -53,12 +57,21 @@ class Sampler:
 
     def latents(self, noise: torch.Tensor, times: list[float], generator: torch.Generator | None = None) -> torch.Tensor:
         """Latents from standard normal ``noise`` by the configured solver, in the VAE's scale."""
+        noise = self._shaped(noise, times)
         with mixed_precision(self.device, self.precision):
             z = solve(self._bounded(), noise, times, self.denoiser.process, self.config, generator)
         if not torch.isfinite(z).all():  # rather than NaN calibration biases or rows drawn from NaN
             raise TabgenError(f"the {self.config.solver} sampler of the {self.denoiser.process.name} process gave "
                               "non-finite latents; please report this with the model file")
         return self.codec.scaling.unstandardise(z)
+
+    def _shaped(self, noise: torch.Tensor, times: list[float]) -> torch.Tensor:
+        """Standard normal ``noise`` shaped with the latents' widest directions for the process's prior
+        (:mod:`tabgen.diffusion.prior`), where the model file has them."""
+        scaling, process = self.codec.scaling, self.denoiser.process
+        if scaling.axes is None or not process.gaussian_prior:
+            return noise
+        return prior_noise(noise, process.sigma(times[0]), scaling.axes, scaling.axis_variances, float(scaling.rest_variance))
 
     def givens(self, n: int, given: Given, rebalance: Shares, generator: torch.Generator) -> Givens | None:
         """The cells fixed in each of the ``n`` rows; ``None`` for unconditional sampling."""
@@ -109,7 +122,7 @@ class Sampler:
         if steps is None:
             steps = s.num_steps if givens is None else s.inpaint_steps
         givens = None if givens is None else parent_givens(givens, codec.schema)
-        times = self.times(steps)
+        times = self.times(steps, conditional=givens is not None)
         with tqdm(total=n, desc="sampling", unit="row", disable=not show, leave=False, dynamic_ncols=True) as bar:
             for start in range(0, n, s.batch_size):
                 count = min(s.batch_size, n - start)
@@ -131,6 +144,7 @@ class Sampler:
         x_cat_t = torch.from_numpy(x_cat).to(self.device)
         known = codec.scaling.standardise(codec.encode_means(x_num_t, x_cat_t))
         mask = torch.from_numpy(known_tokens).to(self.device).repeat_interleave(codec.vae.d_token, dim=1)
+        noise = self._shaped(noise, times)
         with mixed_precision(self.device, self.precision):
             return heun_inpaint(self._bounded(), noise, times, known, mask, self.denoiser.process, resamples=s.inpaint_resamples,
                                 resample_band=(s.inpaint_resample_sigma_min, s.inpaint_resample_sigma_max),

@@ -157,6 +157,10 @@ def check_tensors(layout: TokenLayout, config: SynthesizerConfig, tensors: dict[
         del expected["latent.low"], expected["latent.high"]
     if "latent.mix" in tensors or "latent.unmix" in tensors:  # a table with correlated columns
         expected |= {f"latent.{k}": (latent_dim, latent_dim) for k in ("mix", "unmix")}
+    if any(k in tensors for k in ("latent.axes", "latent.axis_variances", "latent.rest_variance")):  # since the shaped start
+        variances = tensors.get("latent.axis_variances")
+        k = min(variances.shape[0] if variances is not None and variances.ndim == 1 else 1, latent_dim)
+        expected |= {"latent.axes": (latent_dim, k), "latent.axis_variances": (k,), "latent.rest_variance": ()}
     _compare_shapes(expected, {k: v for k, v in tensors.items() if k.startswith(("vae.", "denoiser.", "latent."))})
     _check_transform({k: v for k, v in tensors.items() if k.startswith("transform.")})
     _check_calibration(layout, {k[len("calibration."):]: v for k, v in tensors.items() if k.startswith("calibration.")})

@@ -88,6 +88,7 @@ class GraphProcess(nn.Module, Process):
     time is a step index t (0: the data)."""
 
     name = "graph"
+    gaussian_prior = False  # its prior lives in the graph's modes
 
     def __init__(self, n_tokens: int, d_token: int, sigma_data: float = 0.5, gamma: float = 0.1, lam: float = 1e-2,
                  beta_min: float = 1e-5, beta_max: float = 1e-2, T: int = 1000, rho: float = 7.0,

@@ -28,6 +28,9 @@ class Process:
     """The interface of a forward process; subclasses define the schedule and the preconditioning."""
 
     name = ""
+    gaussian_prior = True
+    """Whether the prior is ``noise``·σ·s at the first time, so that the sampler may shape the noise
+    with the data's spread (:mod:`tabgen.diffusion.prior`)."""
 
     # ----------------------------------------------------------------- schedule
     def sigma(self, t: float) -> float:
@@ -83,7 +86,8 @@ class Process:
 
     # ------------------------------------------------------------------ sampler
     def prior(self, noise: Tensor, t: float) -> Tensor:
-        """x at the first time from standard normal ``noise``: N(0, s²σ²) (the data's part is negligible)."""
+        """x at the first time from ``noise``: N(0, s²σ²) from standard normal noise; the sampler gives it
+        noise shaped with the data's spread where it knows it (:mod:`tabgen.diffusion.prior`)."""
         return noise * (self.sigma(t) * self.scale(t))
 
     def noised(self, y: Tensor, t: float, noise: Tensor) -> Tensor:
