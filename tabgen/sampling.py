@@ -4,7 +4,6 @@ cells by inpainting, rebalanced shares) on the same model, without retraining or
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import replace
 from typing import Any, Iterator, Mapping
 
 import numpy as np
@@ -42,11 +41,9 @@ class Sampler:
         self.precision = sampling_precision(precision, device)
         self.device = device
 
-    def times(self, steps: int, conditional: bool = False) -> list[float]:
-        """The process's sampler times for ``steps`` steps (EDM's: its noise levels σ, from ``inpaint_sigma_max``
-        where ``conditional``), then the data's (σ = 0)."""
-        config = replace(self.config, sigma_max=self.config.inpaint_sigma_max) if conditional else self.config
-        return self.denoiser.process.time_steps(steps, config)
+    def times(self, steps: int) -> list[float]:
+        """The process's sampler times for ``steps`` steps (EDM's: its noise levels σ), then the data's (σ = 0)."""
+        return self.denoiser.process.time_steps(steps, self.config)
 
     def _bounded(self) -> Denoiser:
         """The denoiser held within the training latents' range (files from before have no range)."""
@@ -122,7 +119,7 @@ class Sampler:
         if steps is None:
             steps = s.num_steps if givens is None else s.inpaint_steps
         givens = None if givens is None else parent_givens(givens, codec.schema)
-        times = self.times(steps, conditional=givens is not None)
+        times = self.times(steps)
         with tqdm(total=n, desc="sampling", unit="row", disable=not show, leave=False, dynamic_ncols=True) as bar:
             for start in range(0, n, s.batch_size):
                 count = min(s.batch_size, n - start)

@@ -4,9 +4,9 @@ At noise level σ the standardised latents are y + σ·n, of covariance Σ + σ�
 N(0, σ²·I), which is right only where σ² dwarfs Σ's widest variance: EDM's σ_max of 80 does, against
 at most a few dozen on the shared tables. Given Σ's widest directions (:mod:`tabgen.latent_axes`),
 the start is drawn from N(0, σ²·I + Σ), with Σ taken as a multiple of the identity off those
-directions. It lets the sampler start at σ = 10 and skip the levels above: on default, whose bills
-share a direction of variance 32, starting at 10 without it cost 0.024 of C2ST against 20 levels from
-80, and with it nothing (docs/speed.md, "Sampler").
+directions. At EDM's 80 this changes next to nothing; it is what makes a lower start right: on
+default, whose bills share a direction of variance 32, 14 levels from 10 without it lost 0.024 of C2ST
+against 20 from 80, and with it scored level (docs/speed.md, "The sampler's start").
 """
 
 from __future__ import annotations
