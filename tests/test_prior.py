@@ -63,11 +63,14 @@ def test_started_at_sigma_10_the_sampler_keeps_a_wide_direction_only_with_the_sh
     assert widest["plain"] == pytest.approx(32.0 * 100 / 132, rel=0.06)  # the start's missing spread, carried through
 
 
-def test_a_fit_keeps_its_latents_widest_directions_in_the_model_file(tmp_path):
+def test_a_fit_keeps_its_latents_widest_directions_in_the_model_file_and_samples_from_a_lower_start(tmp_path):
     rng = torch.Generator().manual_seed(0)
     base = torch.randn(300, generator=rng)
     frame = pd.DataFrame({f"bill{i}": (base * 1000 + torch.randn(300, generator=rng) * 50).numpy() for i in range(4)})
-    syn = Synthesizer(config=fast_config(), progress=False).fit(frame)
+    config = fast_config()
+    config.sampler.sigma_max = 10.0  # the lower start it makes right, as a user sets it
+    syn = Synthesizer(config=config, progress=False).fit(frame)
+    assert len(syn.sample(50)) == 50
     scaling = syn.codec_.scaling
     assert scaling.axes is not None and scaling.axes.shape[1] == len(scaling.axis_variances)
     assert float(scaling.axis_variances[0]) > 2 * float(scaling.rest_variance)  # the shared direction is the widest
