@@ -114,7 +114,8 @@ def scored(syn: Any, ds: Dataset, solver: str, steps: int, sigma_max: float | No
 
 def markdown(results: dict[str, Any]) -> str:
     lines = [f"# ODE solvers and step counts ({results['machine']['cpu']}, commit {commit_label(results['git'])})", "",
-             f"`{results['command']}`: seed 0, one default fit per table, the calibration learned again for each "
+             f"`{results['command']}`: seed {results.get('seed', 0)}, one default fit per table, the calibration "
+             "learned again for each "
              "setting; all rows scored against the training table and against the held-out rows.", "",
              "| table | solver | levels | σ_max | denoiser calls | rows/s | Trend % | C2ST | vs held-out: Trend % | C2ST |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -146,7 +147,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--datasets-dir", type=Path, default=DATASETS_DIR)
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     args = parser.parse_args(argv)
-    results = {"machine": machine(), "git": git_state(), "runs": {}, "floors": {},
+    results = {"machine": machine(), "git": git_state(), "seed": args.seed, "runs": {}, "floors": {},
                "command": "python -m benchmarks.solvers " + " ".join(sys.argv[1:] if argv is None else argv)}
     for table in args.tables.split(","):
         ds = parsed_dates(load_dataset(args.datasets_dir / table, max_rows=args.max_rows))

@@ -217,7 +217,7 @@ class SamplerConfig(_Validated):
     sigma_max: float = 80.0
     """The first noise level (EDM's). The sampler starts from N(0, σ_max²·I + Σ), Σ the latents' spread along
     their widest directions (:mod:`tabgen.diffusion.prior`), so a lower one is safe: 14 levels from 10 sample
-    1.3–1.7 times as fast at the same C2ST, with Trend 0.2 points higher on average (docs/speed.md)."""
+    1.3–1.7 times as fast at the same C2ST, with Trend 0.14 points higher on average (docs/speed.md)."""
     rho: float = 7.0
     batch_size: int = 10_000
     """Rows denoised at once; bounds memory for any ``n``."""
