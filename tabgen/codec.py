@@ -85,7 +85,6 @@ class LatentScaling:
         return cls(tensors["mean"].to(device), tensors["std"].to(device), *optional)
 
 
-
 class Codec:
     """Rows ↔ latents: ``encode_means`` of the encoded table, ``decode`` of (unstandardised) latents."""
 
