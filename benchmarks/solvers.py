@@ -3,14 +3,13 @@
     python -m benchmarks.solvers --machine epyc-zen4 --tables adult,default
     python -m benchmarks.solvers --machine smoke --tables adult --max-rows 2000 --max-steps 200
 
-For each table, seed 0: tabgen fitted once with the defaults a user gets (or read from
+For each table, at ``--seed`` (0): tabgen fitted once with the defaults a user gets (or read from
 ``--models DIR/<table>.tabgen``, written there after a fit). Then for each solver and step count, the
 calibration is learned again from that sampler's own rows (as a fit would learn it), and the model
 samples as many rows as the training table, timed in process (rows per second, rules written); a model
 fitted before the latents' widest directions (:mod:`tabgen.latent_axes`) gets them from the table's
-latents, as a fit now measures them. The rows
-are written to CSV and read back, and all of them scored against the training table and against the
-held-out rows. Results: ``<results-dir>/<machine>/solvers/<out>.json`` and ``.md``, rewritten after
+latents, as a fit now measures them. The rows are written to CSV and read back, and all of them scored
+against the training table and against the held-out rows. Results: ``<results-dir>/<machine>/solvers/<out>.json`` and ``.md``, rewritten after
 every setting. ``heun:20:80`` takes 20 levels from σ = 80 (EDM's), ``heun:14`` 14 from the model's own
 σ_max. ``distilled:K`` samples with K Euler steps of a student denoiser distilled from the model's Heun
 sampler, ``distilled:80/8/2.5/1.2/0.6/0.25/0.06`` between those noise levels
@@ -115,8 +114,7 @@ def scored(syn: Any, ds: Dataset, solver: str, steps: int, sigma_max: float | No
 def markdown(results: dict[str, Any]) -> str:
     lines = [f"# ODE solvers and step counts ({results['machine']['cpu']}, commit {commit_label(results['git'])})", "",
              f"`{results['command']}`: seed {results.get('seed', 0)}, one default fit per table, the calibration "
-             "learned again for each "
-             "setting; all rows scored against the training table and against the held-out rows.", "",
+             "learned again for each setting; all rows scored against the training table and against the held-out rows.", "",
              "| table | solver | levels | σ_max | denoiser calls | rows/s | Trend % | C2ST | vs held-out: Trend % | C2ST |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for key, r in results["runs"].items():
