@@ -11,9 +11,10 @@ fitted before the latents' widest directions (:mod:`tabgen.latent_axes`) gets th
 latents, as a fit now measures them. The rows are written to CSV and read back, and all of them scored
 against the training table and against the held-out rows. Results:
 ``<results-dir>/<machine>/solvers/<out>.json`` and ``.md``, rewritten after every setting. ``heun:20:80``
-takes 20 levels from σ = 80 (EDM's), ``heun:14`` 14 from the model's own σ_max. ``distilled:K`` samples with K Euler steps of a student denoiser distilled from the model's Heun
-sampler, ``distilled:80/8/2.5/1.2/0.6/0.25/0.06`` between those noise levels
-(:mod:`benchmarks.distillation`; its seconds are ``distillation_seconds``).
+takes 20 levels from σ = 80 (EDM's), ``heun:14`` 14 from the model's own σ_max. ``distilled:K`` samples
+with K Euler steps of a student denoiser distilled from the model's Heun sampler,
+``distilled:80/8/2.5/1.2/0.6/0.25/0.06`` between those noise levels (:mod:`benchmarks.distillation`; its
+seconds are ``distillation_seconds``).
 """
 
 from __future__ import annotations
